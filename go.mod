@@ -7,3 +7,11 @@ require (
 	go.bug.st/serial v1.8.0
 	golang.org/x/sys v0.50.0
 )
+
+require (
+	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/schollz/progressbar/v3 v3.19.1 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
+)

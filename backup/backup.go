@@ -1,0 +1,305 @@
+// Package backup stores flash dumps so that they are never lost: written
+// atomically (temporary file, fsync, link into place), never overwriting an
+// existing file, mode 0600 (stock dumps hold Wi-Fi credentials and device
+// keys), each with a JSON sidecar that records the device and checksums, in a
+// folder per device so that two devices never collide.
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Sidecar is the JSON record stored next to every dump as <dump>.json.
+type Sidecar struct {
+	Format     string `json:"format"` // "tuyaflash-backup/1"
+	Family     string `json:"family"`
+	Protocol   string `json:"protocol,omitempty"`
+	Bootloader string `json:"bootloader,omitempty"`
+	ChipID     string `json:"chip_id,omitempty"`
+	FlashID    string `json:"flash_id,omitempty"`
+	FlashName  string `json:"flash_name,omitempty"`
+	FlashSize  int    `json:"flash_size"`
+	MAC        string `json:"mac,omitempty"`
+	// MACPlaceholder explains why the MAC does not identify the device.
+	MACPlaceholder string `json:"mac_placeholder,omitempty"`
+	EfuseKey       string `json:"efuse_key,omitempty"`
+	Offset         uint32 `json:"offset"`
+	Size           int64  `json:"size"`
+	SHA256         string `json:"sha256"`
+	CRC32          string `json:"crc32"`
+	Date           string `json:"date"`
+	ToolVersion    string `json:"tool_version"`
+	Port           string `json:"port,omitempty"`
+	Baud           int    `json:"baud,omitempty"`
+	// Verified names how the dump was checked against the chip.
+	Verified string `json:"verified,omitempty"`
+}
+
+// FormatV1 is the Format of sidecars written by this package.
+const FormatV1 = "tuyaflash-backup/1"
+
+// Errors for damaged or missing backups; the typed errors wrap them.
+var (
+	ErrExists     = errors.New("file exists")
+	ErrCorrupt    = errors.New("backup does not match its sidecar")
+	ErrNoSidecar  = errors.New("backup has no sidecar")
+	ErrBadSidecar = errors.New("sidecar is not valid")
+)
+
+// DefaultRoot is where backups go unless told otherwise:
+// $TUYAFLASH_BACKUP_DIR, else $XDG_DATA_HOME/tuyaflash/backups, else
+// ~/.local/share/tuyaflash/backups.
+func DefaultRoot() (string, error) {
+	if d := os.Getenv("TUYAFLASH_BACKUP_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "tuyaflash", "backups"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home folder for the backup store (set TUYAFLASH_BACKUP_DIR): %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "tuyaflash", "backups"), nil
+}
+
+// DeviceDir names a device's folder: family and MAC, or, when the MAC is
+// missing or a placeholder shared by many devices, family, flash id and the
+// first 12 hex digits of the dump's SHA-256.
+func DeviceDir(s *Sidecar) string {
+	fam := strings.ToLower(s.Family)
+	if s.MAC != "" && s.MACPlaceholder == "" {
+		return fam + "-" + strings.ToLower(strings.ReplaceAll(s.MAC, ":", ""))
+	}
+	id := s.FlashID
+	if id == "" {
+		id = "noid"
+	}
+	return fmt.Sprintf("%s-flash%s-%s", fam, strings.ToLower(id), s.SHA256[:12])
+}
+
+// FileName names a dump inside the device folder: family, UTC time and hash
+// prefix, e.g. bk7231n-20261125-174501-3fa4c2d1e0b9.bin.
+func FileName(s *Sidecar, t time.Time) string {
+	return fmt.Sprintf("%s-%s-%s.bin", strings.ToLower(s.Family), t.UTC().Format("20060102-150405"), s.SHA256[:12])
+}
+
+// Checksums fills Size, SHA256 and CRC32 from the data in r.
+func Checksums(r io.Reader) (size int64, sha, crc string, err error) {
+	h := sha256.New()
+	c := crc32.NewIEEE()
+	size, err = io.Copy(io.MultiWriter(h, c), r)
+	if err != nil {
+		return 0, "", "", err
+	}
+	return size, hex.EncodeToString(h.Sum(nil)), fmt.Sprintf("%08x", c.Sum32()), nil
+}
+
+// Save stores the dump held in the finished temporary file tmp (written by
+// the caller in the same file system, see TempFile) with its sidecar. dest is
+// the dump's path; "" puts it in root/DeviceDir/FileName. Neither the dump
+// nor the sidecar may exist already: Save never overwrites. It returns the
+// dump's final path.
+func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, error) {
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	size, sha, crc, err := Checksums(tmp)
+	if err != nil {
+		return "", fmt.Errorf("checksum %s: %w", tmp.Name(), err)
+	}
+	s.Format, s.Size, s.SHA256, s.CRC32 = FormatV1, size, sha, crc
+	if s.Date == "" {
+		s.Date = now.UTC().Format(time.RFC3339)
+	}
+	if dest == "" {
+		dest = filepath.Join(root, DeviceDir(s), FileName(s, now))
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	meta, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	sidecar := dest + ".json"
+	for _, p := range []string{dest, sidecar} {
+		if _, err := os.Lstat(p); err == nil {
+			return "", &os.PathError{Op: "save backup", Path: p, Err: ErrExists}
+		}
+	}
+	// Sidecar first: a dump without a sidecar is harder to trust than a
+	// sidecar without its dump.
+	if err := WriteFileNew(sidecar, append(meta, '\n')); err != nil {
+		return "", err
+	}
+	if err := linkNew(tmp.Name(), dest); err != nil {
+		os.Remove(sidecar)
+		return "", err
+	}
+	os.Remove(tmp.Name())
+	syncDir(filepath.Dir(dest))
+	return dest, nil
+}
+
+// TempFile creates the temporary file a dump is written to before Save, in
+// the folder the dump will end up in (so that linking it is atomic), with
+// mode 0600.
+func TempFile(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.CreateTemp(dir, ".tuyaflash-*.tmp")
+}
+
+// WriteFileNew writes data to path atomically with mode 0600, failing with
+// ErrExists if path exists.
+func WriteFileNew(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tuyaflash-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := linkNew(f.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// linkNew puts the finished file src at dst without ever replacing dst.
+func linkNew(src, dst string) error {
+	if err := os.Chmod(src, 0o600); err != nil {
+		return err
+	}
+	err := os.Link(src, dst)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrExist) {
+		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
+	}
+	if _, serr := os.Lstat(dst); serr == nil {
+		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
+	}
+	// Another file system (or none with hard links): copy next to dst,
+	// then link or rename that copy.
+	tmp, cerr := copyNextTo(src, dst)
+	if cerr != nil {
+		return fmt.Errorf("save %s: %w (link: %v)", dst, cerr, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, dst); err == nil {
+		return nil
+	} else if errors.Is(err, os.ErrExist) {
+		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
+	}
+	if _, serr := os.Lstat(dst); serr == nil {
+		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
+	}
+	return os.Rename(tmp, dst)
+}
+
+func copyNextTo(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(filepath.Dir(dst), ".tuyaflash-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return "", err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return "", err
+	}
+	out.Chmod(0o600)
+	return out.Name(), out.Close()
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Backup is a stored dump with its sidecar, checked on load.
+type Backup struct {
+	Path    string
+	Sidecar Sidecar
+	Data    []byte
+}
+
+// Load reads a dump and its sidecar and checks that the dump is whole and
+// unchanged: its size and SHA-256 must match the sidecar. A dump without a
+// sidecar is refused unless allowMissing, in which case the sidecar is
+// synthesized from the data alone.
+func Load(path string, allowMissing bool) (*Backup, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backup{Path: path, Data: data}
+	meta, err := os.ReadFile(path + ".json")
+	if errors.Is(err, os.ErrNotExist) {
+		if !allowMissing {
+			return nil, &os.PathError{Op: "load backup", Path: path + ".json", Err: ErrNoSidecar}
+		}
+		_, sha, crc, _ := Checksums(strings.NewReader(string(data)))
+		b.Sidecar = Sidecar{Size: int64(len(data)), SHA256: sha, CRC32: crc}
+		return b, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(meta, &b.Sidecar); err != nil {
+		return nil, &os.PathError{Op: "load backup", Path: path + ".json", Err: fmt.Errorf("%w: %v", ErrBadSidecar, err)}
+	}
+	if b.Sidecar.SHA256 == "" || b.Sidecar.Size == 0 {
+		return nil, &os.PathError{Op: "load backup", Path: path + ".json", Err: fmt.Errorf("%w: no size or sha256", ErrBadSidecar)}
+	}
+	if int64(len(data)) != b.Sidecar.Size {
+		return nil, &os.PathError{Op: "load backup", Path: path, Err: fmt.Errorf("%w: %d bytes, sidecar says %d (truncated or appended to)", ErrCorrupt, len(data), b.Sidecar.Size)}
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != b.Sidecar.SHA256 {
+		return nil, &os.PathError{Op: "load backup", Path: path, Err: fmt.Errorf("%w: sha256 %s…, sidecar says %s… (the file was changed or damaged)", ErrCorrupt, got[:12], b.Sidecar.SHA256[:12])}
+	}
+	return b, nil
+}

@@ -1,0 +1,159 @@
+package backup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Partial is an unfinished dump kept under root/.partial so that an
+// interrupted backup can resume: the data file holds the first Done bytes,
+// each already verified against the chip, and a journal records whose they
+// are.
+type Partial struct {
+	File    *os.File
+	Journal Journal
+	path    string
+	crc     uint32 // CRC-32 of the first crcLen bytes
+	crcLen  int64
+}
+
+// Journal describes a partial dump.
+type Journal struct {
+	// Identity is the device key the dump belongs to (family, flash id,
+	// size and MAC).
+	Identity string `json:"identity"`
+	Offset   uint32 `json:"offset"`
+	Size     int64  `json:"size"`
+	Done     int64  `json:"done"`
+	CRC32    string `json:"crc32"` // of the first Done bytes
+	Updated  string `json:"updated"`
+}
+
+// OpenPartial opens or creates the partial dump for identity. When one
+// exists for the same identity and size, its verified prefix is kept (the
+// caller re-checks it against the chip before trusting it); a partial of
+// another identity or size is moved aside, never deleted.
+func OpenPartial(root, key, identity string, offset uint32, size int64) (*Partial, error) {
+	dir := filepath.Join(root, ".partial")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, key+".bin")
+	p := &Partial{path: path, Journal: Journal{Identity: identity, Offset: offset, Size: size}}
+	var j Journal
+	if raw, err := os.ReadFile(path + ".json"); err == nil && json.Unmarshal(raw, &j) == nil {
+		if j.Identity == identity && j.Size == size && j.Offset == offset && j.Done > 0 && j.Done <= size {
+			p.Journal = j
+		} else {
+			stamp := time.Now().UTC().Format("20060102-150405")
+			os.Rename(path, path+".stale-"+stamp)
+			os.Rename(path+".json", path+".json.stale-"+stamp)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	p.File = f
+	if p.Journal.Done > 0 {
+		// The data file must hold the journal's prefix with its CRC;
+		// otherwise start over.
+		st, err := f.Stat()
+		if err != nil || st.Size() < p.Journal.Done || p.prefixCRC() != p.Journal.CRC32 {
+			p.Journal.Done, p.Journal.CRC32 = 0, ""
+		}
+	}
+	if err := f.Truncate(p.Journal.Done); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(p.Journal.Done, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// prefixCRC returns the CRC-32 of the first Journal.Done bytes, reading
+// only what was added since the last call.
+func (p *Partial) prefixCRC() string {
+	if p.Journal.Done < p.crcLen {
+		p.crc, p.crcLen = 0, 0
+	}
+	buf := make([]byte, 64*1024)
+	r := io.NewSectionReader(p.File, p.crcLen, p.Journal.Done-p.crcLen)
+	for {
+		n, err := r.Read(buf)
+		p.crc = crc32.Update(p.crc, crc32.IEEETable, buf[:n])
+		p.crcLen += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			p.crc, p.crcLen = 0, 0
+			return ""
+		}
+	}
+	return fmt.Sprintf("%08x", p.crc)
+}
+
+// Prefix returns the verified bytes already stored.
+func (p *Partial) Prefix() ([]byte, error) {
+	buf := make([]byte, p.Journal.Done)
+	_, err := p.File.ReadAt(buf, 0)
+	return buf, err
+}
+
+// Restart drops the stored prefix (it did not match the chip).
+func (p *Partial) Restart() error {
+	p.Journal.Done, p.Journal.CRC32 = 0, ""
+	p.crc, p.crcLen = 0, 0
+	if err := p.File.Truncate(0); err != nil {
+		return err
+	}
+	_, err := p.File.Seek(0, io.SeekStart)
+	return err
+}
+
+// Commit records that the file now holds done verified bytes: data is
+// synced first, then the journal replaced atomically.
+func (p *Partial) Commit(done int64) error {
+	if err := p.File.Sync(); err != nil {
+		return err
+	}
+	p.Journal.Done = done
+	p.Journal.CRC32 = p.prefixCRC()
+	p.Journal.Updated = time.Now().UTC().Format(time.RFC3339)
+	raw, err := json.MarshalIndent(p.Journal, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := p.path + ".json.tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.path+".json")
+}
+
+// Finish removes the journal once the dump has been saved.
+func (p *Partial) Finish() {
+	p.File.Close()
+	os.Remove(p.path)
+	os.Remove(p.path + ".json")
+}
+
+// Close closes the data file and keeps the partial for a later resume.
+func (p *Partial) Close() error { return p.File.Close() }
+
+// Path is the data file's path.
+func (p *Partial) Path() string { return p.path }
+
+// ErrResumeMismatch reports a partial whose prefix the chip does not
+// confirm.
+var ErrResumeMismatch = errors.New("partial backup does not match the chip")

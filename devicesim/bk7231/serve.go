@@ -1,0 +1,413 @@
+package bksim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// readPoll bounds each Read on the line, so that the reader notices a stop
+// request and Serve returns promptly when its context ends.
+const readPoll = 20 * time.Millisecond
+
+// errStopped ends the serving loop without an error (context done).
+var errStopped = errors.New("bksim: stopped")
+
+// inbox holds bytes the reader took off the line until the chip looks at
+// them. It never blocks the reader: a pseudo-terminal that nobody drains
+// would block the host's writes.
+type inbox struct {
+	mu     sync.Mutex
+	buf    []byte
+	notify chan struct{}
+}
+
+func (in *inbox) put(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	in.mu.Lock()
+	in.buf = append(in.buf, b...)
+	in.mu.Unlock()
+	select {
+	case in.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (in *inbox) take() []byte {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	b := in.buf
+	in.buf = nil
+	return b
+}
+
+type session struct {
+	d        *Device
+	l        Line
+	ctx      context.Context
+	in       *inbox
+	p        parser
+	lastByte time.Time
+	epoch    uint64
+	lineBaud int
+	readErr  chan error
+}
+
+// Serve runs the chip on l until ctx ends (it returns nil) or the line fails
+// or closes (it returns the error; ErrDisconnected when Faults.DisconnectAfter
+// pulled the cable). It keeps reading l all the time. Serve may be called
+// again afterwards, with the same or another line; the device keeps its
+// state, including its UART rate.
+func (d *Device) Serve(ctx context.Context, l Line) error {
+	d.mu.Lock()
+	if d.serving {
+		d.mu.Unlock()
+		return errors.New("bksim: Serve is already running on this device")
+	}
+	d.serving = true
+	epoch := d.epoch
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.serving = false
+		d.mu.Unlock()
+	}()
+
+	if err := l.SetReadTimeout(readPoll); err != nil {
+		return fmt.Errorf("bksim: set line read timeout: %w", err)
+	}
+	s := &session{
+		d: d, l: l, ctx: ctx, epoch: epoch,
+		in:      &inbox{notify: make(chan struct{}, 1)},
+		readErr: make(chan error, 1),
+	}
+	if err := s.syncBaud(); err != nil {
+		return err
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go s.reader(stop, done)
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	err := s.run()
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
+}
+
+// reader copies the line into the inbox, applying RxDropRate and
+// DisconnectAfter.
+func (s *session) reader(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	d := s.d
+	buf := make([]byte, 4096)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, err := s.l.Read(buf)
+		if n > 0 {
+			out := make([]byte, 0, n)
+			cut := false
+			d.mu.Lock()
+			fa := d.cfg.Faults
+			for _, b := range buf[:n] {
+				d.bytesIn++
+				if fa.RxDropRate > 0 && d.bytesIn > fa.FaultAfter && d.rxRand.Float64() < fa.RxDropRate {
+					continue
+				}
+				out = append(out, b)
+				if fa.DisconnectAfter > 0 && !d.disconnected && d.bytesIn >= fa.DisconnectAfter {
+					d.disconnected = true
+					cut = true
+					d.logf("cable pulled after %d bytes received (Faults.DisconnectAfter)", d.bytesIn)
+					break
+				}
+			}
+			d.mu.Unlock()
+			s.in.put(out)
+			if cut {
+				s.l.Close()
+				s.readErr <- ErrDisconnected
+				return
+			}
+		}
+		if err != nil {
+			s.readErr <- fmt.Errorf("bksim: read from line: %w", err)
+			return
+		}
+	}
+}
+
+func (s *session) run() error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if err := s.syncBaud(); err != nil {
+			return err
+		}
+		d := s.d
+		d.mu.Lock()
+		s.checkEpoch()
+		next := s.nextDeadline()
+		sig := d.resetSig
+		d.mu.Unlock()
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			tc = timer.C
+		}
+		var err error
+		select {
+		case <-s.ctx.Done():
+			return errStopped
+		case err = <-s.readErr:
+		case <-sig:
+		case <-s.in.notify:
+			err = s.process()
+		case <-tc:
+			err = s.tick()
+		}
+		timer.Stop()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// checkEpoch forgets a half-received frame after a reset; the caller holds
+// d.mu.
+func (s *session) checkEpoch() {
+	if s.d.epoch != s.epoch {
+		s.p.reset()
+		s.epoch = s.d.epoch
+	}
+}
+
+// nextDeadline is when the chip must act without input; the caller holds d.mu.
+func (s *session) nextDeadline() time.Time {
+	d := s.d
+	var t time.Time
+	consider := func(x time.Time) {
+		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
+			t = x
+		}
+	}
+	if d.state == stateWindow {
+		consider(d.windowEnd)
+	}
+	consider(d.autoResetAt)
+	if s.p.midFrame() {
+		consider(s.lastByte.Add(frameIdleTimeout(d.baud)))
+	}
+	return t
+}
+
+// syncBaud puts the line at the chip's UART rate.
+func (s *session) syncBaud() error {
+	s.d.mu.Lock()
+	b := s.d.baud
+	s.d.mu.Unlock()
+	if b == s.lineBaud {
+		return nil
+	}
+	if err := s.l.SetBaudRate(b); err != nil {
+		return fmt.Errorf("bksim: set line to %d baud: %w", b, err)
+	}
+	s.lineBaud = b
+	return nil
+}
+
+// process feeds what arrived to the frame decoder and executes a complete
+// frame. Whatever follows the frame arrived while the chip was busy and is
+// dropped: the ROM ignores input until it has answered (one command at a
+// time).
+func (s *session) process() error {
+	chunk := s.in.take()
+	if len(chunk) == 0 {
+		return nil
+	}
+	now := time.Now()
+	s.lastByte = now
+	d := s.d
+	d.mu.Lock()
+	s.checkEpoch()
+	for i, b := range chunk {
+		f := s.p.feed(b)
+		if f == nil {
+			continue
+		}
+		a := d.onFrame(f, now)
+		if a.handled {
+			d.consumed += int64(i + 1)
+			d.mu.Unlock()
+			return s.perform(a, len(chunk)-i-1)
+		}
+	}
+	d.consumed += int64(len(chunk))
+	d.mu.Unlock()
+	return nil
+}
+
+// perform carries out an executed command: UART rate change, waiting, then
+// the reply. dropped counts input bytes already discarded with it.
+func (s *session) perform(a action, dropped int) error {
+	if err := s.syncBaud(); err != nil {
+		return err
+	}
+	if wait := a.busy + a.wait; wait > 0 {
+		if ok, err := s.sleep(wait, a.epoch); !ok {
+			return err
+		}
+	}
+	s.dropInput(dropped)
+	if a.reply == nil {
+		return nil
+	}
+	return s.send(a.reply, a.epoch)
+}
+
+// dropInput discards input that arrived while the chip was busy.
+func (s *session) dropInput(already int) {
+	n := already + len(s.in.take())
+	s.p.reset()
+	s.d.mu.Lock()
+	s.d.consumed += int64(n)
+	s.d.mu.Unlock()
+}
+
+// sleep waits d. It returns false when the wait was cut short: by a reset of
+// the chip (nil error: the pending reply is lost) or by the end of the
+// context (errStopped).
+func (s *session) sleep(d time.Duration, epoch uint64) (bool, error) {
+	s.d.mu.Lock()
+	sig, cur := s.d.resetSig, s.d.epoch
+	s.d.mu.Unlock()
+	if cur != epoch {
+		return false, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true, nil
+	case <-sig:
+		return false, nil
+	case <-s.ctx.Done():
+		return false, errStopped
+	}
+}
+
+// send writes b to the host unless the chip was reset since epoch, applying
+// Delay, DropRate and CorruptRate.
+func (s *session) send(b []byte, epoch uint64) error {
+	d := s.d
+	d.mu.Lock()
+	fa := d.cfg.Faults
+	active := d.consumed >= fa.FaultAfter
+	delayed := active && fa.Delay > 0 && fa.DelayRate > 0 && d.txRand.Float64() < fa.DelayRate
+	d.mu.Unlock()
+	if delayed {
+		if ok, err := s.sleep(fa.Delay, epoch); !ok {
+			return err
+		}
+		s.dropInput(0)
+	}
+	d.mu.Lock()
+	if d.epoch != epoch {
+		d.mu.Unlock()
+		return nil
+	}
+	out := b
+	if active && (fa.DropRate > 0 || fa.CorruptRate > 0) {
+		out = make([]byte, 0, len(b))
+		for _, c := range b {
+			if fa.DropRate > 0 && d.txRand.Float64() < fa.DropRate {
+				continue
+			}
+			if fa.CorruptRate > 0 && d.txRand.Float64() < fa.CorruptRate {
+				c ^= byte(1 + d.txRand.IntN(255))
+			}
+			out = append(out, c)
+		}
+	}
+	d.bytesOut += int64(len(out))
+	d.mu.Unlock()
+	return s.write(out)
+}
+
+// write writes all of b, giving up when the context ends (a pseudo-terminal
+// whose reader went away can block a write for good).
+func (s *session) write(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		for len(b) > 0 {
+			n, err := s.l.Write(b)
+			b = b[n:]
+			if err != nil {
+				done <- err
+				return
+			}
+			if n == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("bksim: write to line: %w", err)
+		}
+		return nil
+	case <-s.ctx.Done():
+		return errStopped
+	}
+}
+
+// tick handles the chip's timeouts: an incomplete frame, the end of the link
+// window, the simulated user's power cycle.
+func (s *session) tick() error {
+	now := time.Now()
+	d := s.d
+	d.mu.Lock()
+	s.checkEpoch()
+	var a action
+	if s.p.midFrame() && !now.Before(s.lastByte.Add(frameIdleTimeout(d.baud))) {
+		if f := s.p.expire(); f != nil {
+			a = d.onFrame(f, now)
+		}
+	}
+	var banner []byte
+	if d.state == stateWindow && !now.Before(d.windowEnd) {
+		d.state = stateApp
+		d.logf("no LinkCheck within %v: application running", d.cfg.LinkWindow)
+		banner = fmt.Appendf(nil, "\r\n[bksim] %s application started\r\n", d.cfg.Chip)
+	}
+	if !d.autoResetAt.IsZero() && !now.Before(d.autoResetAt) {
+		d.resetLocked("simulated user power cycle (AutoReset)")
+	}
+	epoch := d.epoch
+	d.mu.Unlock()
+	if a.handled {
+		if err := s.perform(a, 0); err != nil {
+			return err
+		}
+	}
+	if banner != nil {
+		return s.send(banner, epoch)
+	}
+	return nil
+}

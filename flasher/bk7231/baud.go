@@ -1,0 +1,173 @@
+package bk7231
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/flasher"
+)
+
+// fallbackBauds are tried, in order, below a rate that failed.
+var fallbackBauds = []int{921600, 460800, 230400, LinkBaud}
+
+// setBaudDelay is the delay_ms the chip waits before answering SetBaudRate
+// at the new rate; the host switches halfway through it (§4.1).
+const setBaudDelay = 40
+
+// negotiateBaud switches once to the requested rate, confirms it with a
+// verified 4 KiB read, and steps down on failure (§4.1; no upward probing).
+func (d *Device) negotiateBaud(ctx context.Context) error {
+	d.baudSteps = []int{d.opts.Baud}
+	for _, b := range fallbackBauds {
+		if b < d.opts.Baud {
+			d.baudSteps = append(d.baudSteps, b)
+		}
+	}
+	if d.opts.Baud == LinkBaud {
+		d.info.Baud = LinkBaud
+		return nil
+	}
+	for len(d.baudSteps) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		want := d.baudSteps[0]
+		err := d.switchAndConfirm(ctx, want)
+		if err == nil {
+			d.info.Baud = want
+			if want != d.opts.Baud {
+				d.note(flasher.Warning, fmt.Sprintf("running at %d baud: %d did not work with this adapter/wiring", want, d.opts.Baud))
+			}
+			return nil
+		}
+		if isFatal(err) {
+			return err
+		}
+		d.events.Emit(flasher.Warning, fmt.Sprintf("%d baud failed (%v); trying a lower rate", want, err))
+		d.baudSteps = d.baudSteps[1:]
+		if err := d.resync(ctx); err != nil {
+			return err
+		}
+	}
+	d.info.Baud = d.port.BaudRate()
+	return nil
+}
+
+// switchAndConfirm sends SetBaudRate and proves the new rate with a 4 KiB
+// read checked against the chip's CRC.
+func (d *Device) switchAndConfirm(ctx context.Context, baud int) error {
+	if baud == d.port.BaudRate() {
+		return d.confirm()
+	}
+	if err := d.setBaud(baud); err != nil {
+		return err
+	}
+	return d.confirm()
+}
+
+func (d *Device) confirm() error {
+	buf := make([]byte, sectorSize)
+	addr := uint32(bootloaderEnd)
+	if err := d.read4K(addr, buf); err != nil {
+		return err
+	}
+	crc, err := d.crcRange(addr, sectorSize)
+	if err != nil {
+		return err
+	}
+	if crc != crc32.ChecksumIEEE(buf) {
+		return fmt.Errorf("4 KiB test read did not match the chip's CRC: %w", flasher.ErrVerify)
+	}
+	return nil
+}
+
+// setBaud performs the SetBaudRate dance: send at the old rate, wait for the
+// bytes to leave, switch the port inside the chip's delay, read the echo at
+// the new rate.
+func (d *Device) setBaud(baud int) error {
+	old := d.port.BaudRate()
+	frame := shortFrame(cmdSetBaud, append(le32(uint32(baud)), setBaudDelay)...)
+	d.c.buf = d.c.buf[:0]
+	if err := d.c.send(frame); err != nil {
+		return fmt.Errorf("set baud %d: %w", baud, err)
+	}
+	if err := d.port.Drain(); err != nil {
+		return fmt.Errorf("set baud %d: %w", baud, err)
+	}
+	time.Sleep(setBaudDelay * time.Millisecond / 2)
+	if err := d.port.SetBaudRate(baud); err != nil {
+		d.port.SetBaudRate(old)
+		return fmt.Errorf("set baud %d on the adapter: %w", baud, err)
+	}
+	r, err := d.c.await(false, cmdSetBaud, time.Now().Add(setBaudDelay*time.Millisecond+500*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("set baud %d: %w", baud, err)
+	}
+	if len(r.data) < 4 || !bytes.Equal(r.data[:4], le32(uint32(baud))) {
+		return fmt.Errorf("set baud %d: echo % X does not match: %w", baud, r.data, flasher.ErrProtocol)
+	}
+	d.events.Emit(flasher.Note, fmt.Sprintf("switched to %d baud", baud))
+	return nil
+}
+
+// resync finds the chip again after a failed switch: it may be at the new
+// rate (echo lost) or still at the old one; if neither answers it must be
+// reset and linked again at 115200.
+func (d *Device) resync(ctx context.Context) error {
+	cur := d.port.BaudRate()
+	tried := map[int]bool{}
+	for _, b := range []int{cur, d.lastGoodBaud(), LinkBaud} {
+		if tried[b] {
+			continue
+		}
+		tried[b] = true
+		d.port.SetBaudRate(b)
+		d.c.drop(10 * time.Millisecond)
+		for i := 0; i < 3; i++ {
+			if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 100*time.Millisecond); err == nil {
+				d.c.drop(5 * time.Millisecond)
+				return nil
+			}
+		}
+	}
+	d.events.Emit(flasher.Action, "lost the chip while changing the baud rate: power-cycle the module again now")
+	return d.link(ctx, d.opts.LinkTimeout, false)
+}
+
+func (d *Device) lastGoodBaud() int {
+	if d.info.Baud != 0 {
+		return d.info.Baud
+	}
+	return LinkBaud
+}
+
+// stepDown lowers the transfer rate after repeated errors during a
+// transfer ("falls back to a lower rate on errors").
+func (d *Device) stepDown() error {
+	cur := d.port.BaudRate()
+	next := 0
+	for _, b := range fallbackBauds {
+		if b < cur {
+			next = b
+			break
+		}
+	}
+	if next == 0 {
+		return fmt.Errorf("already at the lowest rate: %w", errBaud)
+	}
+	d.events.Emit(flasher.Warning, fmt.Sprintf("repeated errors at %d baud; stepping down to %d", cur, next))
+	d.c.drop(20 * time.Millisecond)
+	if err := d.setBaud(next); err != nil {
+		// The chip may or may not have switched; find it.
+		d.info.Baud = next
+		if err := d.resync(context.Background()); err != nil {
+			return err
+		}
+	}
+	d.info.Baud = d.port.BaudRate()
+	d.note(flasher.Warning, fmt.Sprintf("stepped down to %d baud after errors", d.info.Baud))
+	return nil
+}

@@ -1,0 +1,425 @@
+package bk7231
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/flasher"
+)
+
+// verifyGroup is how many bytes are read between two CRC checks on the
+// chip. A mismatch re-reads the group sector by sector.
+const verifyGroup = 16 * sectorSize
+
+// FlashSize is the flash size in bytes.
+func (d *Device) FlashSize() uint32 { return d.size }
+
+func (d *Device) checkRange(op string, addr, size uint32) error {
+	if size == 0 {
+		return nil
+	}
+	if uint64(addr)+uint64(size) > uint64(d.size) {
+		return &flasher.OpError{Op: op, Addr: addr, Err: fmt.Errorf("0x%X bytes from 0x%06X go past the end of the %d KiB flash: %w", size, addr, d.size/1024, flasher.ErrRefused)}
+	}
+	return nil
+}
+
+// Read streams size bytes of flash starting at addr to w. Every 64 KiB is
+// checked against the chip's CRC (a mismatching group is re-read sector by
+// sector, each verified), and finally the whole range is checked once more
+// against the CRC of everything written to w.
+func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
+	p = flasher.OrNop(p)
+	if err := d.checkRange("read", addr, size); err != nil {
+		return err
+	}
+	if addr%sectorSize != 0 || size%sectorSize != 0 {
+		return fmt.Errorf("read: address and size must be multiples of 4 KiB: %w", flasher.ErrRefused)
+	}
+	p.Begin("read", addr, int64(size))
+	err := d.read(ctx, addr, size, w, p)
+	p.End(err)
+	return err
+}
+
+func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
+	whole := crc32.NewIEEE()
+	group := make([]byte, verifyGroup)
+	for off := uint32(0); off < size; off += verifyGroup {
+		n := min(uint32(verifyGroup), size-off)
+		buf := group[:n]
+		if err := d.readGroup(ctx, addr+off, buf, p); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("read: store data: %w", err)
+		}
+		whole.Write(buf)
+	}
+	crc, err := d.crcRange(addr, size)
+	if err != nil {
+		return err
+	}
+	if crc != whole.Sum32() {
+		return &flasher.OpError{Op: "verify read", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: size, Want: fmt.Sprintf("%08X", whole.Sum32()), Got: fmt.Sprintf("%08X", crc)}}
+	}
+	return nil
+}
+
+// readGroup reads len(buf) bytes (a multiple of 4 KiB) and checks them with
+// one CRC; on a mismatch or a failed read it falls back to verified
+// sector-by-sector reads.
+func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) error {
+	var done int64
+	fast := func() bool {
+		for off := 0; off < len(buf); off += sectorSize {
+			if ctx.Err() != nil {
+				return false
+			}
+			if err := d.read4K(addr+uint32(off), buf[off:off+sectorSize]); err != nil {
+				return false
+			}
+			p.Advance(sectorSize)
+			done += sectorSize
+		}
+		crc, err := d.crcRange(addr, uint32(len(buf)))
+		return err == nil && crc == crc32.ChecksumIEEE(buf)
+	}
+	if fast() {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.Advance(-done)
+	d.recover(1)
+	for off := 0; off < len(buf); off += sectorSize {
+		if err := d.readSectorVerified(ctx, addr+uint32(off), buf[off:off+sectorSize]); err != nil {
+			return err
+		}
+		p.Advance(sectorSize)
+	}
+	return nil
+}
+
+// Write erases and programs data at addr and verifies it with the chip's
+// CRC. Sectors that already hold the data are skipped, so re-running an
+// interrupted write resumes it. A sector that fails verification is erased
+// and written again, up to three times.
+func (d *Device) Write(ctx context.Context, addr uint32, data []byte, p flasher.Progress) (flasher.WriteResult, error) {
+	p = flasher.OrNop(p)
+	res := flasher.WriteResult{Addr: addr, Size: len(data), VerifyMethod: "CRC32 on chip"}
+	if err := d.CheckWrite(addr, len(data)); err != nil {
+		return res, err
+	}
+	if len(data) == 0 {
+		res.Verified = true
+		return res, nil
+	}
+	p.Begin("write", addr, int64(len(data)))
+	err := d.write(ctx, addr, data, &res, p)
+	p.End(err)
+	return res, err
+}
+
+// CheckWrite refuses writes that would brick the device or cannot fit:
+// anything below 0x11000 on a BK7231T (its bootloader is the only way back
+// in over UART, §1) and anything past the end of the flash.
+func (d *Device) CheckWrite(addr uint32, size int) error {
+	if d.info.Family == flasher.BK7231T && addr < bootloaderEnd {
+		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("the BK7231T bootloader occupies 0x000000-0x010FFF and is what lets tuyaflash reach the chip; writing there can brick it for good (only SPI flashing recovers it): %w", flasher.ErrRefused)}
+	}
+	if uint64(addr)+uint64(size) > uint64(d.size) {
+		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("image of %d bytes at 0x%06X does not fit the %d KiB flash: %w", size, addr, d.size/1024, flasher.ErrRefused)}
+	}
+	return nil
+}
+
+func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flasher.WriteResult, p flasher.Progress) error {
+	if err := d.unprotect(); err != nil {
+		return err
+	}
+	start := addr &^ (sectorSize - 1)
+	end := (addr + uint32(len(data)) + sectorSize - 1) &^ (sectorSize - 1)
+	image := make([]byte, end-start)
+	// Partial head and tail sectors keep what the flash holds around the
+	// data (read-modify-write).
+	if start != addr {
+		if err := d.readSectorVerified(ctx, start, image[:sectorSize]); err != nil {
+			return err
+		}
+	}
+	if tail := end - sectorSize; end != addr+uint32(len(data)) && (tail != start || start == addr) {
+		if err := d.readSectorVerified(ctx, tail, image[tail-start:]); err != nil {
+			return err
+		}
+	}
+	copy(image[addr-start:], data)
+
+	// Work block by block (64 KiB, aligned): a block whose CRC already
+	// matches is skipped; a whole block is erased at once; partial blocks
+	// at the edges are handled sector by sector.
+	for bs := start &^ (blockSize - 1); bs < end; bs += blockSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		lo, hi := max(bs, start), min(bs+blockSize, end)
+		chunk := image[lo-start : hi-start]
+		crc, err := d.crcRange(lo, hi-lo)
+		if err != nil {
+			return err
+		}
+		if crc == crc32.ChecksumIEEE(chunk) {
+			res.Skipped += int(hi - lo)
+			p.Advance(int64(hi - lo))
+			continue
+		}
+		whole := lo == bs && hi == bs+blockSize
+		if whole {
+			if err := d.erase(bs, eraseCmd64K); err != nil {
+				return err
+			}
+			res.Erased += blockSize
+		}
+		bad := false
+		for a := lo; a < hi; a += sectorSize {
+			sec := image[a-start : a-start+sectorSize]
+			if !whole {
+				crc, err := d.crcRange(a, sectorSize)
+				if err != nil {
+					return err
+				}
+				if crc == crc32.ChecksumIEEE(sec) {
+					res.Skipped += sectorSize
+					p.Advance(sectorSize)
+					continue
+				}
+				if err := d.erase(a, eraseCmd4K); err != nil {
+					return err
+				}
+				res.Erased += sectorSize
+			}
+			if !bytes.Equal(sec, allFF) {
+				if err := d.write4K(a, sec); err != nil {
+					if isFatal(err) {
+						return err
+					}
+					bad = true // found and retried by the check below
+				}
+			}
+			p.Advance(sectorSize)
+		}
+		if !bad {
+			crc, err = d.crcRange(lo, hi-lo)
+			if err != nil {
+				return err
+			}
+			if crc == crc32.ChecksumIEEE(chunk) {
+				continue
+			}
+		}
+		// Find and redo the sectors that did not take.
+		for a := lo; a < hi; a += sectorSize {
+			sec := image[a-start : a-start+sectorSize]
+			crc, err := d.crcRange(a, sectorSize)
+			if err != nil {
+				return err
+			}
+			if crc == crc32.ChecksumIEEE(sec) {
+				continue
+			}
+			retries, err := d.rewriteSector(ctx, a, sec)
+			res.Retries += retries
+			if err != nil {
+				return err
+			}
+		}
+	}
+	crc, err := d.crcRange(start, end-start)
+	if err != nil {
+		return err
+	}
+	if crc != crc32.ChecksumIEEE(image) {
+		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(image)), Got: fmt.Sprintf("%08X", crc)}}
+	}
+	res.Verified = true
+	return nil
+}
+
+var allFF = bytes.Repeat([]byte{0xFF}, sectorSize)
+
+// rewriteSector erases and writes one sector that failed verification and
+// checks it again, up to three times.
+func (d *Device) rewriteSector(ctx context.Context, addr uint32, sec []byte) (int, error) {
+	want := crc32.ChecksumIEEE(sec)
+	var last error
+	for try := 1; try <= 3; try++ {
+		if err := ctx.Err(); err != nil {
+			return try, err
+		}
+		d.recover(try)
+		if err := d.erase(addr, eraseCmd4K); err != nil {
+			last = err
+			if isFatal(err) {
+				return try, err
+			}
+			continue
+		}
+		if !bytes.Equal(sec, allFF) {
+			if err := d.write4K(addr, sec); err != nil {
+				last = err
+				if isFatal(err) {
+					return try, err
+				}
+				continue
+			}
+		}
+		crc, err := d.crcRange(addr, sectorSize)
+		if err != nil {
+			last = err
+			if isFatal(err) {
+				return try, err
+			}
+			continue
+		}
+		if crc == want {
+			return try, nil
+		}
+		last = &flasher.ChecksumError{Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}
+	}
+	err := &flasher.OpError{Op: "write 4K", Addr: addr, Err: last}
+	hint := "the sector did not take the data after 4 attempts; check the supply (voltage drops during erase/program are the usual cause), then run the same command again: sectors already written are skipped"
+	if d.proto == ProtoFull {
+		hint = "the sector did not take the data after 4 attempts: the flash may still be write-protected, or the supply drops during erase/program; run the same command again: sectors already written are skipped"
+	}
+	return 3, &flasher.HintError{Err: err, Hint: hint}
+}
+
+func (d *Device) write4K(addr uint32, sec []byte) error {
+	_, err := d.c.longCmd("write 4K", opFlashWrite4K, d.replyTimeout(4108+15, 50*time.Millisecond), le32(d.phys(addr)), sec)
+	if err != nil {
+		return &flasher.OpError{Op: "write 4K", Addr: addr, Err: err}
+	}
+	return nil
+}
+
+func (d *Device) erase(addr uint32, kind byte) error {
+	op, chipTime := "erase 4K", 500*time.Millisecond
+	if kind == eraseCmd64K {
+		op, chipTime = "erase 64K", 3*time.Second
+	}
+	var last error
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			d.recover(try)
+		}
+		_, err := d.c.longCmd(op, opFlashErase, d.replyTimeout(16, chipTime), []byte{kind}, le32(d.phys(addr)))
+		if err == nil {
+			return nil
+		}
+		last = err
+		if isFatal(err) {
+			break
+		}
+	}
+	return &flasher.OpError{Op: op, Addr: addr, Err: last}
+}
+
+// unprotect clears the flash protection bits on FULL chips (§7): read the
+// status register, and write it only when protect bits are set — a needless
+// write can lock the register on some parts (§7.3).
+func (d *Device) unprotect() error {
+	if d.proto != ProtoFull || d.unprotected || d.flash.srBytes == 0 {
+		return nil
+	}
+	target := uint16(0) // BFD(cwUnp=0, sb, lb) = 0 for every part in the table
+	for try := 0; try < 5; try++ {
+		sr, err := d.readSR()
+		if err != nil {
+			return &flasher.OpError{Op: "read status register", Addr: 0, Err: err}
+		}
+		if sr&d.flash.mask == target {
+			if try > 0 {
+				d.events.Emit(flasher.Note, fmt.Sprintf("flash protection cleared (status register 0x%04X)", sr))
+			}
+			d.unprotected = true
+			return nil
+		}
+		if try == 0 {
+			d.events.Emit(flasher.Note, fmt.Sprintf("flash is write-protected (status register 0x%04X); clearing the protect bits", sr))
+		}
+		val := (sr &^ d.flash.mask) | target
+		payload := []byte{d.flash.wrOps[0], byte(val)}
+		if d.flash.srBytes > 1 {
+			payload = append(payload, byte(val>>8))
+		}
+		if _, err := d.c.longCmd("write status register", opWriteSR, 500*time.Millisecond, payload); err != nil {
+			return &flasher.OpError{Op: "write status register", Addr: 0, Err: err}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sr, _ := d.readSR()
+	return &flasher.HintError{
+		Err:  &flasher.OpError{Op: "unprotect flash", Addr: 0, Err: fmt.Errorf("status register stays 0x%04X: %w", sr, flasher.ErrDevice)},
+		Hint: "the flash status register is locked; power-cycle the module and try again; if it persists the flash cannot be written over UART",
+	}
+}
+
+// readSR reads the status register bytes with the part's read opcodes,
+// waiting out a set WIP bit.
+func (d *Device) readSR() (uint16, error) {
+	for poll := 0; ; poll++ {
+		var sr uint16
+		for i := 0; i < d.flash.srBytes && i < 2; i++ {
+			r, err := d.c.longCmd("read status register", opReadSR, 500*time.Millisecond, []byte{d.flash.readOps[i]})
+			if err != nil {
+				return 0, err
+			}
+			if len(r.data) < 2 {
+				return 0, fmt.Errorf("read status register: short reply: %w", flasher.ErrProtocol)
+			}
+			sr |= uint16(r.data[1]) << (8 * i)
+		}
+		if sr&1 == 0 || poll >= 50 {
+			return sr, nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Reboot restarts the chip into its firmware (Reboot command, sent three
+// times as Beken's tools do; there is no reply).
+func (d *Device) Reboot(ctx context.Context) (string, error) {
+	frame := shortFrame(cmdReboot, 0xA5)
+	for i := 0; i < 3; i++ {
+		if err := d.c.send(frame); err != nil {
+			return "", fmt.Errorf("reboot: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.port.Drain()
+	d.port.SetBaudRate(LinkBaud)
+	return "", nil
+}
+
+// Verify checks with the chip's CRC that the flash at addr holds data.
+func (d *Device) Verify(ctx context.Context, addr uint32, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if err := d.checkRange("verify", addr, uint32(len(data))); err != nil {
+		return err
+	}
+	crc, err := d.crcRange(addr, uint32(len(data)))
+	if err != nil {
+		return err
+	}
+	if want := crc32.ChecksumIEEE(data); crc != want {
+		return &flasher.OpError{Op: "verify", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: uint32(len(data)), Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}}
+	}
+	return nil
+}

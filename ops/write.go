@@ -1,0 +1,149 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+// bootloaderEndT is where the BK7231T bootloader ends and the app begins.
+const bootloaderEndT = 0x11000
+
+// Plan describes a write before it happens (what --dry-run prints).
+type Plan struct {
+	Family    flasher.Family `json:"family"`
+	FlashSize int            `json:"flash_size"`
+	Addr      uint32         `json:"addr"`
+	Size      int            `json:"size"`
+	// Skip is how many leading bytes of the file are not written (the
+	// BK7231T bootloader part of a restore).
+	Skip int `json:"skip,omitempty"`
+	// Sectors is how many 4 KiB sectors the write touches at most.
+	Sectors int `json:"sectors"`
+	// WireSeconds estimates the transfer at the negotiated rate.
+	WireSeconds float64  `json:"wire_seconds"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+func (p Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "write %d bytes to 0x%06X-0x%06X of the %d KiB flash of a %s", p.Size, p.Addr, p.Addr+uint32(p.Size)-1, p.FlashSize/1024, p.Family)
+	if p.Skip > 0 {
+		fmt.Fprintf(&b, " (first 0x%X bytes of the file skipped)", p.Skip)
+	}
+	fmt.Fprintf(&b, "\n  up to %d sectors erased and written, each verified by the chip; sectors already holding the data are skipped", p.Sectors)
+	fmt.Fprintf(&b, "\n  about %.0f s on the wire", p.WireSeconds)
+	for _, n := range p.Notes {
+		b.WriteString("\n  " + n)
+	}
+	return b.String()
+}
+
+// writeChecker is implemented by chips that know their own forbidden
+// ranges (flasher/bk7231.Device).
+type writeChecker interface {
+	CheckWrite(addr uint32, size int) error
+}
+
+// PlanWrite checks that data may go to addr on the chip and describes the
+// write. Refusals wrap flasher.ErrRefused and say why.
+func PlanWrite(dev flasher.Device, addr uint32, data []byte) (Plan, error) {
+	info := dev.Info()
+	p := Plan{Family: info.Family, FlashSize: info.FlashSize, Addr: addr, Size: len(data)}
+	if len(data) == 0 {
+		return p, fmt.Errorf("the image is empty: %w", flasher.ErrRefused)
+	}
+	if len(data) > info.FlashSize {
+		return p, fmt.Errorf("the image is %d KiB, larger than the chip's %d KiB flash: %w", (len(data)+1023)/1024, info.FlashSize/1024, flasher.ErrRefused)
+	}
+	if wc, ok := dev.(writeChecker); ok {
+		if err := wc.CheckWrite(addr, len(data)); err != nil {
+			return p, err
+		}
+	} else if uint64(addr)+uint64(len(data)) > uint64(info.FlashSize) {
+		return p, fmt.Errorf("%d bytes at 0x%06X go past the end of the %d KiB flash: %w", len(data), addr, info.FlashSize/1024, flasher.ErrRefused)
+	}
+	first := addr &^ 0xFFF
+	last := (addr + uint32(len(data)) + 0xFFF) &^ 0xFFF
+	p.Sectors = int(last-first) / 0x1000
+	// Each sector costs its 4 KiB plus framing on the wire.
+	p.WireSeconds = transport.WireTime(int64(p.Sectors)*(4096+60), max(info.Baud, 1)).Seconds()
+	return p, nil
+}
+
+// Write writes data at addr after PlanWrite's checks.
+func Write(ctx context.Context, dev flasher.Device, addr uint32, data []byte, prog flasher.Progress) (flasher.WriteResult, error) {
+	if _, err := PlanWrite(dev, addr, data); err != nil {
+		return flasher.WriteResult{Addr: addr, Size: len(data)}, err
+	}
+	return dev.Write(ctx, addr, data, prog)
+}
+
+// MismatchError lists how a backup's sidecar differs from the chip.
+type MismatchError struct {
+	Diffs []string
+}
+
+func (e *MismatchError) Error() string {
+	return "the backup is not from this chip: " + strings.Join(e.Diffs, "; ")
+}
+
+// Is makes a MismatchError match flasher.ErrRefused.
+func (e *MismatchError) Is(target error) bool { return target == flasher.ErrRefused }
+
+// MatchSidecar checks that a backup belongs to the connected chip: family,
+// flash size, flash id and MAC where both sides know them.
+func MatchSidecar(info flasher.Info, sc backup.Sidecar) error {
+	var d []string
+	if sc.Family != "" && !strings.EqualFold(sc.Family, string(info.Family)) {
+		d = append(d, fmt.Sprintf("backup is of a %s, the chip is a %s", sc.Family, info.Family))
+	}
+	if sc.FlashSize != 0 && sc.FlashSize != info.FlashSize {
+		d = append(d, fmt.Sprintf("backup flash size %d KiB, chip %d KiB", sc.FlashSize/1024, info.FlashSize/1024))
+	}
+	if id := info.FlashIDString(); sc.FlashID != "" && id != "" && !strings.EqualFold(sc.FlashID, id) {
+		d = append(d, fmt.Sprintf("backup flash id %s, chip %s", sc.FlashID, id))
+	}
+	if sc.MAC != "" && info.HasMAC() && sc.MACPlaceholder == "" {
+		if ph, _ := info.MAC.Placeholder(); !ph {
+			if m, err := flasher.ParseMAC(sc.MAC); err == nil && m != info.MAC {
+				d = append(d, fmt.Sprintf("backup MAC %s, chip %s", sc.MAC, info.MAC))
+			}
+		}
+	}
+	if len(d) > 0 {
+		return &MismatchError{Diffs: d}
+	}
+	return nil
+}
+
+// RestorePlan checks a backup against the chip and works out what to write:
+// on BK7231T the bootloader part is skipped (it stays as it is).
+func RestorePlan(dev flasher.Device, b *backup.Backup, force bool) (Plan, []byte, error) {
+	info := dev.Info()
+	if err := MatchSidecar(info, b.Sidecar); err != nil {
+		if !force {
+			return Plan{}, nil, &flasher.HintError{Err: err, Hint: "restore only a device's own backup; --force overrides this check"}
+		}
+	}
+	addr := b.Sidecar.Offset
+	data := b.Data
+	skip := 0
+	if info.Family == flasher.BK7231T && addr < bootloaderEndT {
+		skip = int(bootloaderEndT - addr)
+		if skip >= len(data) {
+			return Plan{}, nil, fmt.Errorf("the backup holds only the BK7231T bootloader area, which is never written: %w", flasher.ErrRefused)
+		}
+		data, addr = data[skip:], bootloaderEndT
+	}
+	p, err := PlanWrite(dev, addr, data)
+	p.Skip = skip
+	if skip > 0 {
+		p.Notes = append(p.Notes, "the BK7231T bootloader (0x000000-0x010FFF) is kept as it is")
+	}
+	return p, data, err
+}
