@@ -65,7 +65,9 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 		opts.LinkTimeout = 20 * time.Second
 	}
 	d := &Device{c: newConn(p), port: p, opts: opts, events: opts.Events}
-	if err := d.link(ctx, opts.LinkTimeout, true); err != nil {
+	if rate := d.stillLinked(); rate != 0 {
+		d.events.Emit(flasher.Note, fmt.Sprintf("the chip is still in download mode from an earlier session (at %d baud); no power-cycle needed", rate))
+	} else if err := d.link(ctx, opts.LinkTimeout, true); err != nil {
 		return nil, err
 	}
 	if err := d.identify(ctx); err != nil {
@@ -142,6 +144,29 @@ func (d *Device) link(ctx context.Context, timeout time.Duration, prompt bool) e
 		}
 	}
 	return &flasher.HintError{Err: fmt.Errorf("no reply to link checks within %v: %w", timeout.Round(time.Second), flasher.ErrNoLink), Hint: noLinkHint}
+}
+
+// stillLinked looks for a chip left in download mode by an earlier session
+// at one of the fast rates (a BK7231N stays there until it is reset) and
+// returns that rate, leaving the port at it; 0 when none answers.
+func (d *Device) stillLinked() int {
+	seen := map[int]bool{LinkBaud: true}
+	for _, b := range append([]int{d.opts.Baud}, fallbackBauds...) {
+		if seen[b] {
+			continue
+		}
+		seen[b] = true
+		if err := d.port.SetBaudRate(b); err != nil {
+			continue
+		}
+		d.c.drop(2 * time.Millisecond)
+		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 30*time.Millisecond); err == nil {
+			d.c.drop(5 * time.Millisecond)
+			return b
+		}
+	}
+	d.port.SetBaudRate(LinkBaud)
+	return 0
 }
 
 // pulseReset resets the chip through RTS where an adapter wires RTS (or DTR)

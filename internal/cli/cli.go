@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -86,6 +87,7 @@ type globals struct {
 	json    bool
 	verbose int
 	trace   bool
+	timeout time.Duration
 }
 
 func (g *globals) add(fs *pflag.FlagSet, device bool) {
@@ -94,6 +96,7 @@ func (g *globals) add(fs *pflag.FlagSet, device bool) {
 		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default: 921600 for BK7231; steps down when the adapter cannot)")
 		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t")
 		fs.BoolVar(&g.trace, "trace", false, "hex-dump all serial traffic to stderr")
+		fs.DurationVar(&g.timeout, "timeout", 20*time.Second, "how long to wait for the chip to answer after the power-cycle prompt")
 	}
 	fs.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
 	fs.CountVarP(&g.verbose, "verbose", "v", "more output (repeat for more)")

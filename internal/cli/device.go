@@ -112,7 +112,7 @@ func (e *env) connect() (*session, error) {
 	if fam == "" {
 		fam = s.family
 	}
-	dev, err := bk7231.Connect(e.ctx, s.port, bk7231.Options{Baud: e.g.baud, Events: e.events(), Family: fam})
+	dev, err := bk7231.Connect(e.ctx, s.port, bk7231.Options{Baud: e.g.baud, Events: e.events(), Family: fam, LinkTimeout: e.g.timeout})
 	if err != nil {
 		s.Close()
 		return nil, err

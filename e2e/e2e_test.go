@@ -1,0 +1,208 @@
+//go:build linux
+
+// Package e2e runs the built tuyaflash binary the way a user does: against
+// "tuyaflash sim" serving a pseudo-terminal, opened through go.bug.st/serial
+// like /dev/ttyUSB0.
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tuyaflash-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "tuyaflash")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/tuyaflash")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// shared is ../shared/testdata/bk7231 or "" when absent.
+func sharedDumps(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "testdata", "bk7231")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real dumps not available (%s missing); synthetic flash tests cover the same paths", dir)
+	}
+	return dir
+}
+
+type sim struct {
+	cmd    *exec.Cmd
+	tty    string
+	out    *bytes.Buffer
+	done   chan error
+	exited bool
+}
+
+// startSim runs "tuyaflash sim" and waits for its pty link.
+func startSim(t *testing.T, args ...string) *sim {
+	t.Helper()
+	tty := filepath.Join(t.TempDir(), "tty")
+	full := append([]string{"sim", "--link", tty, "--auto-reset", "30ms"}, args...)
+	cmd := exec.Command(bin, full...)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &sim{cmd: cmd, tty: tty, out: out, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Lstat(tty); err == nil {
+			break
+		}
+		select {
+		case err := <-s.done:
+			s.exited = true
+			t.Fatalf("simulator exited early: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("simulator did not come up:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop interrupts the simulator and waits for it (it saves --save then).
+func (s *sim) stop(t *testing.T) {
+	if s.exited {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		t.Errorf("simulator did not stop on SIGINT:\n%s", s.out)
+	}
+	s.exited = true
+}
+
+// wait waits for a simulator that ends by itself (disconnect fault).
+func (s *sim) wait(t *testing.T) {
+	select {
+	case <-s.done:
+		s.exited = true
+	case <-time.After(10 * time.Second):
+		t.Fatalf("simulator still running:\n%s", s.out)
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs tuyaflash with the backup store in store.
+func run(t *testing.T, store string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(120 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tuyaflash %v hung:\n%s\n%s", args, o.String(), e.String())
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{o.String(), e.String(), code}
+}
+
+func mustRun(t *testing.T, store string, args ...string) result {
+	t.Helper()
+	r := run(t, store, args...)
+	if r.code != 0 {
+		t.Fatalf("tuyaflash %s failed:\n%s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// backupPath finds the dump path in backup's output.
+func backupPath(t *testing.T, r result) string {
+	t.Helper()
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if p, ok := strings.CutPrefix(line, "Backup saved: "); ok {
+			return p
+		}
+	}
+	t.Fatalf("no backup path in output:\n%s", r)
+	return ""
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// files lists every file below dir with its sha256.
+func files(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			m[p] = sha(b)
+		}
+		return nil
+	})
+	return m
+}
