@@ -122,7 +122,8 @@ func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, e
 	if s.Date == "" {
 		s.Date = now.UTC().Format(time.RFC3339)
 	}
-	if dest == "" {
+	auto := dest == ""
+	if auto {
 		dest = filepath.Join(root, DeviceDir(s), FileName(s, now))
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
@@ -134,6 +135,12 @@ func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, e
 	meta, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return "", err
+	}
+	// An automatic name that is taken (two backups within a second)
+	// gets a suffix; an explicit one is refused.
+	base := strings.TrimSuffix(dest, ".bin")
+	for n := 2; auto && taken(dest) && n < 100; n++ {
+		dest = fmt.Sprintf("%s-%d.bin", base, n)
 	}
 	sidecar := dest + ".json"
 	for _, p := range []string{dest, sidecar} {
@@ -153,6 +160,15 @@ func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, e
 	os.Remove(tmp.Name())
 	syncDir(filepath.Dir(dest))
 	return dest, nil
+}
+
+func taken(dest string) bool {
+	for _, p := range []string{dest, dest + ".json"} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // TempFile creates the temporary file a dump is written to before Save, in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,21 +51,24 @@ func TestSaveStoresPerDeviceAndNeverOverwrites(t *testing.T) {
 	if !bytes.Equal(b.Data, data) || b.Sidecar.Size != int64(len(data)) || b.Sidecar.Family != "BK7231N" {
 		t.Errorf("loaded backup differs: size %d family %q", b.Sidecar.Size, b.Sidecar.Family)
 	}
-	// Same second, same data: the name is taken; Save must refuse and
-	// leave the first backup intact.
+	// Same second, same data: the automatic name is taken, so the second
+	// backup gets a suffix and the first stays intact.
 	s2 := &Sidecar{Family: "BK7231N", MAC: "10:D5:61:77:4A:AC"}
-	if _, err := saveDump(t, root, data, s2, "", now); !errors.Is(err, ErrExists) {
-		t.Fatalf("second save err = %v, want ErrExists", err)
+	path2, err := saveDump(t, root, data, s2, "", now)
+	if err != nil || path2 == path || !strings.HasSuffix(path2, "-2.bin") {
+		t.Fatalf("second save = %s, %v; want a -2 suffix", path2, err)
 	}
 	if _, err := Load(path, false); err != nil {
-		t.Fatalf("first backup damaged after refused overwrite: %v", err)
+		t.Fatalf("first backup damaged by the second: %v", err)
 	}
-	// An explicit destination that exists is refused too.
-	if _, err := saveDump(t, root, []byte("other"), &Sidecar{Family: "BK7231T"}, path, now); !errors.Is(err, ErrExists) {
-		t.Fatalf("save over explicit existing path err = %v, want ErrExists", err)
+	// An explicit destination that exists is refused, twice.
+	for i := 0; i < 2; i++ {
+		if _, err := saveDump(t, root, []byte("other"), &Sidecar{Family: "BK7231T"}, path, now); !errors.Is(err, ErrExists) {
+			t.Fatalf("save over explicit existing path err = %v, want ErrExists", err)
+		}
 	}
 	// The refused dumps are not thrown away either: their temporary
-	// files stay for the caller to report; the successful save left none.
+	// files stay for the caller to report; the successful saves left none.
 	left, _ := filepath.Glob(filepath.Join(root, "tmp", ".tuyaflash-*"))
 	if len(left) != 2 {
 		t.Errorf("temporary files after two refused saves: %v, want 2", left)

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 	"time"
 
@@ -35,6 +36,12 @@ func Open(name string, baud int) (Port, error) {
 	if err != nil {
 		oe := &OpenError{Name: name, Err: err}
 		var pe *serial.PortError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			oe.Hint = "no such port; run 'tuyaflash ports' to list adapters (is the adapter plugged in?)"
+		case errors.Is(err, fs.ErrPermission):
+			oe.Hint = "permission denied; add yourself to the dialout (Debian/Ubuntu) or uucp (Arch) group and log in again"
+		}
 		if errors.As(err, &pe) {
 			switch pe.Code() {
 			case serial.PortBusy:

@@ -73,6 +73,11 @@ func longFrame(op byte, params ...[]byte) []byte {
 
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 
+// interByteGap is how long the line may stay silent inside a reply before
+// the reply is given up as incomplete. USB adapters deliver in bursts a few
+// milliseconds apart (FTDI's latency timer defaults to 16 ms).
+const interByteGap = 100 * time.Millisecond
+
 // conn frames commands and finds their replies in the byte stream.
 type conn struct {
 	port transport.Port
@@ -148,7 +153,15 @@ func (c *conn) await(long bool, code byte, deadline time.Time) (reply, error) {
 		if consumed > 0 {
 			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
 		}
-		if err := c.fill(deadline); err != nil {
+		// Once a frame has started, a silent line means bytes were lost:
+		// give up early instead of waiting for the whole timeout.
+		wait := deadline
+		if len(c.buf) > 0 {
+			if gap := time.Now().Add(interByteGap); gap.Before(wait) {
+				wait = gap
+			}
+		}
+		if err := c.fill(wait); err != nil {
 			if err == transport.ErrTimeout {
 				if len(c.buf) > 0 {
 					return reply{}, fmt.Errorf("incomplete or unexpected reply (%d bytes: % X): %w", len(c.buf), head(c.buf, 16), transport.ErrTimeout)
