@@ -13,6 +13,9 @@ type LinkOptions struct {
 	// rate would (10 bits a byte), in real time or in the fake time of a
 	// testing/synctest bubble. Unpaced links deliver at once.
 	Paced bool
+	// MaxBaud, when set, models an adapter or wiring that cannot keep up
+	// above this rate: one byte in 97 sent faster arrives corrupted.
+	MaxBaud int
 }
 
 // usbPacket is how many bytes a paced link hands to a reader at once, like
@@ -29,7 +32,7 @@ func Pipe(opts LinkOptions) (a, b *PipePort) {
 	if opts.Baud <= 0 {
 		opts.Baud = 115200
 	}
-	ab, ba := newWire(), newWire()
+	ab, ba := newWire(opts.MaxBaud), newWire(opts.MaxBaud)
 	a = &PipePort{rx: ba, tx: ab, baud: opts.Baud, paced: opts.Paced, timeout: NoTimeout, done: make(chan struct{})}
 	b = &PipePort{rx: ab, tx: ba, baud: opts.Baud, paced: opts.Paced, timeout: NoTimeout, done: make(chan struct{})}
 	return a, b
@@ -74,9 +77,11 @@ type wire struct {
 	changed chan struct{} // closed and replaced on every append or close
 	closed  bool          // writer side closed
 	dead    bool          // reader side closed: writes fail
+	maxBaud int
+	count   int64 // bytes delivered so far
 }
 
-func newWire() *wire { return &wire{changed: make(chan struct{})} }
+func newWire(maxBaud int) *wire { return &wire{changed: make(chan struct{}), maxBaud: maxBaud} }
 
 func (w *wire) signal() {
 	close(w.changed)
@@ -199,9 +204,17 @@ func (p *PipePort) take(w *wire, b []byte, now time.Time) (int, time.Time) {
 			return n, next
 		}
 		m := copy(b[n:], c.data[c.off:c.off+avail])
-		if c.baud != myBaud {
+		if !compatible(c.baud, myBaud) {
 			garble(b[n:n+m], c.baud, myBaud)
 		}
+		if w.maxBaud > 0 && max(c.baud, myBaud) > w.maxBaud {
+			for i := n; i < n+m; i++ {
+				if (w.count+int64(i-n))%97 == 50 {
+					b[i] ^= 0x10
+				}
+			}
+		}
+		w.count += int64(m)
 		n += m
 		c.off += m
 		if c.off == len(c.data) {
@@ -214,6 +227,16 @@ func (p *PipePort) take(w *wire, b []byte, now time.Time) (int, time.Time) {
 		return n, next
 	}
 	return n, time.Time{}
+}
+
+// compatible reports whether two UARTs at these rates understand each
+// other: within 2 %, as real UARTs do (they resample every byte).
+func compatible(a, b int) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d*50 <= max(a, b)
 }
 
 // garble turns bytes sent at one rate into what a UART at another rate

@@ -127,7 +127,7 @@ func (p *PTY) mismatch() (bool, int, int) {
 	mine := p.baud
 	p.mu.Unlock()
 	peer := p.PeerBaud()
-	return peer != 0 && peer != mine, peer, mine
+	return peer != 0 && !compatible(peer, mine), peer, mine
 }
 
 // Read reads what the tool sent, garbled if it was sent at another rate.

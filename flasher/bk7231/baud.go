@@ -119,7 +119,7 @@ func (d *Device) setBaud(baud int) error {
 func (d *Device) resync(ctx context.Context) error {
 	cur := d.port.BaudRate()
 	tried := map[int]bool{}
-	for _, b := range []int{cur, d.lastGoodBaud(), LinkBaud} {
+	for _, b := range append([]int{cur, d.lastGoodBaud()}, fallbackBauds...) {
 		if tried[b] {
 			continue
 		}

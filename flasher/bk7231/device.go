@@ -143,7 +143,7 @@ func (d *Device) link(ctx context.Context, timeout time.Duration, prompt bool) e
 			d.c.buf = d.c.buf[:0]
 		}
 	}
-	return &flasher.HintError{Err: fmt.Errorf("no reply to link checks within %v: %w", timeout.Round(time.Second), flasher.ErrNoLink), Hint: noLinkHint}
+	return &flasher.HintError{Err: fmt.Errorf("no reply to link checks within %v: %w", timeout, flasher.ErrNoLink), Hint: noLinkHint}
 }
 
 // stillLinked looks for a chip left in download mode by an earlier session
