@@ -131,8 +131,10 @@ type Faults struct {
 	// bytes in total (0 = never): a cable pulled mid-operation. It fires
 	// once per Device.
 	DisconnectAfter int64
-	// FaultAfter delays all other faults until the chip has received this
-	// many bytes, so that link-up can succeed.
+	// FaultAfter delays all other faults until the chip has received more
+	// than this many bytes: input bytes up to this count and the replies
+	// to commands that end within it are clean, so that link-up can
+	// succeed (FaultAfter: 5 keeps the first LinkCheck and its reply clean).
 	FaultAfter int64
 }
 

@@ -46,13 +46,19 @@ var longNames = map[byte]string{
 // Protocol subsets (reference §1; bk7231tools BkProtocolType FULL and
 // BASIC_TUYA).
 var (
-	fullShort  = []byte{0x00, 0x01, 0x03, 0x0E, 0x0F, 0x10, 0x70, 0xAA}
-	fullLong   = []byte{0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F}
-	tuyaShort  = []byte{0x00, 0x0E, 0x0F, 0x10, 0x11}
-	tuyaLong   = []byte{0x06, 0x07, 0x09, 0x0F}
-	minBaud    = 1200
-	maxBaud    = 6_000_000
-	maxCRCSpan = int64(64 << 20)
+	fullShort = []byte{0x00, 0x01, 0x03, 0x0E, 0x0F, 0x10, 0x70, 0xAA}
+	fullLong  = []byte{0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F}
+	tuyaShort = []byte{0x00, 0x0E, 0x0F, 0x10, 0x11}
+	tuyaLong  = []byte{0x06, 0x07, 0x09, 0x0F}
+)
+
+const (
+	// SetBaudRate outside this range is ignored without a reply.
+	minBaud = 1200
+	maxBaud = 6_000_000
+	// maxCRCSpan caps one CheckCRC; a ROM would grind through a reversed
+	// or huge range for minutes.
+	maxCRCSpan = 64 << 20
 )
 
 // action is what the chip does once a frame has been decoded.
@@ -120,7 +126,7 @@ func (d *Device) command(f *frame, now time.Time) action {
 	if !f.long {
 		name := shortNames[f.code]
 		d.commands[name]++
-		return d.shortCommand(name, f, now)
+		return d.shortCommand(name, f)
 	}
 	name := longNames[f.op]
 	d.commands[name]++
@@ -131,7 +137,7 @@ func (d *Device) command(f *frame, now time.Time) action {
 	return d.longCommand(name, f, now)
 }
 
-func (d *Device) shortCommand(name string, f *frame, now time.Time) action {
+func (d *Device) shortCommand(name string, f *frame) action {
 	p := f.params
 	switch f.code {
 	case 0x00:
@@ -164,7 +170,7 @@ func (d *Device) shortCommand(name string, f *frame, now time.Time) action {
 	case 0x0F:
 		baud := le32(arg(p, 0, 4))
 		delay := time.Duration(arg(p, 4, 1)[0]) * time.Millisecond
-		if baud < uint32(minBaud) || baud > uint32(maxBaud) {
+		if baud < minBaud || baud > maxBaud {
 			d.logf("%s %d: rate outside %d..%d ignored, no reply", name, baud, minBaud, maxBaud)
 			return action{}
 		}

@@ -91,8 +91,15 @@ func (d *Device) Serve(ctx context.Context, l Line) error {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go s.reader(stop, done)
 	defer func() {
+		// The reader notices stop within readPoll on a line that honours
+		// read timeouts; do not hang on one that does not.
 		close(stop)
-		<-done
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
 	}()
 	err := s.run()
 	if errors.Is(err, errStopped) {
@@ -313,7 +320,7 @@ func (s *session) send(b []byte, epoch uint64) error {
 	d := s.d
 	d.mu.Lock()
 	fa := d.cfg.Faults
-	active := d.consumed >= fa.FaultAfter
+	active := d.consumed > fa.FaultAfter
 	delayed := active && fa.Delay > 0 && fa.DelayRate > 0 && d.txRand.Float64() < fa.DelayRate
 	d.mu.Unlock()
 	if delayed {

@@ -240,12 +240,12 @@ func (d *Device) read4K(addr uint32, dst []byte) error {
 }
 
 // readSectorVerified reads one sector and checks it against the chip's CRC,
-// retrying on any error.
-func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte) error {
+// retrying on any error; it returns that CRC.
+func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte) (uint32, error) {
 	var last error
 	for try := 0; try < 6; try++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if try > 0 {
 			d.recover(try)
@@ -253,7 +253,7 @@ func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte
 		if err := d.read4K(addr, dst); err != nil {
 			last = err
 			if isFatal(err) {
-				return &flasher.OpError{Op: "read 4K", Addr: addr, Err: err}
+				return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: err}
 			}
 			continue
 		}
@@ -261,16 +261,16 @@ func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte
 		if err != nil {
 			last = err
 			if isFatal(err) {
-				return err
+				return 0, err
 			}
 			continue
 		}
 		if crc == crc32.ChecksumIEEE(dst) {
-			return nil
+			return crc, nil
 		}
 		last = &flasher.ChecksumError{Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(dst)), Got: fmt.Sprintf("%08X", crc)}
 	}
-	return &flasher.OpError{Op: "read 4K", Addr: addr, Err: last}
+	return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: last}
 }
 
 // isFatal reports errors that retrying cannot fix: a closed port.

@@ -305,7 +305,7 @@ func (d *Device) readMAC(ctx context.Context) error {
 		return nil
 	}
 	buf := make([]byte, sectorSize)
-	if err := d.readSectorVerified(ctx, addr, buf); err != nil {
+	if _, err := d.readSectorVerified(ctx, addr, buf); err != nil {
 		return fmt.Errorf("identify: read RF sector: %w", err)
 	}
 	mac, ok := ParseTLVMAC(buf)

@@ -30,8 +30,9 @@ func (d *Device) checkRange(op string, addr, size uint32) error {
 
 // Read streams size bytes of flash starting at addr to w. Every 64 KiB is
 // checked against the chip's CRC (a mismatching group is re-read sector by
-// sector, each verified), and finally the whole range is checked once more
-// against the CRC of everything written to w.
+// sector, each verified) before it is written to w, and the whole range is
+// checked against the CRC the chip's parts combine to, so that no range is
+// checksummed on the chip twice.
 func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
 	p = flasher.OrNop(p)
 	if err := d.checkRange("read", addr, size); err != nil {
@@ -48,62 +49,64 @@ func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 
 func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
 	whole := crc32.NewIEEE()
+	var chip uint32 // the chip's CRCs of the groups, combined
 	group := make([]byte, verifyGroup)
 	for off := uint32(0); off < size; off += verifyGroup {
 		n := min(uint32(verifyGroup), size-off)
 		buf := group[:n]
-		if err := d.readGroup(ctx, addr+off, buf, p); err != nil {
+		crc, err := d.readGroup(ctx, addr+off, buf, p)
+		if err != nil {
 			return err
 		}
 		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("read: store data: %w", err)
 		}
 		whole.Write(buf)
+		chip = crc32Combine(chip, crc, int64(n))
 	}
-	crc, err := d.crcRange(addr, size)
-	if err != nil {
-		return err
-	}
-	if crc != whole.Sum32() {
-		return &flasher.OpError{Op: "verify read", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: size, Want: fmt.Sprintf("%08X", whole.Sum32()), Got: fmt.Sprintf("%08X", crc)}}
+	if chip != whole.Sum32() {
+		return &flasher.OpError{Op: "verify read", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: size, Want: fmt.Sprintf("%08X", whole.Sum32()), Got: fmt.Sprintf("%08X", chip)}}
 	}
 	return nil
 }
 
 // readGroup reads len(buf) bytes (a multiple of 4 KiB) and checks them with
 // one CRC; on a mismatch or a failed read it falls back to verified
-// sector-by-sector reads.
-func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) error {
+// sector-by-sector reads. It returns the chip's CRC of the group.
+func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) (uint32, error) {
 	var done int64
-	fast := func() bool {
+	fast := func() (uint32, bool) {
 		for off := 0; off < len(buf); off += sectorSize {
 			if ctx.Err() != nil {
-				return false
+				return 0, false
 			}
 			if err := d.read4K(addr+uint32(off), buf[off:off+sectorSize]); err != nil {
-				return false
+				return 0, false
 			}
 			p.Advance(sectorSize)
 			done += sectorSize
 		}
 		crc, err := d.crcRange(addr, uint32(len(buf)))
-		return err == nil && crc == crc32.ChecksumIEEE(buf)
+		return crc, err == nil && crc == crc32.ChecksumIEEE(buf)
 	}
-	if fast() {
-		return nil
+	if crc, ok := fast(); ok {
+		return crc, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	p.Advance(-done)
 	d.recover(1)
+	var crc uint32
 	for off := 0; off < len(buf); off += sectorSize {
-		if err := d.readSectorVerified(ctx, addr+uint32(off), buf[off:off+sectorSize]); err != nil {
-			return err
+		sc, err := d.readSectorVerified(ctx, addr+uint32(off), buf[off:off+sectorSize])
+		if err != nil {
+			return 0, err
 		}
+		crc = crc32Combine(crc, sc, sectorSize)
 		p.Advance(sectorSize)
 	}
-	return nil
+	return crc, nil
 }
 
 // Write erases and programs data at addr and verifies it with the chip's
@@ -149,105 +152,114 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 	// Partial head and tail sectors keep what the flash holds around the
 	// data (read-modify-write).
 	if start != addr {
-		if err := d.readSectorVerified(ctx, start, image[:sectorSize]); err != nil {
+		if _, err := d.readSectorVerified(ctx, start, image[:sectorSize]); err != nil {
 			return err
 		}
 	}
 	if tail := end - sectorSize; end != addr+uint32(len(data)) && (tail != start || start == addr) {
-		if err := d.readSectorVerified(ctx, tail, image[tail-start:]); err != nil {
+		if _, err := d.readSectorVerified(ctx, tail, image[tail-start:]); err != nil {
 			return err
 		}
 	}
 	copy(image[addr-start:], data)
 
-	// Work block by block (64 KiB, aligned): a block whose CRC already
-	// matches is skipped; a whole block is erased at once; partial blocks
-	// at the edges are handled sector by sector.
+	// Work block by block (64 KiB, aligned); each block ends verified by
+	// the chip's CRC, and the whole range by the CRCs combined.
+	var chip uint32
 	for bs := start &^ (blockSize - 1); bs < end; bs += blockSize {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		lo, hi := max(bs, start), min(bs+blockSize, end)
-		chunk := image[lo-start : hi-start]
-		crc, err := d.crcRange(lo, hi-lo)
+		crc, err := d.writeBlock(ctx, lo, hi, image[lo-start:hi-start], lo == bs && hi == bs+blockSize, res, p)
 		if err != nil {
 			return err
 		}
-		if crc == crc32.ChecksumIEEE(chunk) {
-			res.Skipped += int(hi - lo)
-			p.Advance(int64(hi - lo))
-			continue
-		}
-		whole := lo == bs && hi == bs+blockSize
-		if whole {
-			if err := d.erase(bs, eraseCmd64K); err != nil {
-				return err
-			}
-			res.Erased += blockSize
-		}
-		bad := false
-		for a := lo; a < hi; a += sectorSize {
-			sec := image[a-start : a-start+sectorSize]
-			if !whole {
-				crc, err := d.crcRange(a, sectorSize)
-				if err != nil {
-					return err
-				}
-				if crc == crc32.ChecksumIEEE(sec) {
-					res.Skipped += sectorSize
-					p.Advance(sectorSize)
-					continue
-				}
-				if err := d.erase(a, eraseCmd4K); err != nil {
-					return err
-				}
-				res.Erased += sectorSize
-			}
-			if !bytes.Equal(sec, allFF) {
-				if err := d.write4K(a, sec); err != nil {
-					if isFatal(err) {
-						return err
-					}
-					bad = true // found and retried by the check below
-				}
-			}
-			p.Advance(sectorSize)
-		}
-		if !bad {
-			crc, err = d.crcRange(lo, hi-lo)
-			if err != nil {
-				return err
-			}
-			if crc == crc32.ChecksumIEEE(chunk) {
-				continue
-			}
-		}
-		// Find and redo the sectors that did not take.
-		for a := lo; a < hi; a += sectorSize {
-			sec := image[a-start : a-start+sectorSize]
-			crc, err := d.crcRange(a, sectorSize)
-			if err != nil {
-				return err
-			}
-			if crc == crc32.ChecksumIEEE(sec) {
-				continue
-			}
-			retries, err := d.rewriteSector(ctx, a, sec)
-			res.Retries += retries
-			if err != nil {
-				return err
-			}
-		}
+		chip = crc32Combine(chip, crc, int64(hi-lo))
 	}
-	crc, err := d.crcRange(start, end-start)
-	if err != nil {
-		return err
-	}
-	if crc != crc32.ChecksumIEEE(image) {
-		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(image)), Got: fmt.Sprintf("%08X", crc)}}
+	if want := crc32.ChecksumIEEE(image); chip != want {
+		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", chip)}}
 	}
 	res.Verified = true
 	return nil
+}
+
+// writeBlock brings [lo, hi) (at most one aligned 64 KiB block) to hold
+// chunk and returns the chip's CRC of it: a block that already matches is
+// skipped; a whole block is erased at once; a partial one sector by sector;
+// sectors that fail the check are rewritten.
+func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, whole bool, res *flasher.WriteResult, p flasher.Progress) (uint32, error) {
+	want := crc32.ChecksumIEEE(chunk)
+	crc, err := d.crcRange(lo, hi-lo)
+	if err != nil {
+		return 0, err
+	}
+	if crc == want {
+		res.Skipped += int(hi - lo)
+		p.Advance(int64(hi - lo))
+		return crc, nil
+	}
+	if whole {
+		if err := d.erase(lo, eraseCmd64K); err != nil {
+			return 0, err
+		}
+		res.Erased += blockSize
+	}
+	bad := false
+	for a := lo; a < hi; a += sectorSize {
+		sec := chunk[a-lo : a-lo+sectorSize]
+		if !whole {
+			crc, err := d.crcRange(a, sectorSize)
+			if err != nil {
+				return 0, err
+			}
+			if crc == crc32.ChecksumIEEE(sec) {
+				res.Skipped += sectorSize
+				p.Advance(sectorSize)
+				continue
+			}
+			if err := d.erase(a, eraseCmd4K); err != nil {
+				return 0, err
+			}
+			res.Erased += sectorSize
+		}
+		if !bytes.Equal(sec, allFF) {
+			if err := d.write4K(a, sec); err != nil {
+				if isFatal(err) {
+					return 0, err
+				}
+				bad = true // found and redone below
+			}
+		}
+		p.Advance(sectorSize)
+	}
+	if !bad {
+		if crc, err = d.crcRange(lo, hi-lo); err != nil {
+			return 0, err
+		}
+		if crc == want {
+			return crc, nil
+		}
+	}
+	// Find and redo the sectors that did not take.
+	var sum uint32
+	for a := lo; a < hi; a += sectorSize {
+		sec := chunk[a-lo : a-lo+sectorSize]
+		crc, err := d.crcRange(a, sectorSize)
+		if err != nil {
+			return 0, err
+		}
+		if crc != crc32.ChecksumIEEE(sec) {
+			retries, err := d.rewriteSector(ctx, a, sec)
+			res.Retries += retries
+			if err != nil {
+				return 0, err
+			}
+			crc = crc32.ChecksumIEEE(sec) // rewriteSector verified it
+		}
+		sum = crc32Combine(sum, crc, sectorSize)
+	}
+	return sum, nil
 }
 
 var allFF = bytes.Repeat([]byte{0xFF}, sectorSize)

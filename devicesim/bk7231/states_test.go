@@ -1,0 +1,238 @@
+package bksim
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+func TestLinkWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startRig(t, Config{Chip: BK7231N}, transport.LinkOptions{})
+		defer r.stop()
+
+		// A new device runs its application: LinkCheck is ignored.
+		r.send(linkCheck)
+		r.silent(200 * time.Millisecond)
+		if st := r.d.Stats().State; st != "app" {
+			t.Fatalf("new device in state %q, want app", st)
+		}
+
+		// In the window only LinkCheck is answered.
+		r.d.PowerCycle()
+		if st := r.d.Stats().State; st != "window" {
+			t.Fatalf("after PowerCycle state %q, want window", st)
+		}
+		r.send(crcCmd(0, 0x100))
+		r.silent(10 * time.Millisecond)
+		r.send(readSRCmd(0x05))
+		r.silent(10 * time.Millisecond)
+		r.send(linkCheck)
+		r.expect(linkReply)
+		if st := r.d.Stats().State; st != "download" {
+			t.Fatalf("after LinkCheck state %q, want download", st)
+		}
+		r.send(readSRCmd(0x05))
+		r.expect(hx("04 0E FF 01 E0 FC F4 04 00 0C 00 05 04"))
+
+		// The window closes after 50 ms; the app prints a line.
+		r.d.PowerCycle()
+		time.Sleep(49 * time.Millisecond)
+		if st := r.d.Stats().State; st != "window" {
+			t.Fatalf("49 ms after reset state %q, want window", st)
+		}
+		time.Sleep(time.Millisecond)
+		banner := []byte("\r\n[bksim] BK7231N application started\r\n")
+		r.expect(banner)
+		r.send(linkCheck)
+		r.silent(100 * time.Millisecond)
+		if st := r.d.Stats().State; st != "app" {
+			t.Fatalf("after the window state %q, want app", st)
+		}
+	})
+}
+
+func TestLinkWindowLength(t *testing.T) {
+	for _, w := range []time.Duration{10 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(w.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := startRig(t, Config{Chip: BK7231T, LinkWindow: w}, transport.LinkOptions{})
+				defer r.stop()
+				r.d.PowerCycle()
+				time.Sleep(w - time.Millisecond)
+				r.send(linkCheck)
+				r.expect(linkReply)
+				r.d.PowerCycle()
+				time.Sleep(w)
+				r.read(len("\r\n[bksim] BK7231T application started\r\n"))
+				r.send(linkCheck)
+				r.silent(50 * time.Millisecond)
+			})
+		})
+	}
+}
+
+// TestAutoReset models the bench user who power-cycles the module while the
+// host sprays LinkChecks.
+func TestAutoReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const after = 300 * time.Millisecond
+		r := startRig(t, Config{Chip: BK7231N, AutoReset: after}, transport.LinkOptions{})
+		defer r.stop()
+		start := time.Now()
+		var linkedAt time.Duration
+		buf := make([]byte, len(linkReply))
+		for i := 0; i < 200 && linkedAt == 0; i++ {
+			r.send(linkCheck)
+			n, _ := transport.ReadFull(r.host, buf, time.Now().Add(10*time.Millisecond))
+			if n == len(buf) && bytes.Equal(buf, linkReply) {
+				linkedAt = time.Since(start)
+			}
+		}
+		if linkedAt < after || linkedAt > after+20*time.Millisecond {
+			t.Fatalf("linked %v after the first LinkCheck, want just after the %v auto reset", linkedAt, after)
+		}
+		if st := r.d.Stats(); st.Resets != 1 || st.State != "download" {
+			t.Fatalf("Stats: %d resets, state %q; want 1, download", st.Resets, st.State)
+		}
+	})
+}
+
+func TestAutoResetNeedsLinkCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startRig(t, Config{Chip: BK7231N, AutoReset: 100 * time.Millisecond}, transport.LinkOptions{})
+		defer r.stop()
+		r.send([]byte("reboot\r\n"))
+		time.Sleep(time.Second)
+		if n := r.d.Stats().Resets; n != 0 {
+			t.Fatalf("%d resets without a LinkCheck, want 0", n)
+		}
+	})
+}
+
+// TestSetBaudRate runs the baud-rate dance of reference §4.1 over a paced
+// link whose two ends garble each other's bytes when their rates differ.
+func TestSetBaudRate(t *testing.T) {
+	req := hx("01 E0 FC 06 0F 00 10 0E 00 0F") // 921600, delay 15 ms (bkWriter)
+	echo := hx("04 0E 09 01 E0 FC 0F 00 10 0E 00 0F")
+	tests := []struct {
+		name     string
+		switchAt time.Duration // after the request left the host; <0: never
+		wantEcho bool
+	}{
+		{"host switches halfway through the delay", 7 * time.Millisecond, true},
+		{"host switches right after sending", 0, true},
+		{"host never switches", -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := startRig(t, Config{Chip: BK7231N}, transport.LinkOptions{Paced: true})
+				defer r.stop()
+				r.link()
+				r.send(req)
+				time.Sleep(transport.WireTime(int64(len(req)), 115200))
+				sent := time.Now()
+				if tc.switchAt >= 0 {
+					time.Sleep(tc.switchAt)
+					r.host.SetBaudRate(921600)
+				}
+				got := r.read(len(echo))
+				if el := time.Since(sent); el < 15*time.Millisecond {
+					t.Errorf("echo complete %v after the request, want after the 15 ms delay", el)
+				}
+				if bytes.Equal(got, echo) != tc.wantEcho {
+					t.Fatalf("echo % X, want clean echo = %v", got, tc.wantEcho)
+				}
+				if st := r.d.Stats(); st.Baud != 921600 {
+					t.Fatalf("chip at %d baud, want 921600", st.Baud)
+				}
+				if tc.wantEcho {
+					r.send(linkCheck)
+					r.expect(linkReply)
+					r.readFlash(0x11000)
+				}
+				// A power cycle brings the chip back to 115200.
+				r.d.PowerCycle()
+				r.host.SetBaudRate(115200)
+				r.send(linkCheck)
+				r.expect(linkReply)
+				if st := r.d.Stats(); st.Baud != 115200 {
+					t.Fatalf("after power cycle chip at %d baud, want 115200", st.Baud)
+				}
+			})
+		})
+	}
+}
+
+func TestServeAgainKeepsState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, err := New(Config{Chip: BK7231N, StatusReg: sr(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 2 {
+			host, dev := transport.Pipe(transport.LinkOptions{})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Serve(ctx, dev) }()
+			r := &rig{t: t, d: d, host: host, cancel: cancel, done: done}
+			if round == 0 {
+				r.link()
+				r.send(erase4KCmd(0x100000))
+				r.read(16)
+				r.send(cmdShort(0x0F, cat(le(460800), []byte{5})...))
+				host.SetBaudRate(460800)
+				r.read(12)
+				if err := d.Serve(ctx, dev); err == nil {
+					t.Error("a second concurrent Serve succeeded")
+				}
+			} else {
+				// Same chip, new line: still at 460800 and in download mode.
+				host.SetBaudRate(460800)
+				r.send(crcCmd(0x100000, 0x100FFF))
+				r.expect(cat(hx("04 0E 08 01 E0 FC 10"), le(hostCRC(bytes.Repeat([]byte{0xFF}, 4096)))))
+			}
+			r.stop()
+			if dev.BaudRate() != 460800 {
+				t.Errorf("round %d: line left at %d baud", round, dev.BaudRate())
+			}
+		}
+	})
+}
+
+func TestServeReturnsWhenLineCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := New(Config{Chip: BK7231T})
+		host, dev := transport.Pipe(transport.LinkOptions{})
+		done := make(chan error, 1)
+		go func() { done <- d.Serve(context.Background(), dev) }()
+		host.Close()
+		if err := <-done; err == nil {
+			t.Fatal("Serve returned nil after the host closed the line")
+		}
+	})
+}
+
+// TestServeReturnsPromptlyOnCancel cancels Serve in the middle of a 5 s CRC.
+func TestServeReturnsPromptlyOnCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startRig(t, Config{Chip: BK7231T, Timing: true}, transport.LinkOptions{})
+		r.link()
+		r.send(crcCmd(0x200000, 0x400000))
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		r.cancel()
+		if err := <-r.done; err != nil {
+			t.Fatalf("Serve returned %v", err)
+		}
+		if el := time.Since(start); el > readPoll {
+			t.Fatalf("Serve returned %v after cancel, want within %v", el, readPoll)
+		}
+		r.silent(6 * time.Second) // the cancelled CRC never answers
+	})
+}

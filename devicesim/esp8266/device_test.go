@@ -1,0 +1,298 @@
+package espsim
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+func TestParseChip(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Chip
+		ok   bool
+	}{{"esp8266", ESP8266, true}, {"ESP8285", ESP8285, true}, {" esp8266 ", ESP8266, true}, {"bk7231n", 0, false}, {"", 0, false}} {
+		c, err := ParseChip(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && c != tt.want) {
+			t.Errorf("ParseChip(%q) = %v, %v", tt.in, c, err)
+		}
+		if tt.ok && c.String() != strings.ToLower(strings.TrimSpace(tt.in)) {
+			t.Errorf("String() = %q", c.String())
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"unknown chip", Config{Chip: 7}},
+		{"flash not a power of two", Config{Flash: make([]byte, 3*mib)}},
+		{"flash too small", Config{Flash: make([]byte, 64*kib)}},
+		{"ESP8285 with 8 MiB", Config{Chip: ESP8285, Flash: make([]byte, 8*mib)}},
+		{"crystal", Config{Crystal: 24}},
+		{"fault rate", Config{Faults: Faults{DropRate: 1.5}}},
+	} {
+		if _, err := New(tt.cfg); err == nil {
+			t.Errorf("%s: New accepted %+v", tt.name, tt.cfg.Faults)
+		}
+	}
+	if _, err := New(Config{Chip: ESP8285}); err != nil {
+		t.Errorf("default ESP8285: %v", err)
+	}
+}
+
+// parseImage checks a V1 ESP8266 image as reference §11.1 describes it.
+func parseImage(t *testing.T, b []byte) (entry uint32, segs int) {
+	t.Helper()
+	if b[0] != 0xE9 || b[1] == 0 || b[1] > 16 {
+		t.Fatalf("header % X", b[:8])
+	}
+	p, sum := 8, byte(0xEF)
+	for i := 0; i < int(b[1]); i++ {
+		n := int(getLE32(b[p+4:]))
+		for _, v := range b[p+8 : p+8+n] {
+			sum ^= v
+		}
+		p += 8 + n
+	}
+	for p%16 != 15 {
+		if b[p] != 0 {
+			t.Fatalf("padding byte %#x at %d", b[p], p)
+		}
+		p++
+	}
+	if b[p] != sum {
+		t.Fatalf("checksum %#x, computed %#x", b[p], sum)
+	}
+	return getLE32(b[4:]), int(b[1])
+}
+
+func TestDefaultFlash(t *testing.T) {
+	for _, size := range []int{0, 2 * mib, 4 * mib} {
+		f := DefaultFlash(ESP8266, size)
+		if size == 0 {
+			size = mib
+		}
+		if len(f) != size {
+			t.Fatalf("size %d", len(f))
+		}
+		if _, n := parseImage(t, f); n != 2 {
+			t.Errorf("boot image has %d segments", n)
+		}
+		if _, n := parseImage(t, f[0x1000:]); n != 3 {
+			t.Errorf("app image has %d segments", n)
+		}
+		if f[3]>>4 != imageSizeNibble(size) {
+			t.Errorf("size nibble %#x for %d", f[3]>>4, size)
+		}
+		if !bytes.Equal(f[size-0x1000:], filled(0x1000, 0xFF)) {
+			t.Error("last sector not erased")
+		}
+		if !bytes.Equal(f, DefaultFlash(ESP8266, size)) {
+			t.Error("not deterministic")
+		}
+	}
+	if bytes.Equal(DefaultFlash(ESP8266, mib), DefaultFlash(ESP8285, mib)) {
+		t.Error("chips share the same synthetic flash")
+	}
+}
+
+// faultSession runs a fixed exchange and returns every byte the host
+// received.
+func faultSession(t *testing.T, seed int64, faulty bool) (got []byte) {
+	cfg := Config{Seed: seed}
+	if faulty {
+		cfg.Faults = Faults{DropRate: 0.02, CorruptRate: 0.02, RxDropRate: 0.01, Delay: 30 * time.Millisecond, DelayRate: 0.3, FaultAfter: 100}
+	}
+	runSim(t, cfg, simOpts{}, func(h *host) {
+		for i := range 40 {
+			h.send(opReadReg, words(0x3FF00050+4*uint32(i%4)), 0)
+			time.Sleep(100 * time.Millisecond)
+		}
+		h.send(opSync, syncPayloadForTest(), 0)
+		time.Sleep(time.Second)
+		for h.fill(100 * time.Millisecond) {
+		}
+		got = h.buf
+	})
+	return got
+}
+
+// TestFaultsDeterministic: the same seed gives the same damaged stream, a
+// different seed a different one, and the damage is really there.
+func TestFaultsDeterministic(t *testing.T) {
+	a, b, c := faultSession(t, 7, true), faultSession(t, 7, true), faultSession(t, 8, true)
+	clean := faultSession(t, 7, false)
+	if !bytes.Equal(a, b) {
+		t.Error("same seed, different bytes")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("different seeds, same bytes")
+	}
+	if want := 48 * 12; len(clean) != want {
+		t.Errorf("fault-free session: %d bytes, want %d", len(clean), want)
+	}
+	if bytes.Equal(a, clean) || !bytes.Equal(a[:12], clean[:12]) {
+		t.Error("faults missing, or active before FaultAfter")
+	}
+}
+
+// TestDisconnectAfter: the chip closes the line once it has received the
+// configured byte count; Serve reports ErrDisconnected.
+func TestDisconnectAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := New(Config{Faults: Faults{DisconnectAfter: 100}})
+		hp, dp := transport.Pipe(transport.LinkOptions{})
+		done := make(chan error, 1)
+		go func() { done <- d.Serve(context.Background(), dp) }()
+		h := &host{t: t, p: hp, d: d}
+		h.discardInput()
+		if rs := h.sync(); len(rs) != 8 { // 46 bytes
+			t.Fatalf("%d sync replies", len(rs))
+		}
+		h.send(opSync, syncPayloadForTest(), 0) // 92
+		h.send(opSync, syncPayloadForTest(), 0) // crosses 100
+		if err := <-done; !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("Serve: %v", err)
+		}
+		if n := d.Stats().BytesIn; n != 100 {
+			t.Errorf("BytesIn %d", n)
+		}
+		if _, err := hp.Write([]byte{0xC0}); err == nil {
+			t.Error("host can still write after the disconnect")
+		}
+	})
+}
+
+// TestCorruptFlashWriteAt: a stuck bit survives the stub's write, so the
+// MD5 differs; the ROM's read-back reports it as error 0x08.
+func TestCorruptFlashWriteAt(t *testing.T) {
+	const off, stuck = 0x20000, 0x20123
+	img := firmware(0x4000, 4)
+	runSim(t, Config{Faults: Faults{CorruptFlashWriteAt: stuck}}, simOpts{}, func(h *host) {
+		h.uploadStub()
+		h.deflWrite(off, img)
+		want := md5.Sum(img)
+		if got := h.md5(off, uint32(len(img))); bytes.Equal(got, want[:]) {
+			t.Error("MD5 matches despite the stuck bit")
+		}
+		f := h.d.Flash()
+		if f[stuck] == img[stuck-off] || !bytes.Equal(f[off:stuck], img[:stuck-off]) {
+			t.Errorf("flash %#x, image %#x", f[stuck], img[stuck-off])
+		}
+	})
+	runSim(t, Config{Faults: Faults{CorruptFlashWriteAt: stuck}}, simOpts{}, func(h *host) {
+		h.ok(opFlashBegin, words(0x1000, 16, 0x100, off), 0)
+		for seq, want := range [][2]byte{{0, 0}, {1, 0x08}} {
+			blk := img[seq*0x100 : (seq+1)*0x100]
+			h.write(encode(dataPacket(opFlashData, uint32(seq), blk)))
+			if r := h.reply(opFlashData); r.status != want {
+				t.Errorf("ROM block %d (stuck bit at 0x%X): % X, want % X", seq, stuck, r.status, want)
+			}
+		}
+	})
+}
+
+// TestServeRestart: Serve returns promptly when its context ends and can
+// run again with the chip's state kept; a second concurrent Serve is
+// refused.
+func TestServeRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := New(Config{})
+		hp, dp := transport.Pipe(transport.LinkOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Serve(ctx, dp) }()
+		h := &host{t: t, p: hp, d: d}
+		h.discardInput()
+		h.uploadStub()
+		if err := d.Serve(context.Background(), dp); !errors.Is(err, ErrBusy) {
+			t.Errorf("second Serve: %v", err)
+		}
+		start := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve after cancel: %v", err)
+		}
+		if el := time.Since(start); el > 50*time.Millisecond {
+			t.Errorf("Serve took %v to stop", el)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { done <- d.Serve(ctx, dp) }()
+		if rs := h.sync(); len(rs) != 8 || rs[0].value != 0 {
+			t.Errorf("after restart: %d replies (stub expected)", len(rs))
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestTiming: datasheet timings make the ROM's up-front erase and the
+// stub's erase take the modelled time.
+func TestTiming(t *testing.T) {
+	runSim(t, Config{Timing: true}, simOpts{}, func(h *host) {
+		// esptool#380: 236 544 bytes at 0 took 1.93 s on real hardware.
+		start := time.Now()
+		h.ok(opFlashBegin, words(esptoolEraseSize(0, 236544), 231, 0x400, 0), 0)
+		if el := time.Since(start); el < 1400*time.Millisecond || el > 1600*time.Millisecond {
+			t.Errorf("ROM erase of 58 sectors took %v, want ≈1.47 s", el)
+		}
+		h.uploadStub()
+		start = time.Now()
+		h.ok(opEraseRegion, words(0x10000, 0x10000), 0)
+		if el := time.Since(start); el < 150*time.Millisecond || el > 200*time.Millisecond {
+			t.Errorf("64 KiB erase took %v", el)
+		}
+		start = time.Now()
+		h.md5(0, mib)
+		if el := time.Since(start); el < 1500*time.Millisecond || el > 1700*time.Millisecond {
+			t.Errorf("1 MiB MD5 took %v", el)
+		}
+	})
+}
+
+// TestPowerCycleDuringCommand: a power cycle while a long erase runs ends
+// the stub session; the chip comes back in the ROM.
+func TestPowerCycleDuringCommand(t *testing.T) {
+	runSim(t, Config{Timing: true, Flash: filled(mib, 0)}, simOpts{}, func(h *host) {
+		h.uploadStub()
+		h.send(opEraseFlash, nil, 0)
+		time.Sleep(time.Second)
+		h.d.PowerCycle(true)
+		h.discardInput()
+		if rs := h.sync(); len(rs) != 8 || rs[0].value != 0x20120707 {
+			t.Fatalf("after power cycle: %d replies", len(rs))
+		}
+		n := len(erasedSectors(h.d.Flash()))
+		if n == 0 || n == 256 {
+			t.Errorf("%d sectors erased; want a partial chip erase", n)
+		}
+		if st := h.d.Stats(); st.Resets != 1 || st.Mode != "rom" {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+// TestLog: one line per command.
+func TestLog(t *testing.T) {
+	var log bytes.Buffer
+	runSim(t, Config{Log: &log}, simOpts{}, func(h *host) {
+		h.readReg(0x40001000)
+		h.do(opSPIAttach, words(0), 0)
+	})
+	s := log.String()
+	for _, want := range []string{"rom  READ_REG 0x40001000 = 0xFFF0C101 -> ok", "rom  SPI_ATTACH", "error 0x05", "rst cause 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("log lacks %q:\n%s", want, s)
+		}
+	}
+}
