@@ -183,6 +183,7 @@ resumes where it stopped when run again.`}
 			return e.printJSON(res)
 		}
 		fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
+		e.afterBackup(info.Family, res.Path)
 		return nil
 	}
 	return c

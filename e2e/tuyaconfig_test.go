@@ -1,0 +1,69 @@
+//go:build linux
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestTuyaConfigHidesSecrets(t *testing.T) {
+	dump := filepath.Join(sharedDumps(t), "BK7231T_TuyaConfig_PC44HA.bin")
+	hidden := mustRun(t, t.TempDir(), "tuya-config", dump)
+	shown := mustRun(t, t.TempDir(), "tuya-config", dump, "--show-secrets")
+	// The local key is a 16-character value on the "Local key:" line.
+	key := regexp.MustCompile(`Local key:\s+(\S{16})`).FindStringSubmatch(shown.stdout)
+	if key == nil {
+		t.Fatalf("--show-secrets printed no local key:\n%s", shown.stdout)
+	}
+	if strings.Contains(hidden.stdout+hidden.stderr, key[1]) {
+		t.Fatal("the local key is printed without --show-secrets")
+	}
+	for _, want := range []string{"Module:           WB2S", "<hidden: --show-secrets>", "relay 1"} {
+		if !strings.Contains(hidden.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, hidden.stdout)
+		}
+	}
+	// JSON with secrets written to a file: mode 0600, never overwritten.
+	out := filepath.Join(t.TempDir(), "cfg.json")
+	mustRun(t, t.TempDir(), "tuya-config", dump, "--json", "--show-secrets", "-o", out)
+	st, err := os.Stat(out)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("output file: %v mode %v", err, st.Mode().Perm())
+	}
+	if !strings.Contains(string(readFile(t, out)), key[1]) {
+		t.Error("JSON with --show-secrets lacks the local key")
+	}
+	expectFail(t, t.TempDir(), 4, []string{"file exists"}, "tuya-config", dump, "--json", "-o", out)
+}
+
+func TestTuyaConfigTemplates(t *testing.T) {
+	dump := filepath.Join(sharedDumps(t), "Mirabella_Genio_I003632_Plug.bin")
+	obk := mustRun(t, t.TempDir(), "tuya-config", dump, "--template", "obk")
+	for _, want := range []string{"SetPinRole 6 Rel", "SetPinChannel 6 1", "SetPinRole 26 WifiLED"} {
+		if !strings.Contains(obk.stdout, want) {
+			t.Errorf("OpenBeken template lacks %q:\n%s", want, obk.stdout)
+		}
+	}
+	esp := mustRun(t, t.TempDir(), "tuya-config", dump, "--template", "esphome", "--name", "plug")
+	if !strings.Contains(esp.stdout, "bk72xx:") || !strings.Contains(esp.stdout, "name: plug") {
+		t.Errorf("ESPHome template:\n%s", esp.stdout)
+	}
+	expectFail(t, t.TempDir(), 6, []string{"Tasmota runs on ESP8266"}, "tuya-config", dump, "--template", "tasmota")
+}
+
+// TestBackupPrintsTuyaConfig: a backup of a stock BK7231 dump shows its Tuya
+// config right away, secrets hidden.
+func TestBackupPrintsTuyaConfig(t *testing.T) {
+	dump := filepath.Join(sharedDumps(t), "MOES_WK-US2-TC_In-Wall_Outlet.bin")
+	s := startSim(t, "--chip", "bk7231n", "--flash", dump)
+	r := mustRun(t, t.TempDir(), "backup", "--port", s.tty)
+	for _, want := range []string{"Tuya configuration", "Device ID:", "Local key:        <hidden: --show-secrets>", "tuya-config"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("backup output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
