@@ -105,7 +105,10 @@ type Config struct {
 	LinkWindow time.Duration
 	// AutoReset > 0 models the bench user: while the chip runs its
 	// application and LinkCheck frames arrive, it is power-cycled this long
-	// after the first one. 0 means only explicit PowerCycle calls.
+	// after the first one; likewise when, in download mode, the host's
+	// bytes keep arriving as garbage (at least 32 bytes and no frame: the
+	// tool is at another baud rate and asks for a power cycle). 0 means
+	// only explicit PowerCycle calls.
 	AutoReset time.Duration
 	// Timing makes erase, program, status-register writes and CRC take
 	// datasheet-typical time (see timing.go); false makes them instant.
@@ -190,9 +193,12 @@ type Device struct {
 	baud        int
 	windowEnd   time.Time
 	autoResetAt time.Time
-	epoch       uint64        // bumped by every reset
-	resetSig    chan struct{} // closed and replaced by every reset
-	serving     bool
+	// junk counts bytes that made no frame since the last frame the chip
+	// executed in download mode (a host at another baud rate).
+	junk     int
+	epoch    uint64        // bumped by every reset
+	resetSig chan struct{} // closed and replaced by every reset
+	serving  bool
 
 	sr       uint16 // SR2<<8 | SR1
 	sr3      byte
@@ -312,6 +318,7 @@ func (d *Device) resetLocked(why string) {
 	d.baud = baseBaud
 	d.windowEnd = time.Now().Add(d.cfg.LinkWindow)
 	d.autoResetAt = time.Time{}
+	d.junk = 0
 	d.crcLock = false
 	d.wipUntil = time.Time{}
 	d.efuseCtrl, d.efuseOptr = 0, 0

@@ -70,6 +70,22 @@ type action struct {
 	epoch   uint64        // reset generation the reply belongs to
 }
 
+// junkLimit is how many bytes without a frame, in download mode, make the
+// simulated user power-cycle the chip (see Config.AutoReset).
+const junkLimit = 32
+
+// noteJunk counts a byte that made no frame; the caller holds d.mu.
+func (d *Device) noteJunk(now time.Time) {
+	if d.state != stateDownload || d.cfg.AutoReset <= 0 {
+		return
+	}
+	d.junk++
+	if d.junk >= junkLimit && d.autoResetAt.IsZero() {
+		d.autoResetAt = now.Add(d.cfg.AutoReset)
+		d.logf("%d bytes of garbage in download mode (host at another baud rate?): the user power-cycles the chip in %v", d.junk, d.cfg.AutoReset)
+	}
+}
+
 func isLinkCheck(f *frame) bool { return !f.long && f.code == 0x00 }
 
 // onFrame reacts to a decoded frame according to the chip's state; the caller

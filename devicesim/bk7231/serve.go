@@ -251,10 +251,17 @@ func (s *session) process() error {
 	for i, b := range chunk {
 		f := s.p.feed(b)
 		if f == nil {
+			if !s.p.midFrame() {
+				d.noteJunk(now)
+			}
 			continue
 		}
 		a := d.onFrame(f, now)
 		if a.handled {
+			d.junk = 0
+			if d.state == stateDownload {
+				d.autoResetAt = time.Time{}
+			}
 			d.consumed += int64(i + 1)
 			d.mu.Unlock()
 			return s.perform(a, len(chunk)-i-1)

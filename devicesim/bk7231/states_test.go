@@ -236,3 +236,48 @@ func TestServeReturnsPromptlyOnCancel(t *testing.T) {
 		r.silent(6 * time.Second) // the cancelled CRC never answers
 	})
 }
+
+// TestAutoResetOnGarbageInDownloadMode: a chip left in download mode at a
+// fast rate sees a new session's 115200-baud LinkChecks as garbage; the
+// simulated user power-cycles it, and the new session links. Noise alone
+// (a few junk bytes between good frames) does not reset it.
+func TestAutoResetOnGarbageInDownloadMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const after = 50 * time.Millisecond
+		r := startRig(t, Config{Chip: BK7231N, AutoReset: after}, transport.LinkOptions{})
+		defer r.stop()
+		r.link()
+		// A few junk bytes between frames: no reset.
+		r.send([]byte{0x55, 0xAA, 0x13})
+		r.expect(nil)
+		r.send(linkCheck)
+		r.expect(linkReply)
+		time.Sleep(2 * after)
+		if st := r.d.Stats(); st.Resets != 1 {
+			t.Fatalf("%d resets after a little noise, want 1 (link's power cycle)", st.Resets)
+		}
+		// Switch the chip to 921600 and leave it there; a new session
+		// talks at 115200.
+		r.send(cmdShort(0x0F, cat(le(921600), []byte{20})...))
+		time.Sleep(25 * time.Millisecond)
+		r.host.SetBaudRate(921600)
+		r.read(12)
+		r.host.SetBaudRate(115200)
+		buf := make([]byte, len(linkReply))
+		start := time.Now()
+		linked := time.Duration(0)
+		for i := 0; i < 100 && linked == 0; i++ {
+			r.send(linkCheck)
+			n, _ := transport.ReadFull(r.host, buf, time.Now().Add(5*time.Millisecond))
+			if n == len(buf) && bytes.Equal(buf, linkReply) {
+				linked = time.Since(start)
+			}
+		}
+		if linked == 0 || linked > after+100*time.Millisecond {
+			t.Fatalf("new session linked after %v; want a simulated power cycle within %v", linked, after+100*time.Millisecond)
+		}
+		if st := r.d.Stats(); st.Resets != 2 || st.Baud != 115200 {
+			t.Fatalf("Stats: %d resets at %d baud; want 2 at 115200", st.Resets, st.Baud)
+		}
+	})
+}

@@ -160,7 +160,7 @@ func (d *Device) stillLinked() int {
 			continue
 		}
 		d.c.drop(2 * time.Millisecond)
-		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 30*time.Millisecond); err == nil {
+		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 60*time.Millisecond); err == nil {
 			d.c.drop(5 * time.Millisecond)
 			return b
 		}

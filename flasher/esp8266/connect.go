@@ -66,7 +66,8 @@ type Device struct {
 	opts Options
 	info flasher.Info
 	stub bool
-	// rts is set when DTR/RTS worked, so Reboot can pulse EN.
+	// rts is set when the chip answered after a DTR/RTS reset pulse, so
+	// Reboot can pulse EN.
 	rts bool
 	// eraseSize is the FLASH_BEGIN erase size for a write: the ROM
 	// workaround of §8.1, or the identity once a stub runs.
@@ -155,7 +156,7 @@ func Probe(p transport.Port, timeout time.Duration) (bool, error) {
 	}
 	deadline := sent.Add(timeout)
 	for {
-		f, err := l.r.ReadFrame(deadline)
+		f, err := l.frame(deadline)
 		switch {
 		case err == nil:
 			if isSyncReply(f) {
@@ -163,14 +164,8 @@ func Probe(p transport.Port, timeout time.Duration) (bool, error) {
 			}
 		case errors.Is(err, transport.ErrTimeout):
 			return false, nil
-		case errors.Is(err, slip.ErrPanic):
+		default: // a crash banner, a closed port
 			return false, err
-		case errors.Is(err, slip.ErrFrameTooLong):
-		default:
-			var esc *slip.EscapeError
-			if !errors.As(err, &esc) {
-				return false, err
-			}
 		}
 	}
 }
@@ -189,11 +184,18 @@ func (d *Device) syncLoop(ctx context.Context) (bool, error) {
 	end := time.Now().Add(d.opts.SyncWindow)
 	var last error // the last try's reader error, for the diagnosis
 	junk := 0
+	prompted := manual // the user was asked to power-cycle
 	for try := 0; time.Now().Before(end); try++ {
 		if err := ctx.Err(); err != nil {
 			return false, fmt.Errorf("sync: %w", err)
 		}
 		if !manual && try%5 == 0 {
+			if try == 5 && !prompted {
+				// A whole reset cycle went unanswered: DTR/RTS may not be
+				// wired to GPIO0/EN (Tuya boards have no auto-reset).
+				prompted = true
+				d.opts.Events.Emit(flasher.Action, "no answer after a DTR/RTS reset: if DTR/RTS are not wired to GPIO0/EN, "+powerCycleNow)
+			}
 			// esptool: each attempt = one reset + up to 5 syncs; the
 			// reset delay alternates 50 ms / 550 ms.
 			delay := 50 * time.Millisecond
@@ -203,19 +205,21 @@ func (d *Device) syncLoop(ctx context.Context) (bool, error) {
 			err := classicReset(d.l.p, delay)
 			switch {
 			case errors.Is(err, transport.ErrNoModemControl):
-				manual = true
+				manual, prompted = true, true
 				d.note("the port has no DTR/RTS lines: reset the chip by hand")
 				d.opts.Events.Emit(flasher.Action, powerCycleNow)
 			case err != nil:
 				return false, fmt.Errorf("reset through DTR/RTS: %w", err)
 			default:
-				d.rts = true
 				d.opts.Events.Emit(flasher.Note, "reset pulse on DTR/RTS")
 			}
 		}
 		ok, stub, err := d.trySync()
 		if ok {
 			d.opts.Events.Emit(flasher.Note, "the ESP8266 loader answered")
+			// EN is wired to RTS only if the chip came up after our own
+			// pulses, before the user was asked to power-cycle.
+			d.rts = !manual && !prompted
 			return stub, nil
 		}
 		var te *slip.TimeoutError
@@ -226,12 +230,10 @@ func (d *Device) syncLoop(ctx context.Context) (bool, error) {
 			last = err
 		case errors.Is(err, transport.ErrClosed):
 			return false, fmt.Errorf("sync: %w", err)
-		case err != nil:
-			var esc *slip.EscapeError
-			if !errors.As(err, &esc) && !errors.Is(err, slip.ErrFrameTooLong) {
-				return false, fmt.Errorf("sync: %w", err)
-			}
+		case garbled(err):
 			junk++
+		case err != nil:
+			return false, fmt.Errorf("sync: %w", err)
 		}
 	}
 	return false, noSyncError(d.opts.SyncWindow, junk, last)
@@ -270,7 +272,7 @@ func (d *Device) trySync() (ok, stub bool, err error) {
 		if err != nil {
 			break
 		}
-		if isSyncReply(f) && len(f) >= 8 {
+		if isSyncReply(f) {
 			stub = stub && f[4] == 0 && f[5] == 0 && f[6] == 0 && f[7] == 0
 		}
 	}

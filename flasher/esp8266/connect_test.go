@@ -84,11 +84,7 @@ func TestConnectROMTranscript(t *testing.T) {
 func TestConnectESP8285(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newROMChip(efuseFor(testMAC, true), 0) // flash id unreadable
-		p := newFake(chip.handle)
-		d, err := Connect(context.Background(), p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, d := connectFake(t, chip.handle)
 		info := d.Info()
 		if info.Family != flasher.ESP8285 || info.FlashSize != 1<<20 || info.FlashSizeFrom != "eFuse (ESP8285 embedded flash)" {
 			t.Errorf("%+v", info)
@@ -204,6 +200,37 @@ func TestClassicReset(t *testing.T) {
 	})
 }
 
+// TestClassicResetNotWired: DTR/RTS exist but do not reach GPIO0/EN; the
+// chip answers only after the user power-cycles it, so the user is
+// prompted and Reboot asks for a power-cycle instead of pulsing RTS.
+func TestClassicResetNotWired(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		chip := newROMChip(efuseFor(testMAC, false), 0x1440C8)
+		ignore := 8
+		chip.override = func(f []byte) ([][]byte, bool) {
+			if f[1] == opSync && ignore > 0 {
+				ignore--
+				return nil, true
+			}
+			return nil, false
+		}
+		p := newFake(chip.handle)
+		p.modem = true
+		var ev events
+		d, err := Connect(context.Background(), p, Options{Reset: ResetClassic, Events: ev.sink()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ev.has(flasher.Action, "not wired to GPIO0/EN") {
+			t.Errorf("events %v", ev)
+		}
+		manual, err := d.Reboot(context.Background())
+		if err != nil || !strings.Contains(manual, "power-cycle") {
+			t.Errorf("reboot: %q %v", manual, err)
+		}
+	})
+}
+
 // TestStubAlreadyRunning: SYNC replies with value 0 mean a stub is running;
 // it is reused and no stub is uploaded.
 func TestStubAlreadyRunning(t *testing.T) {
@@ -304,11 +331,7 @@ func TestStubUpload(t *testing.T) {
 func TestROMWriteTranscript(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newROMChip(efuseFor(testMAC, false), 0x1440C8)
-		p := newFake(chip.handle)
-		d, err := Connect(context.Background(), p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, d := connectFake(t, chip.handle)
 		// 0x9A000 - 0x103 bytes: still 154 sectors and 616 blocks; the
 		// client pads to 4 bytes and the last block to 1 KiB with 0xFF.
 		data := make([]byte, 0x9A000-0x103)
@@ -350,6 +373,17 @@ func TestROMWriteTranscript(t *testing.T) {
 	})
 }
 
+// connectFake connects without options to a scripted chip.
+func connectFake(t *testing.T, handle func([]byte) [][]byte) (*fakePort, *Device) {
+	t.Helper()
+	p := newFake(handle)
+	d, err := Connect(context.Background(), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, d
+}
+
 // progress records phases and totals.
 type progress struct {
 	order []string
@@ -384,10 +418,7 @@ func TestROMWriteRetries(t *testing.T) {
 			}
 			return nil, false
 		}
-		d, err := Connect(context.Background(), newFake(chip.handle), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, d := connectFake(t, chip.handle)
 		res, err := d.Write(context.Background(), 0x10000, make([]byte, 8*1024), nil)
 		var oe *flasher.OpError
 		var se *flasher.StatusError
@@ -406,11 +437,7 @@ func TestROMWriteRetries(t *testing.T) {
 func TestWriteRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newROMChip(efuseFor(testMAC, false), 0x1440C8) // 1 MiB
-		p := newFake(chip.handle)
-		d, err := Connect(context.Background(), p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, d := connectFake(t, chip.handle)
 		p.frames = nil
 		tests := []struct {
 			name string
@@ -439,10 +466,7 @@ func TestWriteRefusals(t *testing.T) {
 func TestROMOnlyOperations(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newROMChip(efuseFor(testMAC, false), 0x1440C8)
-		d, err := Connect(context.Background(), newFake(chip.handle), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, d := connectFake(t, chip.handle)
 		ctx := context.Background()
 		_, md5err := d.MD5(ctx, 0, 4096)
 		for name, err := range map[string]error{
@@ -543,11 +567,7 @@ func (c *stubChip) nextRead() [][]byte {
 func TestStubReadTranscript(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newStubChip()
-		p := newFake(chip.handle)
-		d, err := Connect(context.Background(), p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, d := connectFake(t, chip.handle)
 		var out bytes.Buffer
 		var prog progress
 		const addr, n = 0x3000, 0x1800 + 64<<10 // two READ_FLASH chunks
@@ -579,23 +599,32 @@ func TestStubReadTranscript(t *testing.T) {
 func TestStubReadMD5Mismatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newStubChip()
-		chip.badMD5 = 1 // the first digest is wrong: retried
-		d, err := Connect(context.Background(), newFake(chip.handle), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		chip.badMD5 = 1 // the first digest is wrong: retried with half the chunk
+		p, d := connectFake(t, chip.handle)
 		var out bytes.Buffer
 		var prog progress
-		if err := d.Read(context.Background(), 0, 8192, &out, &prog); err != nil || !bytes.Equal(out.Bytes(), chip.flash[:8192]) {
+		if err := d.Read(context.Background(), 0, 0x20000, &out, &prog); err != nil || !bytes.Equal(out.Bytes(), chip.flash[:0x20000]) {
 			t.Fatalf("retry failed: %v", err)
 		}
-		if prog.done["read"] != 8192 {
-			t.Errorf("progress counted a retried chunk twice: %d", prog.done["read"])
+		if prog.done["read"] != 0x20000 {
+			t.Errorf("progress counted a retried chunk twice: 0x%X", prog.done["read"])
 		}
-		chip.badMD5 = 3 // every try fails
+		var lens []uint32
+		for _, r := range p.requests(opReadFlash) {
+			lens = append(lens, binary.LittleEndian.Uint32(r[4:]))
+		}
+		if want := []uint32{0x10000, 0x8000, 0x10000, 0x8000}; !slices.Equal(lens, want) {
+			t.Errorf("READ_FLASH lengths %X, want %X", lens, want)
+		}
+		// Between the failed chunk and its retry the client resyncs.
+		if ops := p.ops(); !bytes.Contains(ops, []byte{opReadFlash, opSync, opReadFlash}) {
+			t.Errorf("ops % X", ops)
+		}
+
+		chip.badMD5 = 100 // every try fails
 		out.Reset()
-		err = d.Read(context.Background(), 0, 8192, &out, nil)
-		if !errors.Is(err, flasher.ErrVerify) || out.Len() != 0 || flasher.Hint(err) == "" {
+		err := d.Read(context.Background(), 0, 8192, &out, nil)
+		if !errors.Is(err, flasher.ErrVerify) || out.Len() != 0 || !strings.Contains(flasher.Hint(err), "lower --baud") {
 			t.Fatalf("err = %v, %d bytes written", err, out.Len())
 		}
 	})
@@ -604,11 +633,7 @@ func TestStubReadMD5Mismatch(t *testing.T) {
 func TestStubCompressedWriteTranscript(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		chip := newStubChip()
-		p := newFake(chip.handle)
-		d, err := Connect(context.Background(), p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, d := connectFake(t, chip.handle)
 		data := bytes.Repeat([]byte("Tasmota firmware "), 4000) // 68 000 bytes
 		var prog progress
 		res, err := d.Write(context.Background(), 0x20000, data, &prog)
@@ -661,10 +686,7 @@ func TestStubWriteRetriesOnlyChecksumRejections(t *testing.T) {
 					}
 					return inner(f)
 				}
-				d, err := Connect(context.Background(), newFake(chip.handle), Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				_, d := connectFake(t, chip.handle)
 				res, err := d.Write(context.Background(), 0, bytes.Repeat([]byte{1, 2, 3, 4}, 2000), nil)
 				if (err != nil) != tc.wantErr || res.Retries != tc.retries {
 					t.Fatalf("retries %d, err %v", res.Retries, err)

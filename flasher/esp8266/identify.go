@@ -261,50 +261,38 @@ func crystalMHz(baud int, div uint32) (mhz int, off bool) {
 	return mhz, math.Abs(est-float64(mhz)) > 1
 }
 
-// flashSizeFromID decodes the capacity byte of a JEDEC id (esptool cmds.py
-// DETECTED_FLASH_SIZES, DETECTED_FLASH_SIZES_ADESTO); 0 when unknown.
+// jedecSizes maps the capacity byte of a JEDEC id to the flash size, and
+// adestoSizes the low 5 bits of an Adesto part's type byte (esptool cmds.py
+// DETECTED_FLASH_SIZES, DETECTED_FLASH_SIZES_ADESTO).
+var (
+	jedecSizes = map[byte]int{
+		0x12: 256 << 10, 0x32: 256 << 10,
+		0x13: 512 << 10, 0x33: 512 << 10,
+		0x14: 1 << 20, 0x34: 1 << 20,
+		0x15: 2 << 20, 0x35: 2 << 20,
+		0x16: 4 << 20, 0x36: 4 << 20,
+		0x17: 8 << 20, 0x37: 8 << 20,
+		0x18: 16 << 20, 0x38: 16 << 20,
+		0x19: 32 << 20, 0x39: 32 << 20,
+		0x1A: 64 << 20, 0x3A: 64 << 20, 0x20: 64 << 20,
+		0x1B: 128 << 20, 0x21: 128 << 20,
+		0x1C: 256 << 20, 0x22: 256 << 20,
+	}
+	adestoSizes = map[byte]int{
+		0x04: 512 << 10, 0x05: 1 << 20, 0x06: 2 << 20,
+		0x07: 4 << 20, 0x08: 8 << 20, 0x09: 16 << 20,
+	}
+)
+
+// adestoMfr is Adesto's JEDEC manufacturer id, whose parts code the size
+// in the type byte.
+const adestoMfr = 0x1F
+
+// flashSizeFromID decodes the size of a JEDEC id (MFR | TYPE<<8 | CAP<<16);
+// 0 when unknown.
 func flashSizeFromID(id uint32) int {
-	const k, m = 1 << 10, 1 << 20
-	if id&0xFF == 0x1F { // Adesto: size in the low 5 bits of the type byte
-		switch id >> 8 & 0x1F {
-		case 0x04:
-			return 512 * k
-		case 0x05:
-			return 1 * m
-		case 0x06:
-			return 2 * m
-		case 0x07:
-			return 4 * m
-		case 0x08:
-			return 8 * m
-		case 0x09:
-			return 16 * m
-		}
-		return 0
+	if id&0xFF == adestoMfr {
+		return adestoSizes[byte(id>>8)&0x1F]
 	}
-	switch id >> 16 & 0xFF {
-	case 0x12, 0x32:
-		return 256 * k
-	case 0x13, 0x33:
-		return 512 * k
-	case 0x14, 0x34:
-		return 1 * m
-	case 0x15, 0x35:
-		return 2 * m
-	case 0x16, 0x36:
-		return 4 * m
-	case 0x17, 0x37:
-		return 8 * m
-	case 0x18, 0x38:
-		return 16 * m
-	case 0x19, 0x39:
-		return 32 * m
-	case 0x1A, 0x3A, 0x20:
-		return 64 * m
-	case 0x1B, 0x21:
-		return 128 * m
-	case 0x1C, 0x22:
-		return 256 * m
-	}
-	return 0
+	return jedecSizes[byte(id>>16)]
 }

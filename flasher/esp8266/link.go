@@ -81,6 +81,23 @@ func (l *link) command(op byte, data []byte, chk uint32, timeout time.Duration) 
 	return l.await(op, sent.Add(timeout), timeout)
 }
 
+// garbled reports a frame the line corrupted; the reader resynchronises on
+// the next one.
+func garbled(err error) bool {
+	var esc *slip.EscapeError
+	return errors.As(err, &esc) || errors.Is(err, slip.ErrFrameTooLong)
+}
+
+// frame reads the next intact frame, skipping garbled ones.
+func (l *link) frame(deadline time.Time) ([]byte, error) {
+	for {
+		f, err := l.r.ReadFrame(deadline)
+		if err == nil || !garbled(err) {
+			return f, err
+		}
+	}
+}
+
 // await reads frames until the reply to op arrives.
 func (l *link) await(op byte, deadline time.Time, timeout time.Duration) (uint32, []byte, error) {
 	stray := 0
@@ -88,8 +105,7 @@ func (l *link) await(op byte, deadline time.Time, timeout time.Duration) (uint32
 	for stray < maxStrayReply {
 		f, err := l.r.ReadFrame(deadline)
 		if err != nil {
-			var esc *slip.EscapeError
-			if errors.As(err, &esc) || errors.Is(err, slip.ErrFrameTooLong) {
+			if garbled(err) {
 				stray++
 				lastBad = err
 				continue

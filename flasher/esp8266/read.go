@@ -11,12 +11,17 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
-	"github.com/tuyaflash/tuyaflash/slip"
 )
 
-// readChunk is how much one READ_FLASH command covers; each chunk ends
-// with the stub's MD5 of it and is retried on its own.
-const readChunk = 64 << 10
+// Read chunk sizes: one READ_FLASH covers up to maxReadChunk bytes and
+// ends with the stub's MD5 of them. After a failed chunk the size halves
+// (down to one 4 KiB packet) so that a noisy line still gets whole chunks
+// through; after a good one it doubles again.
+const (
+	maxReadChunk = 64 << 10
+	minReadChunk = readPacket
+	readAttempts = 6 // tries per chunk position
+)
 
 // needStub is the error of a stub-only operation in ROM mode.
 func needStub(op string, addr uint32, what string) error {
@@ -27,9 +32,10 @@ func needStub(op string, addr uint32, what string) error {
 }
 
 // Read streams size bytes of flash from addr to w. It needs a stub (the
-// ROM has no read command, §8.2): READ_FLASH in 64 KiB chunks, each frame
-// acknowledged with the byte count so far, each chunk checked against the
-// stub's MD5 before it goes to w and retried up to 3 times.
+// ROM has no read command, §8.2): READ_FLASH in chunks of up to 64 KiB,
+// each 4 KiB frame acknowledged with the byte count so far, each chunk
+// checked against the stub's MD5 before it goes to w, and retried (smaller)
+// up to 6 times.
 func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
 	if !d.stub {
 		return needStub("read", addr, "read flash")
@@ -40,14 +46,16 @@ func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 	p = flasher.OrNop(p)
 	p.Begin("read", addr, int64(size))
 	var shown uint32 // progress reported so far (retries do not rewind it)
+	chunk := uint32(maxReadChunk)
 	for off := uint32(0); off < size; {
-		n := min(size-off, readChunk)
 		var data []byte
 		var err error
-		for try := range 3 {
+		var n uint32
+		for try := range readAttempts {
 			if err = ctx.Err(); err != nil {
 				break
 			}
+			n = min(size-off, chunk)
 			data, err = d.readChunk(addr+off, n, func(got uint32) {
 				if off+got > shown {
 					p.Advance(int64(off + got - shown))
@@ -57,7 +65,8 @@ func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 			if err == nil {
 				break
 			}
-			if try < 2 {
+			chunk = max(chunk/2, minReadChunk)
+			if try < readAttempts-1 {
 				d.resync()
 			}
 		}
@@ -75,6 +84,7 @@ func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 			return &flasher.OpError{Op: "save read data", Addr: addr + off, Err: err}
 		}
 		off += n
+		chunk = min(chunk*2, maxReadChunk)
 	}
 	p.End(nil)
 	return nil
@@ -115,8 +125,9 @@ func (d *Device) readChunk(addr, n uint32, progress func(uint32)) ([]byte, error
 	if len(f) != md5.Size {
 		return nil, fmt.Errorf("expected the 16-byte MD5 frame, got %d bytes: %w", len(f), flasher.ErrProtocol)
 	}
-	if want := md5.Sum(buf); string(f) != string(want[:]) {
-		return nil, &flasher.ChecksumError{Addr: addr, Len: n, Want: hex.EncodeToString(f), Got: hex.EncodeToString(want[:])}
+	if got := md5.Sum(buf); string(f) != string(got[:]) {
+		return nil, fmt.Errorf("the data received differs from what the chip sent (line noise?): %w",
+			&flasher.ChecksumError{Addr: addr, Len: n, Want: hex.EncodeToString(got[:]), Got: hex.EncodeToString(f)})
 	}
 	return buf, nil
 }
@@ -132,12 +143,8 @@ func (d *Device) resync() {
 		}
 		deadline := time.Now().Add(200 * time.Millisecond)
 		for {
-			f, err := d.l.r.ReadFrame(deadline)
+			f, err := d.l.frame(deadline)
 			if err != nil {
-				var esc *slip.EscapeError
-				if errors.As(err, &esc) {
-					continue
-				}
 				break
 			}
 			if isSyncReply(f) {

@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
-	"github.com/tuyaflash/tuyaflash/slip"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
@@ -165,12 +164,8 @@ func (d *Device) runStub(s *Stub) error {
 	}
 	deadline := sent.Add(defaultTimeout)
 	for {
-		f, err := d.l.r.ReadFrame(deadline)
+		f, err := d.l.frame(deadline)
 		if err != nil {
-			var esc *slip.EscapeError
-			if errors.As(err, &esc) {
-				continue
-			}
 			if errors.Is(err, transport.ErrTimeout) {
 				err = fmt.Errorf("no OHAI greeting: %w", err)
 			}
