@@ -36,13 +36,19 @@ func TestNoDeviceAnswering(t *testing.T) {
 		t.Skip(err)
 	}
 	defer pty.Close()
-	expectFail(t, t.TempDir(), 3, []string{
-		"no reply to link checks within 1s",
-		"power-cycle the module now",
-		"RX/TX are crossed",
-		"3.3 V supply is strong enough",
-		"3.3 V logic",
-	}, "detect", "--port", pty.SlavePath(), "--timeout", "1s")
+	tests := []struct {
+		chip  string
+		frags []string
+	}{
+		{"auto", []string{"no chip answered within 1s", "power-cycle the module now", "GPIO0 to GND", "RX/TX are crossed", "at least 300 mA", "3.3 V logic", "--chip"}},
+		{"bk7231n", []string{"no reply to link checks within 1s", "power-cycle the module now", "RX/TX are crossed", "3.3 V supply is strong enough", "3.3 V logic"}},
+		{"esp8266", []string{"no SYNC reply within 1s", "hold GPIO0 to GND", "RX and TX are crossed", "300 mA"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.chip, func(t *testing.T) {
+			expectFail(t, t.TempDir(), 3, tc.frags, "detect", "--port", pty.SlavePath(), "--timeout", "1s", "--chip", tc.chip)
+		})
+	}
 }
 
 func TestNoSuchPort(t *testing.T) {

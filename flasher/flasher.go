@@ -89,12 +89,18 @@ func (e *StatusError) Is(target error) bool { return target == ErrDevice }
 
 // ChecksumError is a verification mismatch over a flash range.
 type ChecksumError struct {
+	// Algo names the checksum ("CRC32", "MD5").
+	Algo      string
 	Addr, Len uint32
 	Want, Got string
 }
 
 func (e *ChecksumError) Error() string {
-	return fmt.Sprintf("checksum mismatch over 0x%06X+0x%X: chip has %s, expected %s", e.Addr, e.Len, e.Got, e.Want)
+	algo := e.Algo
+	if algo == "" {
+		algo = "checksum"
+	}
+	return fmt.Sprintf("%s mismatch over 0x%06X+0x%X: chip has %s, expected %s", algo, e.Addr, e.Len, e.Got, e.Want)
 }
 
 // Is makes a ChecksumError match ErrVerify.

@@ -149,10 +149,13 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 		}
 	}
 	if err := dev.Read(ctx, uint32(w.done), uint32(size-w.done), w, o.Progress); err != nil {
-		if w.done > 0 {
-			// Everything that reached w was verified first.
-			part.Commit(w.done)
+		if w.done == 0 {
+			keep = false
+			part.Finish()
+			return nil, fmt.Errorf("backup: %w", err)
 		}
+		// Everything that reached w was verified first.
+		part.Commit(w.done)
 		return nil, &flasher.HintError{
 			Err:  fmt.Errorf("backup stopped: %w", err),
 			Hint: fmt.Sprintf("%s; nothing is lost: the verified part is kept in %s, run the same command again to resume", linkHint(err), part.Path()),

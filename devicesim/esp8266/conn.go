@@ -131,9 +131,45 @@ func appBanner() []byte {
 func (c *conn) benchAutoReset() {
 	d := c.d
 	d.mu.Lock()
-	due := d.mode == modeApp && !d.autoResetAt.IsZero() && !time.Now().Before(d.autoResetAt)
+	due := !d.autoResetAt.IsZero() && !time.Now().Before(d.autoResetAt)
 	if due {
 		d.resetLocked(true, 1)
+	}
+	d.mu.Unlock()
+}
+
+// junkLimit is how many bytes outside any SLIP frame, in the loader or the
+// stub, make the simulated user power-cycle the chip: the tool is talking at
+// another baud rate (a stub left at 460800 by an earlier session) and asks
+// for a power cycle.
+const junkLimit = 64
+
+// watchJunk arms the simulated user's power cycle when garbage keeps
+// arriving in the loader or the stub (see Config.AutoReset).
+func (c *conn) watchJunk() {
+	d := c.d
+	if d.cfg.AutoReset <= 0 || c.dec.junk < junkLimit {
+		return
+	}
+	d.mu.Lock()
+	arm := d.mode != modeApp && d.autoResetAt.IsZero()
+	if arm {
+		d.autoResetAt = time.Now().Add(d.cfg.AutoReset)
+	}
+	mode := d.mode
+	d.mu.Unlock()
+	if arm {
+		c.logf(mode.String(), fmt.Sprintf("%d bytes of garbage (host at another baud rate?): the user power-cycles the chip in %v", c.dec.junk, d.cfg.AutoReset))
+	}
+}
+
+// goodFrame clears the garbage count: the host is talking properly.
+func (c *conn) goodFrame() {
+	c.dec.junk = 0
+	d := c.d
+	d.mu.Lock()
+	if d.mode != modeApp {
+		d.autoResetAt = time.Time{}
 	}
 	d.mu.Unlock()
 }
@@ -195,6 +231,7 @@ func (c *conn) received(p []byte) error {
 		p = kept
 	}
 	c.dec.feed(p)
+	c.watchJunk()
 	if cut {
 		c.logf(c.d.currentMode().String(), fmt.Sprintf("disconnect fault after %d received bytes", ft.DisconnectAfter))
 		_ = c.l.Close()
@@ -282,8 +319,10 @@ func (c *conn) logf(mode, msg string) {
 func (c *conn) dispatch(f rxFrame) error {
 	switch c.d.currentMode() {
 	case modeROM:
+		c.goodFrame()
 		return c.romFrame(f)
 	case modeStub:
+		c.goodFrame()
 		return c.stubFrame(f)
 	}
 	c.appFrame(f)

@@ -106,8 +106,10 @@ type Config struct {
 	LinkWindow time.Duration
 	// AutoReset > 0 models the bench: while the chip runs its
 	// application and SYNC frames arrive, the user (holding GPIO0 low)
-	// power-cycles it AutoReset after the first of them. 0 means only
-	// explicit PowerCycle calls reset the chip.
+	// power-cycles it AutoReset after the first of them; likewise when 64
+	// bytes of garbage (a tool at another baud rate asking for a power
+	// cycle) reach the loader or the stub without a frame in between. 0
+	// means only explicit PowerCycle calls reset the chip.
 	AutoReset time.Duration
 	// Timing makes flash operations take datasheet-typical time
 	// (Winbond W25Q32FV: sector erase 45 ms, 64 KiB block erase 150 ms,

@@ -40,6 +40,7 @@ type rxFrame struct {
 // harmless. A frame with an invalid escape is dropped.
 type slipDecoder struct {
 	max    int
+	junk   int // bytes seen outside any frame since the last clearJunk
 	in     bool
 	esc    bool
 	bad    bool
@@ -70,6 +71,7 @@ func (d *slipDecoder) feed(p []byte) {
 			continue
 		}
 		if !d.in {
+			d.junk++
 			continue
 		}
 		if d.esc {

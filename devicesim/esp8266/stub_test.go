@@ -380,3 +380,36 @@ func TestMislabelledFlash(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoResetOnGarbage: a stub left at 460800 by an earlier session sees
+// a new session's 115200-baud SYNCs as garbage; the simulated user power-
+// cycles the chip and the ROM answers at 115200. Without AutoReset nothing
+// happens.
+func TestAutoResetOnGarbage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset time.Duration
+		want  int // valid SYNC replies at 115200 after the garbage
+	}{
+		{"user power-cycles", 50 * time.Millisecond, 8},
+		{"no simulated user", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runSim(t, Config{AutoReset: tc.reset}, simOpts{link: transport.LinkOptions{Paced: true}}, func(h *host) {
+				h.uploadStub()
+				h.ok(opChangeBaudrate, words(460800, 115200), 0)
+				h.discardInput()
+				var rs []resp
+				for i := 0; i < 10 && len(rs) == 0; i++ {
+					rs = h.sync()
+				}
+				if len(rs) != tc.want {
+					t.Fatalf("%d valid replies at 115200, want %d", len(rs), tc.want)
+				}
+				if tc.want > 0 && rs[0].value != 0x20120707 {
+					t.Errorf("reply value %#x: want the ROM (the stub does not survive a power cycle)", rs[0].value)
+				}
+			})
+		})
+	}
+}

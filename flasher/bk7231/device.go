@@ -35,6 +35,9 @@ type Options struct {
 	// Family forces BK7231T or BK7231N when identification cannot tell
 	// (an unknown bootloader that answers like both); "" detects.
 	Family flasher.Family
+	// Linked says the chip has just answered a LinkCheck at 115200 (a
+	// combined detect loop found it): Connect skips the link loop.
+	Linked bool
 }
 
 // Device is a BK7231 chip in download mode. It implements flasher.Device.
@@ -65,7 +68,12 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 		opts.LinkTimeout = 20 * time.Second
 	}
 	d := &Device{c: newConn(p), port: p, opts: opts, events: opts.Events}
-	if rate := d.stillLinked(); rate != 0 {
+	if opts.Linked {
+		if err := p.SetBaudRate(LinkBaud); err != nil {
+			return nil, err
+		}
+		d.c.drop(20 * time.Millisecond)
+	} else if rate := d.stillLinked(); rate != 0 {
 		d.events.Emit(flasher.Note, fmt.Sprintf("the chip is still in download mode from an earlier session (at %d baud); no power-cycle needed", rate))
 	} else if err := d.link(ctx, opts.LinkTimeout, true); err != nil {
 		return nil, err
@@ -144,6 +152,31 @@ func (d *Device) link(ctx context.Context, timeout time.Duration, prompt bool) e
 		}
 	}
 	return &flasher.HintError{Err: fmt.Errorf("no reply to link checks within %v: %w", timeout, flasher.ErrNoLink), Hint: noLinkHint}
+}
+
+// FindLinked looks for a BK7231 left in download mode by an earlier session
+// at one of the fast rates, and returns that rate with the port left at it;
+// 0 (port back at 115200) when none answers.
+func FindLinked(p transport.Port, baud int) int {
+	d := &Device{c: newConn(p), port: p, opts: Options{Baud: baud}}
+	return d.stillLinked()
+}
+
+// LinkCheck sends one LinkCheck and reports whether the chip answered
+// within wait. The port must be at 115200 for a chip that was just reset.
+func LinkCheck(p transport.Port, wait time.Duration) (bool, error) {
+	c := newConn(p)
+	if err := c.send(shortFrame(cmdLinkCheck)); err != nil {
+		return false, err
+	}
+	_, err := c.await(false, replyLinkCheck, time.Now().Add(wait))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, transport.ErrTimeout):
+		return false, nil
+	}
+	return false, err
 }
 
 // stillLinked looks for a chip left in download mode by an earlier session
@@ -268,7 +301,7 @@ func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte
 		if crc == crc32.ChecksumIEEE(dst) {
 			return crc, nil
 		}
-		last = &flasher.ChecksumError{Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(dst)), Got: fmt.Sprintf("%08X", crc)}
+		last = &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(dst)), Got: fmt.Sprintf("%08X", crc)}
 	}
 	return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: last}
 }

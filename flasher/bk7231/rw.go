@@ -65,7 +65,7 @@ func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 		chip = crc32Combine(chip, crc, int64(n))
 	}
 	if chip != whole.Sum32() {
-		return &flasher.OpError{Op: "verify read", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: size, Want: fmt.Sprintf("%08X", whole.Sum32()), Got: fmt.Sprintf("%08X", chip)}}
+		return &flasher.OpError{Op: "verify read", Addr: addr, Err: &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: size, Want: fmt.Sprintf("%08X", whole.Sum32()), Got: fmt.Sprintf("%08X", chip)}}
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 		chip = crc32Combine(chip, crc, int64(hi-lo))
 	}
 	if want := crc32.ChecksumIEEE(image); chip != want {
-		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", chip)}}
+		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Algo: "CRC32", Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", chip)}}
 	}
 	res.Verified = true
 	return nil
@@ -301,7 +301,7 @@ func (d *Device) rewriteSector(ctx context.Context, addr uint32, sec []byte) (in
 		if crc == want {
 			return try, nil
 		}
-		last = &flasher.ChecksumError{Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}
+		last = &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}
 	}
 	err := &flasher.OpError{Op: "write 4K", Addr: addr, Err: last}
 	hint := "the sector did not take the data after 4 attempts; check the supply (voltage drops during erase/program are the usual cause), then run the same command again: sectors already written are skipped"
@@ -431,7 +431,7 @@ func (d *Device) Verify(ctx context.Context, addr uint32, data []byte) error {
 		return err
 	}
 	if want := crc32.ChecksumIEEE(data); crc != want {
-		return &flasher.OpError{Op: "verify", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: uint32(len(data)), Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}}
+		return &flasher.OpError{Op: "verify", Addr: addr, Err: &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: uint32(len(data)), Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}}
 	}
 	return nil
 }

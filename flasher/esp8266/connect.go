@@ -58,6 +58,13 @@ type Options struct {
 	// power-cycle now"), progress notes (stub running, baud) and warnings
 	// (also kept in Info().Notes); nil drops them.
 	Events flasher.Notify
+	// Linked says the loader has just answered a SYNC (a combined detect
+	// loop found it): Connect does not ask the user to power-cycle again.
+	Linked bool
+	// FindStub looks for a stub left running at a fast rate by an earlier
+	// session (one SYNC at Baud, 921600, 460800, 230400) before asking
+	// for a power-cycle, and reuses it.
+	FindStub bool
 }
 
 // Device is an ESP8266/ESP8285 in download mode, connected and identified.
@@ -103,9 +110,19 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	d := &Device{l: newLink(p), opts: opts, eraseSize: romEraseSize}
 	d.info.Baud = romBaud
 	d.info.Protocol = "ROM loader"
-	stubRunning, err := d.syncLoop(ctx)
-	if err != nil {
-		return nil, err
+	stubRunning := false
+	if opts.FindStub && !opts.Linked {
+		if rate := FindStub(p, opts.Baud); rate != 0 {
+			stubRunning = true
+			d.info.Baud = rate
+			opts.Events.Emit(flasher.Note, fmt.Sprintf("a flasher stub is still running at %d baud from an earlier session; no power-cycle needed", rate))
+		}
+	}
+	if !stubRunning {
+		var err error
+		if stubRunning, err = d.syncLoop(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if stubRunning {
 		d.setStub("stub (already running)")
@@ -121,7 +138,7 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	}
 	if d.stub {
 		d.setFlashParams()
-		if opts.Baud > 0 && opts.Baud != romBaud {
+		if opts.Baud > 0 && opts.Baud != d.l.p.BaudRate() {
 			if err := d.changeBaud(opts.Baud); err != nil {
 				return nil, err
 			}
@@ -174,11 +191,37 @@ func isSyncReply(f []byte) bool {
 	return len(f) >= 8 && f[0] == dirResponse && f[1] == opSync
 }
 
+// fastRates are where a stub left running by an earlier session may be.
+var fastRates = []int{921600, 460800, 230400}
+
+// FindStub looks for a stub still running at a fast rate (an earlier
+// session switched it and the chip was not reset since): one SYNC at each
+// rate, baud first. It returns the rate with the port left at it, or 0 with
+// the port back at 115200.
+func FindStub(p transport.Port, baud int) int {
+	d := &Device{l: newLink(p)}
+	seen := map[int]bool{romBaud: true}
+	for _, r := range append([]int{baud}, fastRates...) {
+		if r <= 0 || seen[r] {
+			continue
+		}
+		seen[r] = true
+		if d.l.p.SetBaudRate(r) != nil {
+			continue
+		}
+		if ok, stub, _ := d.trySync(); ok && stub {
+			return r
+		}
+	}
+	_ = d.l.p.SetBaudRate(romBaud)
+	return 0
+}
+
 // syncLoop tries SYNC until the chip answers or the window ends, and
 // reports whether the answer came from a stub (value 0, §5.1).
 func (d *Device) syncLoop(ctx context.Context) (bool, error) {
-	manual := d.opts.Reset == ResetNone
-	if manual {
+	manual := d.opts.Reset == ResetNone || d.opts.Linked
+	if manual && !d.opts.Linked {
 		d.opts.Events.Emit(flasher.Action, powerCycleNow)
 	}
 	end := time.Now().Add(d.opts.SyncWindow)

@@ -27,7 +27,7 @@ const (
 func needStub(op string, addr uint32, what string) error {
 	return &flasher.HintError{
 		Err:  &flasher.OpError{Op: op, Addr: addr, Err: fmt.Errorf("the ESP8266 ROM loader cannot %s: %w", what, flasher.ErrUnsupported)},
-		Hint: "this needs a flasher stub running on the chip: connect with --stub FILE (a stub in esptool's JSON layout); writing works without one",
+		Hint: "this needs a flasher stub running on the chip: tuyaflash uploads its own unless --no-stub is given (--stub FILE uses another in esptool's JSON layout); writing works without one",
 	}
 }
 
@@ -127,7 +127,7 @@ func (d *Device) readChunk(addr, n uint32, progress func(uint32)) ([]byte, error
 	}
 	if got := md5.Sum(buf); string(f) != string(got[:]) {
 		return nil, fmt.Errorf("the data received differs from what the chip sent (line noise?): %w",
-			&flasher.ChecksumError{Addr: addr, Len: n, Want: hex.EncodeToString(got[:]), Got: hex.EncodeToString(f)})
+			&flasher.ChecksumError{Algo: "MD5", Addr: addr, Len: n, Want: hex.EncodeToString(got[:]), Got: hex.EncodeToString(f)})
 	}
 	return buf, nil
 }
@@ -213,7 +213,7 @@ func (d *Device) Verify(ctx context.Context, addr uint32, data []byte) error {
 		return err
 	}
 	if want := md5.Sum(data); got != want {
-		return &flasher.OpError{Op: "verify", Addr: addr, Err: &flasher.ChecksumError{Addr: addr, Len: uint32(len(data)), Want: hex.EncodeToString(want[:]), Got: hex.EncodeToString(got[:])}}
+		return &flasher.OpError{Op: "verify", Addr: addr, Err: &flasher.ChecksumError{Algo: "MD5", Addr: addr, Len: uint32(len(data)), Want: hex.EncodeToString(want[:]), Got: hex.EncodeToString(got[:])}}
 	}
 	return nil
 }

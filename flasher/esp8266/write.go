@@ -282,7 +282,7 @@ func (d *Device) verifyWrite(ctx context.Context, res *flasher.WriteResult, img 
 	}
 	want := md5.Sum(img)
 	if got != want {
-		cerr := &flasher.ChecksumError{Addr: res.Addr, Len: uint32(len(img)), Want: hex.EncodeToString(want[:]), Got: hex.EncodeToString(got[:])}
+		cerr := &flasher.ChecksumError{Algo: "MD5", Addr: res.Addr, Len: uint32(len(img)), Want: hex.EncodeToString(want[:]), Got: hex.EncodeToString(got[:])}
 		p.End(cerr)
 		hint := "the flash does not hold what was sent (a failing flash chip, or a write disturbed by a weak supply); " + reflashHint
 		if got == md5.Sum(bytes.Repeat([]byte{0xFF}, len(img))) {

@@ -88,15 +88,21 @@ type globals struct {
 	verbose int
 	trace   bool
 	timeout time.Duration
+	reset   string
+	stub    string
+	noStub  bool
 }
 
 func (g *globals) add(fs *pflag.FlagSet, device bool) {
 	if device {
-		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or sim:bk7231n, sim:bk7231t, sim:bk7231n:FLASHFILE for the built-in virtual device")
-		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default: 921600 for BK7231; steps down when the adapter cannot)")
-		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t")
+		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285, optionally with :FLASHFILE")
+		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default 921600 for BK7231, 460800 for ESP8266 with a stub; steps down when the adapter cannot)")
+		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t, esp8266, esp8285")
 		fs.BoolVar(&g.trace, "trace", false, "hex-dump all serial traffic to stderr")
-		fs.DurationVar(&g.timeout, "timeout", 20*time.Second, "how long to wait for the chip to answer after the power-cycle prompt")
+		fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for the chip to answer after the power-cycle prompt")
+		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
+		fs.StringVar(&g.stub, "stub", "", "ESP8266 flasher stub `file` in esptool's JSON layout (default: tuyaflash's own)")
+		fs.BoolVar(&g.noStub, "no-stub", false, "ESP8266: talk to the ROM loader only (write-only, unverified; no backup)")
 	}
 	fs.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
 	fs.CountVarP(&g.verbose, "verbose", "v", "more output (repeat for more)")

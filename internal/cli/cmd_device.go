@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/espimage"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -106,11 +107,14 @@ func printInfo(e *env, i flasher.Info) {
 		fmt.Fprintf(tw, "Chip id:\t0x%X\n", i.ChipID)
 	}
 	if id := i.FlashIDString(); id != "" {
-		name := i.FlashName
-		if name == "" {
-			name = "not in tuyaflash's table"
+		switch {
+		case i.FlashName != "":
+			fmt.Fprintf(tw, "Flash id:\t%s (%s)\n", id, i.FlashName)
+		case i.Family.Beken():
+			fmt.Fprintf(tw, "Flash id:\t%s (not in tuyaflash's table)\n", id)
+		default:
+			fmt.Fprintf(tw, "Flash id:\t%s\n", id)
 		}
-		fmt.Fprintf(tw, "Flash id:\t%s (%s)\n", id, name)
 	} else {
 		fmt.Fprintf(tw, "Flash id:\tnot readable on this chip\n")
 	}
@@ -217,6 +221,7 @@ func writeCmd() *command {
 	var addr uint32
 	av := &addrValue{v: &addr}
 	var dryRun, noReboot bool
+	img := ops.ImageOptions{FlashMode: espimage.ModeDOUT}
 	c := &command{name: "write", args: "FILE", summary: "erase, write and verify an image at an address", device: true,
 		long: `Sectors already holding the data are skipped, so re-running an interrupted write
 resumes it. Writes below 0x11000 on a BK7231T (its bootloader) and images larger
@@ -225,6 +230,10 @@ than the flash are refused.`}
 		fs.Var(av, "addr", "flash `address` to write at, e.g. 0x11000 (required)")
 		fs.BoolVar(&dryRun, "dry-run", false, "connect and show what would be written, change nothing")
 		fs.BoolVar(&noReboot, "no-reboot", false, "stay in download mode after writing")
+		fs.Var(&img.FlashMode, "flash-mode", "ESP8266 image written at 0x0: flash `mode` keep, qio, qout, dio or dout (Tasmota needs dout)")
+		fs.StringVar(&img.FlashSize, "flash-size", "keep", "ESP8266 image written at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …)")
+		fs.StringVar(&img.FlashFreq, "flash-freq", "keep", "ESP8266 image written at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
+		fs.BoolVar(&img.Raw, "raw", false, "write the file as it is: no image checks, no header patching")
 	}
 	c.run = func(e *env, args []string) error {
 		if len(args) != 1 {
@@ -242,10 +251,15 @@ than the flash are refused.`}
 			return err
 		}
 		defer s.Close()
+		data, notes, err := ops.PrepareImage(s.dev.Info(), addr, data, img)
+		if err != nil {
+			return err
+		}
 		plan, err := ops.PlanWrite(s.dev, addr, data)
 		if err != nil {
 			return err
 		}
+		plan.Notes = append(plan.Notes, notes...)
 		return e.doWrite(s, plan, data, dryRun, noReboot)
 	}
 	return c
@@ -294,7 +308,11 @@ func (e *env) doWrite(s *session, plan ops.Plan, data []byte, dryRun, noReboot b
 	if e.g.json {
 		return e.printJSON(out)
 	}
-	fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
+	if res.Verified {
+		fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
+	} else {
+		fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X, NOT verified (%s; a flasher stub can verify)", res.Size, res.Addr, res.VerifyMethod)
+	}
 	if res.Retries > 0 {
 		fmt.Fprintf(e.stdout, " (%d sector retries)", res.Retries)
 	}

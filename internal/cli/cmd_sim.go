@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	bksim "github.com/tuyaflash/tuyaflash/devicesim/bk7231"
+	espsim "github.com/tuyaflash/tuyaflash/devicesim/esp8266"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -24,6 +25,8 @@ type simFlags struct {
 	chip, flashFile, link, save, flashID, mac string
 	sr                                        string
 	zeroKey, lockSR, timing, manual           bool
+	flashSize                                 int
+	corruptAt                                 int64
 	autoReset, linkWindow                     time.Duration
 	drop, corrupt, rxDrop                     float64
 	disconnectAfter, faultAfter, seed         int64
@@ -37,15 +40,17 @@ interrupted. The simulated user power-cycles the chip shortly after link checks
 arrive (--auto-reset); with --manual-reset press Enter to power-cycle it.
 Linux only.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: bk7231n or bk7231t")
+		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: bk7231n, bk7231t, esp8266 or esp8285")
 		fs.StringVar(&f.flashFile, "flash", "", "load the flash from `file` (e.g. a real dump); default a synthetic image")
 		fs.StringVar(&f.link, "link", "", "also make a symlink to the pty at `path` (replaced if it is a symlink)")
 		fs.StringVar(&f.save, "save", "", "write the flash to `file` when the simulator stops (never overwrites)")
-		fs.StringVar(&f.flashID, "flash-id", "", "JEDEC id as 6 hex digits (default EB6015, TH25Q16HB)")
+		fs.StringVar(&f.flashID, "flash-id", "", "JEDEC id as 6 hex digits MFR TYPE CAP (default: BK7231 EB6015 TH25Q16HB, ESP8266 a GD25Q of the flash size)")
 		fs.StringVar(&f.mac, "mac", "", "MAC for the synthetic image's RF sector")
-		fs.StringVar(&f.sr, "status-reg", "", "initial flash status register, hex (default 4004: protected)")
-		fs.BoolVar(&f.zeroKey, "zero-key", false, "eFuse encryption key all zero (BK7231M-like)")
-		fs.BoolVar(&f.lockSR, "lock-on-noop-wrsr", false, "a status-register write that changes nothing locks it (P25Q16HBK behaviour)")
+		fs.StringVar(&f.sr, "status-reg", "", "BK7231N: initial flash status register, hex (default 4004: protected)")
+		fs.BoolVar(&f.zeroKey, "zero-key", false, "BK7231N: eFuse encryption key all zero (BK7231M-like)")
+		fs.BoolVar(&f.lockSR, "lock-on-noop-wrsr", false, "BK7231N: a status-register write that changes nothing locks it (P25Q16HBK behaviour)")
+		fs.IntVar(&f.flashSize, "flash-size", 0, "ESP8266: flash size in `bytes` of the synthetic image (default 1 MiB)")
+		fs.Int64Var(&f.corruptAt, "corrupt-flash-at", 0, "ESP8266: a stuck bit at this flash `address` (MD5 verification must catch it)")
 		fs.BoolVar(&f.timing, "timing", false, "realistic erase/program/CRC durations")
 		fs.BoolVar(&f.manual, "manual-reset", false, "power-cycle only when Enter is pressed")
 		fs.DurationVar(&f.autoReset, "auto-reset", 300*time.Millisecond, "simulated power-cycle this long after link checks start")
@@ -66,55 +71,109 @@ Linux only.`}
 	return c
 }
 
+// simDevice is what runSim needs of either simulator.
+type simDevice struct {
+	serve func(ctx context.Context, l transport.Port) error
+	flash func() []byte
+}
+
 func runSim(e *env, f simFlags) error {
-	chip, err := bksim.ParseChip(f.chip)
-	if err != nil {
-		return usagef("--chip: %v", err)
-	}
-	cfg := bksim.Config{Chip: chip, LinkWindow: f.linkWindow, Timing: f.timing, ZeroEfuseKey: f.zeroKey, LockOnNoopSRWrite: f.lockSR,
-		Faults: bksim.Faults{DropRate: f.drop, CorruptRate: f.corrupt, RxDropRate: f.rxDrop, DisconnectAfter: f.disconnectAfter, FaultAfter: f.faultAfter},
-		Seed:   f.seed}
-	if !f.manual {
-		cfg.AutoReset = f.autoReset
-	}
+	var flash []byte
 	if f.flashFile != "" {
-		if cfg.Flash, err = os.ReadFile(f.flashFile); err != nil {
+		var err error
+		if flash, err = os.ReadFile(f.flashFile); err != nil {
 			return err
 		}
 	}
-	if f.flashID != "" {
-		b, err := hex.DecodeString(f.flashID)
-		if err != nil || len(b) != 3 {
-			return usagef("--flash-id %q: want 6 hex digits such as EB6015", f.flashID)
-		}
-		copy(cfg.FlashID[:], b)
-	}
+	var mac flasher.MAC
 	if f.mac != "" {
 		m, err := flasher.ParseMAC(f.mac)
 		if err != nil {
 			return usagef("--mac: %v", err)
 		}
-		cfg.MAC = m
+		mac = m
 	}
-	if f.sr != "" {
-		var v uint16
-		if _, err := fmt.Sscanf(f.sr, "%x", &v); err != nil {
-			return usagef("--status-reg %q: want hex such as 0", f.sr)
+	var id []byte
+	if f.flashID != "" {
+		b, err := hex.DecodeString(f.flashID)
+		if err != nil || len(b) != 3 {
+			return usagef("--flash-id %q: want 6 hex digits such as EB6015", f.flashID)
 		}
-		cfg.StatusReg = &v
-	}
-	if e.g.verbose > 0 {
-		cfg.Log = e.stderr
+		id = b
 	}
 	if f.save != "" {
 		if _, err := os.Lstat(f.save); err == nil {
 			return fmt.Errorf("--save %s exists; choose a new file: %w", f.save, flasher.ErrRefused)
 		}
 	}
-	dev, err := bksim.New(cfg)
-	if err != nil {
-		return usagef("%v", err)
+	var dev simDevice
+	var powerCycle func()
+	var name string
+	if chip, err := espsim.ParseChip(f.chip); err == nil {
+		cfg := espsim.Config{Chip: chip, Flash: flash, MAC: mac, Timing: f.timing, Seed: f.seed,
+			Faults: espsim.Faults{DropRate: f.drop, CorruptRate: f.corrupt, RxDropRate: f.rxDrop, DisconnectAfter: f.disconnectAfter, FaultAfter: f.faultAfter, CorruptFlashWriteAt: f.corruptAt}}
+		if !f.manual {
+			cfg.AutoReset = f.autoReset
+		}
+		if id != nil {
+			cfg.FlashID = uint32(id[0]) | uint32(id[1])<<8 | uint32(id[2])<<16
+		}
+		if cfg.Flash == nil && f.flashSize != 0 {
+			cfg.Flash = espsim.DefaultFlash(chip, f.flashSize)
+		}
+		if e.g.verbose > 0 {
+			cfg.Log = e.stderr
+		}
+		d, err := espsim.New(cfg)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		dev = simDevice{func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, d.Flash}
+		name, powerCycle = strings.ToUpper(chip.String()), func() { d.PowerCycle(true) }
+	} else {
+		d, err := newBekenSim(e, f, flash, mac, id)
+		if err != nil {
+			return err
+		}
+		dev = simDevice{func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, d.Flash}
+		name, powerCycle = strings.ToUpper(f.chip), d.PowerCycle
 	}
+	return serveSim(e, f, dev, name, powerCycle)
+}
+
+func newBekenSim(e *env, f simFlags, flash []byte, mac flasher.MAC, id []byte) (*bksim.Device, error) {
+	chip, err := bksim.ParseChip(f.chip)
+	if err != nil {
+		return nil, usagef("--chip %q: want bk7231n, bk7231t, esp8266 or esp8285", f.chip)
+	}
+	cfg := bksim.Config{Chip: chip, Flash: flash, MAC: mac, LinkWindow: f.linkWindow, Timing: f.timing, ZeroEfuseKey: f.zeroKey, LockOnNoopSRWrite: f.lockSR,
+		Faults: bksim.Faults{DropRate: f.drop, CorruptRate: f.corrupt, RxDropRate: f.rxDrop, DisconnectAfter: f.disconnectAfter, FaultAfter: f.faultAfter},
+		Seed:   f.seed}
+	if !f.manual {
+		cfg.AutoReset = f.autoReset
+	}
+	if id != nil {
+		copy(cfg.FlashID[:], id)
+	}
+	if f.sr != "" {
+		var v uint16
+		if _, err := fmt.Sscanf(f.sr, "%x", &v); err != nil {
+			return nil, usagef("--status-reg %q: want hex such as 0", f.sr)
+		}
+		cfg.StatusReg = &v
+	}
+	if e.g.verbose > 0 {
+		cfg.Log = e.stderr
+	}
+	d, err := bksim.New(cfg)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return d, nil
+}
+
+// serveSim serves dev on a new pseudo-terminal until interrupted.
+func serveSim(e *env, f simFlags, dev simDevice, name string, powerCycle func()) error {
 	pty, err := transport.OpenPTY(115200)
 	if err != nil {
 		return err
@@ -132,7 +191,7 @@ func runSim(e *env, f simFlags) error {
 		}
 		defer os.Remove(f.link)
 	}
-	fmt.Fprintf(e.stdout, "%s simulator on %s\n", strings.ToUpper(chip.String()), pty.SlavePath())
+	fmt.Fprintf(e.stdout, "%s simulator on %s\n", name, pty.SlavePath())
 	if f.link != "" {
 		fmt.Fprintf(e.stdout, "linked at %s\n", f.link)
 	}
@@ -146,14 +205,14 @@ func runSim(e *env, f simFlags) error {
 		go func() {
 			sc := bufio.NewScanner(e.stdin)
 			for sc.Scan() {
-				dev.PowerCycle()
+				powerCycle()
 				fmt.Fprintln(e.stdout, "power-cycled")
 			}
 		}()
 	}
-	err = dev.Serve(ctx, pty)
+	err = dev.serve(ctx, pty)
 	if f.save != "" {
-		if werr := backup.WriteFileNew(f.save, dev.Flash()); werr != nil {
+		if werr := backup.WriteFileNew(f.save, dev.flash()); werr != nil {
 			return werr
 		}
 		fmt.Fprintf(e.stdout, "flash saved to %s\n", f.save)

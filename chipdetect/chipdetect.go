@@ -1,0 +1,100 @@
+// Package chipdetect finds out which family of chip is at the end of a
+// serial port when the user does not say: it sends Beken link checks every
+// few milliseconds and slots an ESP SYNC in about every 100 ms, within one
+// power-cycle prompt, because a BK7231 only listens right after reset
+// (bk7231-protocol.md §2.2) while an ESP8266 with GPIO0 held low stays in
+// its loader.
+package chipdetect
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
+	"github.com/tuyaflash/tuyaflash/flasher/esp8266"
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+// Kind is the family that answered.
+type Kind int
+
+// Kinds.
+const (
+	None Kind = iota
+	Beken
+	Espressif
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Beken:
+		return "Beken BK72xx"
+	case Espressif:
+		return "Espressif ESP8266"
+	}
+	return "none"
+}
+
+// Timing of the combined loop.
+const (
+	espEvery   = 100 * time.Millisecond // an ESP SYNC this often
+	espWait    = 25 * time.Millisecond  // for the ROM's first SYNC reply
+	bekenWait  = 5 * time.Millisecond   // for a LinkCheck reply
+	promptText = "Waiting for the chip: power-cycle the module now. BK7231: just power-cycle it (or briefly short CEN to GND). ESP8266: hold GPIO0 to GND while powering it up."
+)
+
+// NoAnswerHint is what the bench user checks when neither family answers.
+const NoAnswerHint = `neither a BK7231 nor an ESP8266 answered. Check, in this order:
+  - the module was power-cycled while tuyaflash was waiting (BK7231: it only listens right after reset; ESP8266: GPIO0 held to GND during power-up)
+  - RX/TX are crossed: adapter TX -> module RX (BK7231: RX1/P10; ESP8266: RXD), adapter RX <- module TX
+  - the 3.3 V supply gives at least 300 mA (the adapter's own 3.3 V pin is often too weak), with a common GND
+  - the adapter runs at 3.3 V logic, not 5 V
+  - nothing else drives RX/TX (TuyaMCU boards: hold the MCU in reset or isolate it)
+  - if you know the chip, say so with --chip (bk7231n, bk7231t, esp8266, esp8285)`
+
+// Wait runs the combined loop on p at 115200 baud until a chip answers or
+// timeout passes. The chip is left linked: a Beken in download mode, an
+// ESP8266 in its loader.
+func Wait(ctx context.Context, p transport.Port, timeout time.Duration, events flasher.Notify) (Kind, error) {
+	if err := p.SetBaudRate(bk7231.LinkBaud); err != nil {
+		return None, fmt.Errorf("set %d baud: %w", bk7231.LinkBaud, err)
+	}
+	events.Emit(flasher.Action, promptText)
+	deadline := time.Now().Add(timeout)
+	var lastESP time.Time
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return None, err
+		}
+		if time.Since(lastESP) >= espEvery {
+			lastESP = time.Now()
+			ok, err := esp8266.Probe(p, espWait)
+			if err != nil && !isNoise(err) {
+				return None, err
+			}
+			if ok {
+				return Espressif, nil
+			}
+		}
+		ok, err := bk7231.LinkCheck(p, bekenWait)
+		if err != nil {
+			return None, err
+		}
+		if ok {
+			return Beken, nil
+		}
+	}
+	return None, &flasher.HintError{Err: fmt.Errorf("no chip answered within %v: %w", timeout, flasher.ErrNoLink), Hint: NoAnswerHint}
+}
+
+// isNoise reports probe errors that only mean the line carried something
+// else than a loader reply (a crash banner of running firmware).
+func isNoise(err error) bool {
+	return err != nil && !isClosed(err)
+}
+
+func isClosed(err error) bool {
+	return errorsIs(err, transport.ErrClosed)
+}

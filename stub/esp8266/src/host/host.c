@@ -1,0 +1,576 @@
+/*
+ * host-stub: the stub's protocol core running on Linux, with a fake ROM
+ * layer: flash is a file (mapped into memory, NOR semantics: writing can
+ * only clear bits, erasing sets 0xFF), UART0 is a tty or stdin/stdout, MD5
+ * is md5.c, delays are no-ops and a reboot ends the process.
+ *
+ *   host-stub --flash FILE [--size N] (--pty-link PATH | --port TTY | --stdio)
+ *             [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]
+ *             [--xtal HZ] [--quiet]
+ *
+ * --pty-link PATH  create a pseudo-terminal and make PATH a symlink to its
+ *                  slave, for a client that opens a serial port by name.
+ *                  Like a wire, bytes exchanged while the client's tty speed
+ *                  differs from the stub's UART rate arrive garbled.
+ * --port TTY       use an existing tty (e.g. the slave of a pty whose master
+ *                  the test holds); the stub's UART rate is that tty's
+ *                  speed, set with TCSETS2, so CHANGE_BAUDRATE is visible
+ *                  to the other side.
+ * --stdio          stdin/stdout (baud rates are only recorded).
+ *
+ * Exit status: 0 when the link closes, 2 on a usage or setup error, 3 when
+ * the client asked for a reboot (FLASH_END with flag 0).
+ */
+#define _GNU_SOURCE
+#include <asm/termbits.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../stub.h"
+
+#define EXIT_REBOOT 3
+
+enum mode { M_NONE, M_PTY, M_PORT, M_STDIO };
+
+static struct {
+	enum mode mode;
+	int rfd, wfd;
+	int keep_slave; /* M_PTY: our own slave fd, so the master never HUPs */
+	char link[4096];
+	uint32_t baud, divider, uart_clock;
+	int quiet;
+	/* flash */
+	uint8_t *flash;
+	uint32_t phys_size, chip_size, flash_id;
+	/* eFuse words for the MAC */
+	uint32_t efuse[4];
+} h;
+
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("host-stub: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	if (h.quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	if (h.mode == M_PTY && h.link[0])
+		unlink(h.link);
+	exit(2);
+}
+
+/* ---- tty helpers ----------------------------------------------------------- */
+
+static int tty_raw(int fd, uint32_t baud)
+{
+	struct termios2 t;
+	if (ioctl(fd, TCGETS2, &t) != 0)
+		return -1;
+	t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR |
+				 IGNCR | ICRNL | IXON | IXOFF);
+	t.c_oflag &= ~(tcflag_t)OPOST;
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | CBAUD | CRTSCTS);
+	t.c_cflag |= CS8 | CREAD | CLOCAL | BOTHER;
+	t.c_ispeed = t.c_ospeed = baud;
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	return ioctl(fd, TCSETS2, &t);
+}
+
+static int tty_set_speed(int fd, uint32_t baud)
+{
+	struct termios2 t;
+	if (ioctl(fd, TCGETS2, &t) != 0)
+		return -1;
+	t.c_cflag &= ~(tcflag_t)CBAUD;
+	t.c_cflag |= BOTHER;
+	t.c_ispeed = t.c_ospeed = baud;
+	return ioctl(fd, TCSETS2, &t);
+}
+
+/* The client's speed (M_PTY: the slave's termios, read through the master). */
+static uint32_t peer_speed(void)
+{
+	struct termios2 t;
+	if (ioctl(h.rfd, TCGETS2, &t) != 0)
+		return 0;
+	return t.c_ospeed;
+}
+
+/* Bytes sent at one rate and sampled at another: make them useless. */
+static void garble(uint8_t *p, size_t n, uint32_t a, uint32_t b)
+{
+	uint8_t k = (uint8_t)(0x3Cu ^ (a / 2400u) ^ (b / 2400u) * 7u);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((p[i] ^ k) - (uint8_t)(3u * i));
+}
+
+static int mismatched(uint32_t *peer)
+{
+	if (h.mode != M_PTY)
+		return 0;
+	*peer = peer_speed();
+	return *peer != 0 && *peer != h.baud;
+}
+
+/* ---- UART ------------------------------------------------------------------ */
+
+int plat_uart_read(uint8_t *buf, uint32_t max, int wait)
+{
+	for (;;) {
+		struct pollfd p = {.fd = h.rfd, .events = POLLIN};
+		int r = poll(&p, 1, wait ? -1 : 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		ssize_t n = read(h.rfd, buf, max);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return -1; /* EOF, or EIO when the other side closed */
+		uint32_t peer;
+		if (mismatched(&peer))
+			garble(buf, (size_t)n, peer, h.baud);
+		return (int)n;
+	}
+}
+
+void plat_uart_write(const uint8_t *buf, uint32_t n)
+{
+	uint8_t tmp[256];
+	uint32_t peer;
+	int bad = mismatched(&peer);
+	while (n > 0) {
+		uint32_t k = n < sizeof tmp ? n : (uint32_t)sizeof tmp;
+		memcpy(tmp, buf, k);
+		if (bad)
+			garble(tmp, k, h.baud, peer);
+		uint32_t off = 0;
+		while (off < k) {
+			ssize_t w = write(h.wfd, tmp + off, k - off);
+			if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
+				struct pollfd p = {.fd = h.wfd, .events = POLLOUT};
+				poll(&p, 1, 100);
+				continue;
+			}
+			if (w <= 0)
+				return; /* the link is gone; the next read says so */
+			off += (uint32_t)w;
+		}
+		buf += k;
+		n -= k;
+	}
+}
+
+void plat_uart_drain(void)
+{
+	if (h.mode == M_PORT)
+		ioctl(h.wfd, TCSBRK, 1); /* tcdrain */
+}
+
+uint32_t plat_uart_divider(void)
+{
+	return h.divider;
+}
+
+void plat_uart_set(uint32_t div, uint32_t nominal)
+{
+	h.divider = div;
+	h.baud = nominal;
+	if (h.mode == M_PORT) {
+		/* A pty has no transmitter to drain: give the other side time to
+		 * read the reply at the old speed before the tty changes. */
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, 0);
+		if (tty_set_speed(h.wfd, nominal) != 0)
+			logf_("cannot set %s to %u baud: %s", h.link, nominal,
+			      strerror(errno));
+	}
+	logf_("UART now %u baud (divider %u)", nominal, div);
+}
+
+void plat_delay_us(uint32_t us)
+{
+	(void)us;
+}
+
+void plat_reboot(void)
+{
+	logf_("reboot requested (FLASH_END flag 0)");
+	if (h.mode == M_PTY)
+		unlink(h.link);
+	if (h.flash)
+		msync(h.flash, h.phys_size, MS_SYNC);
+	exit(EXIT_REBOOT);
+}
+
+/* ---- registers -------------------------------------------------------------- */
+
+#define SPI_CMD 0x60000200u
+#define SPI_USR2 0x60000224u
+#define SPI_W0 0x60000240u
+#define SPI_CMD_USR (1u << 18)
+#define SPI_CMD_RDID (1u << 28)
+
+static struct {
+	uint32_t addr, value;
+} regs[128];
+static int nregs;
+
+static uint32_t *reg_slot(uint32_t addr, int create)
+{
+	for (int i = 0; i < nregs; i++)
+		if (regs[i].addr == addr)
+			return &regs[i].value;
+	if (!create || nregs == (int)(sizeof regs / sizeof regs[0]))
+		return 0;
+	regs[nregs].addr = addr;
+	regs[nregs].value = 0;
+	return &regs[nregs++].value;
+}
+
+uint32_t plat_reg_read(uint32_t addr)
+{
+	switch (addr) {
+	case 0x40001000u: /* chip magic (esptool CHIP_DETECT_MAGIC_REG_ADDR) */
+		return 0xFFF0C101u;
+	case 0x3FF00050u:
+	case 0x3FF00054u:
+	case 0x3FF00058u:
+	case 0x3FF0005Cu:
+		return h.efuse[(addr - 0x3FF00050u) / 4];
+	case 0x60000014u: /* UART0 CLKDIV */
+		return h.divider;
+	}
+	uint32_t *v = reg_slot(addr, 0);
+	return v ? *v : 0;
+}
+
+void plat_reg_write(uint32_t addr, uint32_t value)
+{
+	if (addr == SPI_CMD) {
+		/* The two ways clients read the JEDEC ID: the RDID command bit,
+		 * or a user command with opcode 0x9F. Both complete at once. */
+		uint32_t usr2 = plat_reg_read(SPI_USR2);
+		if ((value & SPI_CMD_RDID) ||
+		    ((value & SPI_CMD_USR) && (usr2 & 0xFFFFu) == 0x9Fu)) {
+			uint32_t *w0 = reg_slot(SPI_W0, 1);
+			if (w0)
+				*w0 = h.flash_id;
+		}
+		value = 0;
+	}
+	uint32_t *v = reg_slot(addr, 1);
+	if (v)
+		*v = value;
+}
+
+/* ---- flash ---------------------------------------------------------------------- */
+
+/* The mask ROM's contract; a violation is a bug in the core, so say so. */
+static int contract(const char *fn, uint32_t addr, const void *buf, uint32_t len)
+{
+	if ((addr | len | (uint32_t)(uintptr_t)buf) & 3u) {
+		logf_("BUG: %s(0x%x, %p, %u) breaks the ROM's alignment rules", fn,
+		      addr, buf, len);
+		return -1;
+	}
+	uint32_t limit = h.phys_size < h.chip_size ? h.phys_size : h.chip_size;
+	if (addr > limit || len > limit - addr)
+		return -1;
+	return 0;
+}
+
+int plat_flash_read(uint32_t addr, void *dst, uint32_t len)
+{
+	if (contract("SPIRead", addr, dst, len))
+		return 1;
+	memcpy(dst, h.flash + addr, len);
+	return 0;
+}
+
+int plat_flash_write(uint32_t addr, const void *src, uint32_t len)
+{
+	if (contract("SPIWrite", addr, src, len))
+		return 1;
+	const uint8_t *s = src;
+	for (uint32_t i = 0; i < len; i++)
+		h.flash[addr + i] &= s[i]; /* NOR flash: bits only go 1 -> 0 */
+	return 0;
+}
+
+static int erase(uint32_t addr, uint32_t len)
+{
+	uint32_t limit = h.phys_size < h.chip_size ? h.phys_size : h.chip_size;
+	if (addr > limit || len > limit - addr)
+		return 1;
+	memset(h.flash + addr, 0xFF, len);
+	return 0;
+}
+
+int plat_flash_erase_sector(uint32_t sector)
+{
+	return erase(sector * FLASH_SECTOR, FLASH_SECTOR);
+}
+
+int plat_flash_erase_block(uint32_t block)
+{
+	return erase(block * FLASH_BLOCK, FLASH_BLOCK);
+}
+
+int plat_flash_erase_chip(void)
+{
+	memset(h.flash, 0xFF, h.phys_size);
+	return 0;
+}
+
+int plat_flash_unlock(void)
+{
+	return 0;
+}
+
+void plat_flash_attach(void)
+{
+}
+
+int plat_flash_set_params(uint32_t id, uint32_t size, uint32_t block,
+			  uint32_t sector, uint32_t page, uint32_t status_mask)
+{
+	(void)id, (void)block, (void)sector, (void)page, (void)status_mask;
+	h.chip_size = size;
+	return 0;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+	fputs("usage: host-stub --flash FILE [--size N] (--pty-link PATH | --port TTY |"
+	      " --stdio)\n"
+	      "                 [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]"
+	      " [--xtal HZ] [--quiet]\n"
+	      "  N and ID take decimal, 0x hex, or K/M suffixes (--size 1M).\n",
+	      stderr);
+	exit(2);
+}
+
+static uint32_t number(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	if (errno || end == s || *end || v > 0xFFFFFFFFull)
+		die("bad %s: %s", what, s);
+	return (uint32_t)v;
+}
+
+static void set_mac(const char *s)
+{
+	unsigned m[6];
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3],
+		   &m[4], &m[5]) != 6)
+		die("bad --mac: %s", s);
+	/* esptool's ESP8266 MAC layout: NIC bytes in eFuse words 1 and 0,
+	 * the OUI in word 3. */
+	h.efuse[0] = (uint32_t)m[5] << 24;
+	h.efuse[1] = (uint32_t)m[3] << 8 | m[4];
+	h.efuse[2] = 0;
+	h.efuse[3] = (uint32_t)m[0] << 16 | (uint32_t)m[1] << 8 | m[2];
+}
+
+static void check_size(uint32_t size)
+{
+	if (size == 0 || size > FLASH_MAX_SIZE || (size & (FLASH_SECTOR - 1u)))
+		die("flash size %u: want a multiple of 4 KiB up to 16 MiB (--size)",
+		    size);
+}
+
+static void open_flash(const char *path, uint32_t size)
+{
+	if (size != 0)
+		check_size(size); /* before creating anything */
+	/* A new file needs --size. */
+	int fd = open(path, O_RDWR | (size != 0 ? O_CREAT : 0), 0644);
+	if (fd < 0)
+		die("open %s: %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (give --size to create it)" : "");
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		die("stat %s: %s", path, strerror(errno));
+	uint32_t have = (uint32_t)st.st_size;
+	if (size == 0)
+		size = have;
+	check_size(size);
+	if (have < size && ftruncate(fd, size) != 0)
+		die("grow %s: %s", path, strerror(errno));
+	void *m = mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("map %s: %s", path, strerror(errno));
+	close(fd);
+	h.flash = m;
+	if (have < size) /* new space is erased flash */
+		memset(h.flash + have, 0xFF, size - have);
+	h.phys_size = size;
+	h.chip_size = FLASH_MAX_SIZE;
+	if (h.flash_id == 0) {
+		/* Winbond-style JEDEC ID: manufacturer 0xEF, type 0x40,
+		 * capacity byte log2(size). */
+		uint32_t cap = 0;
+		while ((1u << cap) < size)
+			cap++;
+		h.flash_id = 0xEFu | 0x40u << 8 | cap << 16;
+	}
+}
+
+static void open_pty(const char *link)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0)
+		die("pseudo-terminal: %s", strerror(errno));
+	const char *slave = ptsname(m);
+	if (!slave)
+		die("ptsname: %s", strerror(errno));
+	int s = open(slave, O_RDWR | O_NOCTTY);
+	if (s < 0)
+		die("open %s: %s", slave, strerror(errno));
+	if (tty_raw(s, h.baud) != 0)
+		die("configure %s: %s", slave, strerror(errno));
+	struct stat st;
+	if (lstat(link, &st) == 0) {
+		if (!S_ISLNK(st.st_mode))
+			die("%s exists and is not a symlink; not replacing it", link);
+		unlink(link);
+	}
+	snprintf(h.link, sizeof h.link, "%s", link);
+	if (symlink(slave, link) != 0)
+		die("symlink %s -> %s: %s", link, slave, strerror(errno));
+	h.rfd = h.wfd = m;
+	h.keep_slave = s;
+	logf_("serving %s (-> %s) at %u baud", link, slave, h.baud);
+}
+
+static void open_port(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	if (tty_raw(fd, h.baud) != 0)
+		die("configure %s: %s", path, strerror(errno));
+	snprintf(h.link, sizeof h.link, "%s", path);
+	h.rfd = h.wfd = fd;
+	logf_("serving %s at %u baud", path, h.baud);
+}
+
+static void on_signal(int sig)
+{
+	if (h.mode == M_PTY && h.link[0])
+		unlink(h.link);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+	const char *flash = 0, *where = 0;
+	uint32_t size = 0, xtal = 26000000;
+	h.baud = ROM_BAUD;
+	set_mac("18:fe:34:00:00:01");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : 0;
+		if (!strcmp(a, "--stdio")) {
+			h.mode = M_STDIO;
+			continue;
+		}
+		if (!strcmp(a, "--quiet")) {
+			h.quiet = 1;
+			continue;
+		}
+		if (!v)
+			usage();
+		i++;
+		if (!strcmp(a, "--flash"))
+			flash = v;
+		else if (!strcmp(a, "--size"))
+			size = number(v, "--size");
+		else if (!strcmp(a, "--pty-link"))
+			h.mode = M_PTY, where = v;
+		else if (!strcmp(a, "--port"))
+			h.mode = M_PORT, where = v;
+		else if (!strcmp(a, "--baud"))
+			h.baud = number(v, "--baud");
+		else if (!strcmp(a, "--mac"))
+			set_mac(v);
+		else if (!strcmp(a, "--flash-id"))
+			h.flash_id = number(v, "--flash-id");
+		else if (!strcmp(a, "--xtal"))
+			xtal = number(v, "--xtal");
+		else
+			usage();
+	}
+	if (!flash || h.mode == M_NONE || h.baud == 0 || xtal == 0)
+		usage();
+	open_flash(flash, size);
+	/* The ROM runs UART0 from twice the crystal (esptool derives the
+	 * crystal as baud * divider / 2); the divider is what auto-baud
+	 * would have measured at the starting rate. */
+	h.uart_clock = 2u * xtal;
+	h.divider = (h.uart_clock + h.baud / 2u) / h.baud;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (h.mode == M_PTY)
+		open_pty(where);
+	else if (h.mode == M_PORT)
+		open_port(where);
+	else {
+		h.rfd = 0;
+		h.wfd = 1;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	logf_("flash %s: %u bytes, JEDEC ID 0x%06x", flash, h.phys_size, h.flash_id);
+
+	stub_run();
+
+	logf_("link closed");
+	if (h.mode == M_PTY)
+		unlink(h.link);
+	msync(h.flash, h.phys_size, MS_SYNC);
+	return 0;
+}

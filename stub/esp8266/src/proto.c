@@ -1,0 +1,504 @@
+/*
+ * Protocol core: SLIP framing, command dispatch, and the commands that do
+ * not write flash (the write session lives in flashw.c).
+ *
+ * Commands run to completion before their reply is sent, so the client
+ * never sends while the stub is busy and a polled UART cannot overrun;
+ * the only bytes that arrive while the stub is sending are READ_FLASH
+ * acknowledgements (a few bytes each, well inside the 128-byte RX FIFO).
+ */
+#include "stub.h"
+#include "flashw.h"
+
+#define SLIP_END 0xC0u
+#define SLIP_ESC 0xDBu
+#define SLIP_ESC_END 0xDCu
+#define SLIP_ESC_ESC 0xDDu
+
+/* ---- receive ----------------------------------------------------------- */
+
+static struct {
+	uint8_t chunk[64]; /* bytes read from the UART, not decoded yet */
+	uint32_t chunk_len, chunk_pos;
+	uint32_t len;     /* bytes of the frame being assembled */
+	uint8_t in_frame; /* a start byte was seen */
+	uint8_t escaped;
+	uint8_t broken;   /* bad escape: drop the frame */
+	uint8_t overflow; /* longer than buf: answer BAD_DATA_LEN */
+	uint8_t pending;  /* buf holds a complete frame not handled yet */
+	uint8_t frame_overflow;
+	uint32_t frame_len;
+} rx;
+
+static uint8_t rxbuf[MAX_FRAME + 8] __attribute__((aligned(4)));
+
+/* Decode bytes until a frame is complete. Returns 1 with rx.frame_len set,
+ * 0 when nothing complete arrived (only if !wait), -1 when the link is gone.
+ * Oversized frames complete with rx.overflow set. */
+static int rx_frame(int wait)
+{
+	for (;;) {
+		if (rx.chunk_pos == rx.chunk_len) {
+			int n = plat_uart_read(rx.chunk, sizeof rx.chunk, wait);
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				return 0;
+			rx.chunk_len = (uint32_t)n;
+			rx.chunk_pos = 0;
+		}
+		uint8_t b = rx.chunk[rx.chunk_pos++];
+		if (b == SLIP_END) {
+			int done = rx.in_frame && rx.len > 0 && !rx.broken;
+			if (done) {
+				rx.frame_len = rx.len;
+				rx.frame_overflow = rx.overflow;
+			}
+			rx.in_frame = 1; /* END also opens the next frame */
+			rx.len = 0;
+			rx.escaped = rx.broken = rx.overflow = 0;
+			if (done)
+				return 1;
+			continue;
+		}
+		if (!rx.in_frame || rx.broken)
+			continue; /* noise between frames */
+		if (rx.escaped) {
+			rx.escaped = 0;
+			if (b == SLIP_ESC_END)
+				b = SLIP_END;
+			else if (b == SLIP_ESC_ESC)
+				b = SLIP_ESC;
+			else {
+				rx.broken = 1;
+				continue;
+			}
+		} else if (b == SLIP_ESC) {
+			rx.escaped = 1;
+			continue;
+		}
+		if (rx.len < sizeof rxbuf)
+			rxbuf[rx.len++] = b;
+		else
+			rx.overflow = 1;
+	}
+}
+
+/* ---- send -------------------------------------------------------------- */
+
+static uint8_t txbuf[128];
+static uint32_t txlen;
+
+static void tx_flush(void)
+{
+	if (txlen > 0)
+		plat_uart_write(txbuf, txlen);
+	txlen = 0;
+}
+
+static void tx_byte(uint8_t b)
+{
+	if (txlen == sizeof txbuf)
+		tx_flush();
+	txbuf[txlen++] = b;
+}
+
+static void tx_escaped(const uint8_t *p, uint32_t n)
+{
+	while (n--) {
+		uint8_t b = *p++;
+		if (b == SLIP_END) {
+			tx_byte(SLIP_ESC);
+			tx_byte(SLIP_ESC_END);
+		} else if (b == SLIP_ESC) {
+			tx_byte(SLIP_ESC);
+			tx_byte(SLIP_ESC_ESC);
+		} else {
+			tx_byte(b);
+		}
+	}
+}
+
+/* A raw frame: OHAI, READ_FLASH data and its MD5. */
+static void send_raw(const uint8_t *p, uint32_t n)
+{
+	tx_byte(SLIP_END);
+	tx_escaped(p, n);
+	tx_byte(SLIP_END);
+	tx_flush();
+}
+
+/* A response: 01 op size value [data] status 00. */
+static void reply(uint8_t op, uint32_t value, const uint8_t *data, uint32_t n,
+		  uint8_t status)
+{
+	uint8_t h[8];
+	uint8_t st[2] = {status, 0};
+	h[0] = 0x01;
+	h[1] = op;
+	h[2] = (uint8_t)(n + 2u);
+	h[3] = (uint8_t)((n + 2u) >> 8);
+	put_le32(h + 4, value);
+	tx_byte(SLIP_END);
+	tx_escaped(h, 8);
+	tx_escaped(data, n);
+	tx_escaped(st, 2);
+	tx_byte(SLIP_END);
+	tx_flush();
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static uint32_t chip_size = FLASH_MAX_SIZE;
+static uint8_t readbuf[MAX_READ_PACKET + 8] __attribute__((aligned(4)));
+
+/* Read len bytes at addr (any alignment) into readbuf; returns the offset
+ * of the first byte in readbuf, or -1. len <= MAX_READ_PACKET. */
+static int read_unaligned(uint32_t addr, uint32_t len)
+{
+	uint32_t skip = addr & 3u;
+	uint32_t n = (skip + len + 3u) & ~3u;
+	if (plat_flash_read(addr - skip, readbuf, n) != 0)
+		return -1;
+	return (int)skip;
+}
+
+static int in_chip(uint32_t addr, uint32_t len)
+{
+	return addr <= chip_size && len <= chip_size - addr;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static uint8_t cmd_sync(uint32_t size)
+{
+	if (size != 36)
+		return ST_BAD_DATA_LEN;
+	/* The ROM answers a SYNC with eight replies; a stub does the same with
+	 * value 0, which is how a client tells that a stub is running. */
+	for (int i = 0; i < 7; i++)
+		reply(CMD_SYNC, 0, 0, 0, ST_OK);
+	return ST_OK;
+}
+
+static uint8_t cmd_write_reg(const uint8_t *d, uint32_t size)
+{
+	if (size == 0 || size % 16u != 0)
+		return ST_BAD_DATA_LEN;
+	for (uint32_t i = 0; i < size; i += 16) {
+		if (get_le32(d + i) & 3u)
+			return ST_BAD_DATA_LEN;
+	}
+	for (uint32_t i = 0; i < size; i += 16) {
+		uint32_t addr = get_le32(d + i), value = get_le32(d + i + 4);
+		uint32_t mask = get_le32(d + i + 8), delay = get_le32(d + i + 12);
+		if (delay)
+			plat_delay_us(delay);
+		if (mask != 0xFFFFFFFFu)
+			value = (value & mask) | (plat_reg_read(addr) & ~mask);
+		plat_reg_write(addr, value);
+	}
+	return ST_OK;
+}
+
+static uint8_t cmd_set_params(const uint8_t *d, uint32_t size)
+{
+	if (size != 24)
+		return ST_BAD_DATA_LEN;
+	uint32_t total = get_le32(d + 4);
+	if (total == 0)
+		return ST_BAD_DATA_LEN;
+	if (total > FLASH_MAX_SIZE)
+		total = FLASH_MAX_SIZE;
+	if (plat_flash_set_params(get_le32(d), total, get_le32(d + 8),
+				  get_le32(d + 12), get_le32(d + 16),
+				  get_le32(d + 20)) != 0)
+		return ST_FAILED_SPI_OP;
+	chip_size = total;
+	return ST_OK;
+}
+
+static uint8_t cmd_md5(const uint8_t *d, uint32_t size, uint8_t out[16])
+{
+	if (size != 16)
+		return ST_BAD_DATA_LEN;
+	uint32_t addr = get_le32(d), len = get_le32(d + 4);
+	if (!in_chip(addr, len))
+		return ST_BAD_DATA_LEN;
+	plat_md5_ctx c;
+	plat_md5_init(&c);
+	while (len > 0) {
+		uint32_t n = len < MAX_READ_PACKET ? len : MAX_READ_PACKET;
+		int off = read_unaligned(addr, n);
+		if (off < 0)
+			return ST_FAILED_SPI_OP;
+		plat_md5_update(&c, readbuf + off, n);
+		addr += n;
+		len -= n;
+	}
+	plat_md5_final(out, &c);
+	return ST_OK;
+}
+
+static uint8_t cmd_erase_region(const uint8_t *d, uint32_t size)
+{
+	if (size != 8)
+		return ST_BAD_DATA_LEN;
+	uint32_t addr = get_le32(d), len = get_le32(d + 4);
+	if ((addr | len) & (FLASH_SECTOR - 1u) || !in_chip(addr, len))
+		return ST_BAD_DATA_LEN;
+	if (plat_flash_unlock() != 0)
+		return ST_FAILED_SPI_UNLOCK;
+	while (len > 0) {
+		int r;
+		if ((addr & (FLASH_BLOCK - 1u)) == 0 && len >= FLASH_BLOCK) {
+			r = plat_flash_erase_block(addr / FLASH_BLOCK);
+			addr += FLASH_BLOCK;
+			len -= FLASH_BLOCK;
+		} else {
+			r = plat_flash_erase_sector(addr / FLASH_SECTOR);
+			addr += FLASH_SECTOR;
+			len -= FLASH_SECTOR;
+		}
+		if (r != 0)
+			return ST_FAILED_SPI_OP;
+	}
+	return ST_OK;
+}
+
+static uint8_t cmd_erase_flash(void)
+{
+	if (plat_flash_unlock() != 0)
+		return ST_FAILED_SPI_UNLOCK;
+	return plat_flash_erase_chip() == 0 ? ST_OK : ST_FAILED_SPI_OP;
+}
+
+/*
+ * CHANGE_BAUDRATE: new divider = current divider * old baud / new baud,
+ * where old is the rate the link runs at now (115200 when the client sends
+ * 0, i.e. the rate the ROM was synced at). Rounded to nearest.
+ */
+static uint8_t baud_divider(const uint8_t *d, uint32_t size, uint32_t *div,
+			    uint32_t *nominal)
+{
+	if (size != 8)
+		return ST_BAD_DATA_LEN;
+	uint32_t nb = get_le32(d), ob = get_le32(d + 4);
+	if (ob == 0)
+		ob = ROM_BAUD;
+	uint32_t cur = plat_uart_divider();
+	if (nb < 300u || nb > 8000000u || ob > 8000000u || cur == 0 ||
+	    cur > 0xFFFFFFFFu / ob)
+		return ST_BAD_DATA_LEN;
+	uint32_t clk = cur * ob; /* the UART clock, in Hz */
+	uint32_t nd = (clk + nb / 2u) / nb;
+	if (nd == 0 || nd > 0xFFFFFu) /* UART_CLKDIV is 20 bits */
+		return ST_BAD_DATA_LEN;
+	*div = nd;
+	*nominal = nb;
+	return ST_OK;
+}
+
+/*
+ * READ_FLASH: reply, then raw frames of packet_size bytes (last shorter);
+ * the client acknowledges each with a 4-byte frame holding the number of
+ * bytes it has received. A new packet goes out only while fewer than
+ * max_in_flight bytes are unacknowledged, so esptool's values (4096, 64)
+ * mean one packet at a time. After the last acknowledgement: the MD5 of
+ * the data. Any other frame that arrives meanwhile (a client that gave up
+ * and sends SYNC, say) ends the transfer and is handled as a command.
+ */
+static void read_flash_stream(uint32_t addr, uint32_t len, uint32_t packet,
+			      uint32_t window)
+{
+	plat_md5_ctx c;
+	uint32_t sent = 0, acked = 0;
+	plat_md5_init(&c);
+	while (acked < len) {
+		if (sent < len && sent - acked < window) {
+			uint32_t n = len - sent < packet ? len - sent : packet;
+			int off = read_unaligned(addr + sent, n);
+			if (off < 0)
+				return; /* the client times out and reports it */
+			plat_md5_update(&c, readbuf + off, n);
+			send_raw(readbuf + off, n);
+			sent += n;
+			continue;
+		}
+		int r = rx_frame(1);
+		if (r < 0)
+			return;
+		if (rx.frame_overflow || rx.frame_len != 4) {
+			rx.pending = 1; /* not an acknowledgement */
+			return;
+		}
+		uint32_t got = get_le32(rxbuf);
+		if (got < acked || got > sent)
+			return; /* the client lost data; it will say so */
+		acked = got;
+	}
+	uint8_t sum[16];
+	plat_md5_final(sum, &c);
+	send_raw(sum, 16);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static uint8_t checksum(const uint8_t *p, uint32_t n)
+{
+	uint8_t x = 0xEF;
+	while (n--)
+		x ^= *p++;
+	return x;
+}
+
+/* FLASH_DATA / FLASH_DEFL_DATA: len, seq, 0, 0, then len bytes. */
+static uint8_t data_packet(const uint8_t *d, uint32_t size, uint32_t chk,
+			   int compressed)
+{
+	if (size < 16)
+		return ST_BAD_DATA_LEN;
+	uint32_t len = get_le32(d), seq = get_le32(d + 4);
+	if (len != size - 16)
+		return ST_BAD_DATA_LEN;
+	if (checksum(d + 16, len) != (uint8_t)chk)
+		return ST_BAD_DATA_CHECKSUM;
+	return (uint8_t)fw_data(d + 16, len, seq, compressed);
+}
+
+static void handle(uint32_t flen)
+{
+	uint8_t op = flen > 1 ? rxbuf[1] : 0;
+	if (rx.frame_overflow) {
+		reply(op, 0, 0, 0, ST_BAD_DATA_LEN);
+		return;
+	}
+	if (flen < 8)
+		return; /* too short to be a request: ignore */
+	if (rxbuf[0] != 0x00) {
+		reply(op, 0, 0, 0, ST_INVALID_COMMAND);
+		return;
+	}
+	uint32_t size = (uint32_t)rxbuf[2] | (uint32_t)rxbuf[3] << 8;
+	uint32_t chk = get_le32(rxbuf + 4);
+	const uint8_t *d = rxbuf + 8;
+	if (size != flen - 8) {
+		reply(op, 0, 0, 0, ST_BAD_DATA_LEN);
+		return;
+	}
+
+	uint8_t st = ST_OK, out[16];
+	uint32_t value = 0, outlen = 0;
+	switch (op) {
+	case CMD_SYNC:
+		st = cmd_sync(size);
+		break;
+	case CMD_READ_REG:
+		if (size != 4 || (get_le32(d) & 3u))
+			st = ST_BAD_DATA_LEN;
+		else
+			value = plat_reg_read(get_le32(d));
+		break;
+	case CMD_WRITE_REG:
+		st = cmd_write_reg(d, size);
+		break;
+	case CMD_SPI_SET_PARAMS:
+		st = cmd_set_params(d, size);
+		break;
+	case CMD_SPI_ATTACH:
+		/* 4 bytes (8 from clients that add the ROM's legacy flag); the
+		 * HSPI choice does not exist on the ESP8266. */
+		if (size != 4 && size != 8)
+			st = ST_BAD_DATA_LEN;
+		else
+			plat_flash_attach();
+		break;
+	case CMD_FLASH_BEGIN:
+	case CMD_FLASH_DEFL_BEGIN:
+		if (size != 16 && size != 20)
+			st = ST_BAD_DATA_LEN;
+		else if (size == 20 && get_le32(d + 16) != 0)
+			st = ST_INVALID_COMMAND; /* no flash encryption here */
+		else
+			st = (uint8_t)fw_begin(get_le32(d), get_le32(d + 4),
+					       get_le32(d + 8), get_le32(d + 12),
+					       op == CMD_FLASH_DEFL_BEGIN, chip_size);
+		break;
+	case CMD_FLASH_DATA:
+	case CMD_FLASH_DEFL_DATA:
+		st = data_packet(d, size, chk, op == CMD_FLASH_DEFL_DATA);
+		break;
+	case CMD_FLASH_END:
+	case CMD_FLASH_DEFL_END:
+		if (size != 4) {
+			st = ST_BAD_DATA_LEN;
+			break;
+		}
+		st = (uint8_t)fw_end(op == CMD_FLASH_DEFL_END);
+		if (st == ST_OK && get_le32(d) == 0) {
+			/* flag 0: reboot, after the reply has left */
+			reply(op, 0, 0, 0, ST_OK);
+			plat_uart_drain();
+			plat_delay_us(10000);
+			plat_reboot();
+		}
+		break;
+	case CMD_SPI_FLASH_MD5:
+		st = cmd_md5(d, size, out);
+		if (st == ST_OK)
+			outlen = 16;
+		break;
+	case CMD_ERASE_FLASH:
+		st = size == 0 ? cmd_erase_flash() : ST_BAD_DATA_LEN;
+		break;
+	case CMD_ERASE_REGION:
+		st = cmd_erase_region(d, size);
+		break;
+	case CMD_CHANGE_BAUDRATE: {
+		uint32_t div, nominal;
+		st = baud_divider(d, size, &div, &nominal);
+		if (st != ST_OK)
+			break;
+		reply(op, 0, 0, 0, ST_OK); /* at the old rate */
+		plat_uart_drain();
+		plat_delay_us(5000);
+		plat_uart_set(div, nominal);
+		return;
+	}
+	case CMD_READ_FLASH: {
+		if (size != 16) {
+			st = ST_BAD_DATA_LEN;
+			break;
+		}
+		uint32_t addr = get_le32(d), len = get_le32(d + 4);
+		uint32_t packet = get_le32(d + 8), window = get_le32(d + 12);
+		if (packet == 0 || packet > MAX_READ_PACKET || !in_chip(addr, len)) {
+			st = ST_BAD_DATA_LEN;
+			break;
+		}
+		if (window == 0)
+			window = 1;
+		reply(op, 0, 0, 0, ST_OK);
+		read_flash_stream(addr, len, packet, window);
+		return;
+	}
+	default:
+		st = ST_INVALID_COMMAND;
+		break;
+	}
+	reply(op, value, out, st == ST_OK ? outlen : 0, st);
+}
+
+void stub_run(void)
+{
+	static const uint8_t ohai[4] = {'O', 'H', 'A', 'I'};
+	send_raw(ohai, 4);
+	for (;;) {
+		if (!rx.pending) {
+			if (rx_frame(1) < 0)
+				return;
+		}
+		rx.pending = 0;
+		handle(rx.frame_len);
+	}
+}

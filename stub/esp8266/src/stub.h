@@ -1,0 +1,139 @@
+/*
+ * tuyaflash ESP8266 flasher stub: protocol constants and the platform layer.
+ *
+ * The protocol core (proto.c, flashw.c, inflate.c) is plain C11 without a C
+ * library. It talks to the chip only through the plat_* functions declared
+ * here. target.c implements them on the ESP8266 with the mask-ROM routines;
+ * host/host.c implements them on Linux with a file-backed fake flash and a
+ * tty or pipe standing in for UART0, so that the very same core can be run
+ * and tested on the build machine.
+ *
+ * Protocol facts follow esptool's serial protocol (packet layout, opcodes,
+ * stub error codes, READ_FLASH flow): see README.md for the sources.
+ */
+#ifndef TF_STUB_H
+#define TF_STUB_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Opcodes (request byte 1). */
+enum {
+	CMD_FLASH_BEGIN = 0x02,
+	CMD_FLASH_DATA = 0x03,
+	CMD_FLASH_END = 0x04,
+	CMD_SYNC = 0x08,
+	CMD_WRITE_REG = 0x09,
+	CMD_READ_REG = 0x0A,
+	CMD_SPI_SET_PARAMS = 0x0B,
+	CMD_SPI_ATTACH = 0x0D,
+	CMD_CHANGE_BAUDRATE = 0x0F,
+	CMD_FLASH_DEFL_BEGIN = 0x10,
+	CMD_FLASH_DEFL_DATA = 0x11,
+	CMD_FLASH_DEFL_END = 0x12,
+	CMD_SPI_FLASH_MD5 = 0x13,
+	CMD_ERASE_FLASH = 0xD0,
+	CMD_ERASE_REGION = 0xD1,
+	CMD_READ_FLASH = 0xD2
+};
+
+/*
+ * Stub error codes. They travel as the first of the two status bytes at the
+ * end of every response (second byte 0), which is the byte order esptool's
+ * stubs use: read as a big-endian u16 the pair is 0xC000, 0xC100, ...
+ */
+enum {
+	ST_OK = 0x00,
+	ST_BAD_DATA_LEN = 0xC0,
+	ST_BAD_DATA_CHECKSUM = 0xC1,
+	ST_BAD_BLOCKSIZE = 0xC2,
+	ST_INVALID_COMMAND = 0xC3,
+	ST_FAILED_SPI_OP = 0xC4,
+	ST_FAILED_SPI_UNLOCK = 0xC5,
+	ST_NOT_IN_FLASH_MODE = 0xC6,
+	ST_INFLATE_ERROR = 0xC7,
+	ST_NOT_ENOUGH_DATA = 0xC8,
+	ST_TOO_MUCH_DATA = 0xC9
+};
+
+/* Flash geometry the stub works with (SPI NOR, ESP8266: 24-bit addresses). */
+#define FLASH_SECTOR 0x1000u
+#define FLASH_BLOCK 0x10000u
+#define FLASH_PAGE 0x100u
+#define FLASH_MAX_SIZE 0x1000000u /* 16 MiB: the ESP8266 SPI0 address limit */
+
+/* Largest FLASH_DATA/FLASH_DEFL_DATA payload (esptool's stub block size). */
+#define MAX_BLOCK 0x4000u
+/* Request header (8) + data header (16) + block. */
+#define MAX_FRAME (8u + 16u + MAX_BLOCK)
+/* Largest READ_FLASH packet. */
+#define MAX_READ_PACKET 0x1000u
+
+/* The baud rate assumed for the ROM link when CHANGE_BAUDRATE says 0. */
+#define ROM_BAUD 115200u
+
+/* ---- platform layer ------------------------------------------------- */
+
+/* UART0. plat_uart_read returns the number of bytes stored (at most max);
+ * with wait != 0 it blocks until at least one byte arrived. A negative
+ * result means the link is gone for good (host build only). */
+int plat_uart_read(uint8_t *buf, uint32_t max, int wait);
+void plat_uart_write(const uint8_t *buf, uint32_t n);
+/* Wait until everything written has left the transmitter. */
+void plat_uart_drain(void);
+/* The UART clock divider now in use. */
+uint32_t plat_uart_divider(void);
+/* Switch to divider div; nominal is the baud rate the client asked for
+ * (the host build uses it for the tty speed, the chip only needs div). */
+void plat_uart_set(uint32_t div, uint32_t nominal);
+
+void plat_delay_us(uint32_t us);
+/* Restart the chip (FLASH_END with flag 0). Does not return. */
+void plat_reboot(void) __attribute__((noreturn));
+
+uint32_t plat_reg_read(uint32_t addr);
+void plat_reg_write(uint32_t addr, uint32_t value);
+
+/* SPI flash, with the mask-ROM's contract: buffers 4-byte aligned, lengths
+ * multiples of 4, addresses 4-byte aligned. Return 0 on success. */
+int plat_flash_read(uint32_t addr, void *dst, uint32_t len);
+int plat_flash_write(uint32_t addr, const void *src, uint32_t len);
+int plat_flash_erase_sector(uint32_t sector);
+int plat_flash_erase_block(uint32_t block);
+int plat_flash_erase_chip(void);
+int plat_flash_unlock(void);
+void plat_flash_attach(void);
+int plat_flash_set_params(uint32_t id, uint32_t size, uint32_t block,
+			  uint32_t sector, uint32_t page, uint32_t status_mask);
+
+/* MD5 (RFC 1321). The context is opaque storage large enough for the ESP8266
+ * ROM's MD5Context (88 bytes) and the host implementation. */
+typedef struct {
+	uint32_t w[24];
+} plat_md5_ctx;
+void plat_md5_init(plat_md5_ctx *c);
+void plat_md5_update(plat_md5_ctx *c, const void *p, uint32_t n);
+void plat_md5_final(uint8_t out[16], plat_md5_ctx *c);
+
+/* ---- core entry points -------------------------------------------- */
+
+/* Send "OHAI", then serve commands. Returns only when the host build's link
+ * is gone. */
+void stub_run(void);
+
+/* Little helpers shared by the core files. */
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+#endif

@@ -1,0 +1,172 @@
+package espstub
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestEmbeddedImage checks what a client uploads: both segments present,
+// inside the windows stub.ld gives them, entry in the text.
+func TestEmbeddedImage(t *testing.T) {
+	im, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(JSON(), stubJSON) {
+		t.Fatal("JSON() differs from the embedded file")
+	}
+	j := JSON()
+	j[0] = 'x'
+	if stubJSON[0] == 'x' {
+		t.Fatal("JSON() hands out the embedded bytes themselves")
+	}
+	checks := []struct {
+		name     string
+		start    uint32
+		size     int
+		lo, hi   uint32
+		nonEmpty bool
+	}{
+		{"text", im.TextStart, len(im.Text), 0x4010C500, 0x4010F1C0, true},
+		{"data", im.DataStart, len(im.Data), 0x3FFFACAC, 0x3FFFB204, true},
+	}
+	for _, c := range checks {
+		if c.nonEmpty && c.size == 0 {
+			t.Errorf("%s segment is empty", c.name)
+		}
+		if c.start < c.lo || uint64(c.start)+uint64(c.size) > uint64(c.hi) {
+			t.Errorf("%s 0x%08X+%d outside 0x%08X-0x%08X", c.name, c.start, c.size, c.lo, c.hi)
+		}
+		if c.start%4 != 0 || c.size%4 != 0 {
+			t.Errorf("%s not word aligned: 0x%08X+%d", c.name, c.start, c.size)
+		}
+	}
+	if im.BSSStart != 0x3FFE8100 {
+		t.Errorf("bss_start 0x%08X, want 0x3FFE8100", im.BSSStart)
+	}
+	if im.Entry < im.TextStart || im.Entry >= im.TextStart+uint32(len(im.Text)) {
+		t.Errorf("entry 0x%08X outside text", im.Entry)
+	}
+	t.Logf("text %d bytes at 0x%08X, data %d bytes at 0x%08X, entry 0x%08X",
+		len(im.Text), im.TextStart, len(im.Data), im.DataStart, im.Entry)
+}
+
+func TestParseRejects(t *testing.T) {
+	good := map[string]any{}
+	if err := json.Unmarshal(stubJSON, &good); err != nil {
+		t.Fatal(err)
+	}
+	variant := func(edit func(m map[string]any)) []byte {
+		m := map[string]any{}
+		for k, v := range good {
+			m[k] = v
+		}
+		edit(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	cases := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"not json", []byte("OHAI"), "invalid character"},
+		{"no entry", variant(func(m map[string]any) { delete(m, "entry") }), "required"},
+		{"bad base64", variant(func(m map[string]any) { m["text"] = "!!!" }), "text"},
+		{"empty text", variant(func(m map[string]any) { m["text"] = "" }), "empty"},
+		// an ESP32 stub: text in the ESP32's IRAM
+		{"other chip", variant(func(m map[string]any) { m["text_start"] = 0x40080000; m["entry"] = 0x40080004 }), "outside ESP8266 IRAM"},
+		{"data in IRAM", variant(func(m map[string]any) { m["data_start"] = 0x40100000 }), "outside ESP8266 DRAM"},
+		{"entry outside", variant(func(m map[string]any) { m["entry"] = 0x4010C400 }), "entry"},
+		{"data without address", variant(func(m map[string]any) { delete(m, "data_start") }), "data_start"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse(c.in)
+			if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse = %v; want ErrBadImage mentioning %q", err, c.want)
+			}
+		})
+	}
+	if _, err := Parse(variant(func(map[string]any) {})); err != nil {
+		t.Fatalf("unchanged image rejected: %v", err)
+	}
+}
+
+// TestCommittedImageReproducible rebuilds the xtensa image from source and
+// compares it with the committed stub.json, as CI does with make verify.
+func TestCommittedImageReproducible(t *testing.T) {
+	if _, err := exec.LookPath("xtensa-lx106-elf-gcc"); err != nil {
+		t.Skip("xtensa-lx106-elf-gcc not installed (apt-get install gcc-xtensa-lx106 binutils-xtensa-lx106); CI runs make verify")
+	}
+	requireMake(t)
+	dir := t.TempDir()
+	out, err := exec.Command("make", "--no-print-directory", "BUILD="+dir, "verify").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make verify: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("check: ok")) {
+		t.Fatalf("make verify did not run the checks:\n%s", out)
+	}
+}
+
+func requireMake(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"make", "cc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: the host-built stub needs make and a C compiler", tool)
+		}
+	}
+}
+
+var (
+	hostOnce  sync.Once
+	hostDir   string
+	hostErr   error
+	hostBuild []byte
+)
+
+// hostTools builds build/host-stub and build/inflate-check (once per test
+// binary, in a temporary directory) and returns that directory.
+func hostTools(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the host-built stub needs Linux (pseudo-terminals, TCSETS2)")
+	}
+	requireMake(t)
+	hostOnce.Do(func() {
+		hostDir, hostErr = os.MkdirTemp("", "espstub-host-")
+		if hostErr != nil {
+			return
+		}
+		args := []string{"--no-print-directory", "BUILD=" + hostDir, "host"}
+		if os.Getenv("ESPSTUB_SAN") == "1" {
+			args = append(args, "SAN=1")
+		}
+		hostBuild, hostErr = exec.Command("make", args...).CombinedOutput()
+	})
+	if hostErr != nil {
+		t.Fatalf("make host: %v\n%s", hostErr, hostBuild)
+	}
+	return hostDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if hostDir != "" {
+		os.RemoveAll(hostDir)
+	}
+	os.Exit(code)
+}
+
+func hostTool(t *testing.T, name string) string {
+	return filepath.Join(hostTools(t), name)
+}
