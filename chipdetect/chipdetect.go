@@ -40,8 +40,7 @@ func (k Kind) String() string {
 // Timing of the combined loop.
 const (
 	espEvery   = 100 * time.Millisecond // an ESP SYNC this often
-	espWait    = 25 * time.Millisecond  // for the ROM's first SYNC reply
-	bekenWait  = 5 * time.Millisecond   // for a LinkCheck reply
+	bekenEvery = 5 * time.Millisecond   // a Beken LinkCheck this often
 	promptText = "Waiting for the chip: power-cycle the module now. BK7231: just power-cycle it (or briefly short CEN to GND). ESP8266: hold GPIO0 to GND while powering it up."
 )
 
@@ -55,46 +54,61 @@ const NoAnswerHint = `neither a BK7231 nor an ESP8266 answered. Check, in this o
   - if you know the chip, say so with --chip (bk7231n, bk7231t, esp8266, esp8285)`
 
 // Wait runs the combined loop on p at 115200 baud until a chip answers or
-// timeout passes. The chip is left linked: a Beken in download mode, an
-// ESP8266 in its loader.
+// timeout passes. LinkChecks go out every 5 ms without pause — a BK7231's
+// listening window after reset is short — with a SYNC slotted in every
+// 100 ms, and one reader looks for either reply. The chip is left linked: a
+// Beken in download mode, an ESP8266 in its loader.
 func Wait(ctx context.Context, p transport.Port, timeout time.Duration, events flasher.Notify) (Kind, error) {
 	if err := p.SetBaudRate(bk7231.LinkBaud); err != nil {
 		return None, fmt.Errorf("set %d baud: %w", bk7231.LinkBaud, err)
 	}
 	events.Emit(flasher.Action, promptText)
+	link, sync := bk7231.LinkCheckFrame(), esp8266.SyncFrame()
 	deadline := time.Now().Add(timeout)
-	var lastESP time.Time
+	var nextESP time.Time
+	seen := make([]byte, 0, 1024)
+	buf := make([]byte, 512)
 	for time.Now().Before(deadline) {
 		if err := ctx.Err(); err != nil {
 			return None, err
 		}
-		if time.Since(lastESP) >= espEvery {
-			lastESP = time.Now()
-			ok, err := esp8266.Probe(p, espWait)
-			if err != nil && !isNoise(err) {
+		if !time.Now().Before(nextESP) {
+			nextESP = time.Now().Add(espEvery)
+			if err := transport.WriteAll(p, sync); err != nil {
 				return None, err
 			}
-			if ok {
+		}
+		if err := transport.WriteAll(p, link); err != nil {
+			return None, err
+		}
+		// Read until the next LinkCheck is due.
+		next := time.Now().Add(bekenEvery)
+		for {
+			left := time.Until(next)
+			if left <= 0 {
+				break
+			}
+			if err := p.SetReadTimeout(left); err != nil {
+				return None, err
+			}
+			n, err := p.Read(buf)
+			if err != nil {
+				return None, err
+			}
+			if n == 0 {
+				break
+			}
+			if len(seen) > 512 {
+				seen = append(seen[:0], seen[len(seen)-16:]...)
+			}
+			seen = append(seen, buf[:n]...)
+			switch {
+			case bk7231.HasLinkCheckReply(seen):
+				return Beken, nil
+			case esp8266.HasSyncReply(seen):
 				return Espressif, nil
 			}
 		}
-		ok, err := bk7231.LinkCheck(p, bekenWait)
-		if err != nil {
-			return None, err
-		}
-		if ok {
-			return Beken, nil
-		}
 	}
 	return None, &flasher.HintError{Err: fmt.Errorf("no chip answered within %v: %w", timeout, flasher.ErrNoLink), Hint: NoAnswerHint}
-}
-
-// isNoise reports probe errors that only mean the line carried something
-// else than a loader reply (a crash banner of running firmware).
-func isNoise(err error) bool {
-	return err != nil && !isClosed(err)
-}
-
-func isClosed(err error) bool {
-	return errorsIs(err, transport.ErrClosed)
 }

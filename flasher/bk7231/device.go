@@ -4,6 +4,7 @@
 package bk7231
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -162,22 +163,16 @@ func FindLinked(p transport.Port, baud int) int {
 	return d.stillLinked()
 }
 
-// LinkCheck sends one LinkCheck and reports whether the chip answered
-// within wait. The port must be at 115200 for a chip that was just reset.
-func LinkCheck(p transport.Port, wait time.Duration) (bool, error) {
-	c := newConn(p)
-	if err := c.send(shortFrame(cmdLinkCheck)); err != nil {
-		return false, err
-	}
-	_, err := c.await(false, replyLinkCheck, time.Now().Add(wait))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, transport.ErrTimeout):
-		return false, nil
-	}
-	return false, err
-}
+// LinkCheckFrame is one LinkCheck request as it goes on the wire, for loops
+// that probe a port without a Device (see package chipdetect).
+func LinkCheckFrame() []byte { return shortFrame(cmdLinkCheck) }
+
+// linkCheckReply is the chip's whole answer to a LinkCheck (§4).
+var linkCheckReply = []byte{0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, replyLinkCheck, 0x00}
+
+// HasLinkCheckReply reports whether b, bytes read from the port, holds a
+// LinkCheck reply.
+func HasLinkCheckReply(b []byte) bool { return bytes.Contains(b, linkCheckReply) }
 
 // stillLinked looks for a chip left in download mode by an earlier session
 // at one of the fast rates (a BK7231N stays there until it is reset) and

@@ -159,3 +159,21 @@ func TestFlashTable(t *testing.T) {
 		}
 	}
 }
+
+func TestHasLinkCheckReply(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"reply after boot noise", append([]byte("BK7231S_1.0.5\r\n"), 0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01, 0x00), true},
+		{"our own LinkCheck echoed", LinkCheckFrame(), false},
+		{"an ESP SYNC reply", []byte{0xC0, 0x01, 0x08, 0x02, 0x00, 0x07, 0x07, 0x12, 0x20, 0x00, 0x00, 0xC0}, false},
+		{"cut short", []byte{0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01}, false},
+	}
+	for _, tc := range tests {
+		if got := HasLinkCheckReply(tc.in); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@
 package esp8266
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -159,32 +160,6 @@ func (d *Device) setStub(protocol string) {
 func (d *Device) note(msg string) {
 	d.info.Notes = append(d.info.Notes, msg)
 	d.opts.Events.Emit(flasher.Warning, msg)
-}
-
-// Probe sends one SYNC on p (which must run at 115200) and reports whether
-// an ESP ROM loader or stub answered within timeout. It consumes whatever
-// arrives meanwhile. A crash banner seen on the line is returned as the
-// error; a silent line is (false, nil).
-func Probe(p transport.Port, timeout time.Duration) (bool, error) {
-	l := newLink(p)
-	sent, err := l.send(opSync, syncPayload, 0)
-	if err != nil {
-		return false, err
-	}
-	deadline := sent.Add(timeout)
-	for {
-		f, err := l.frame(deadline)
-		switch {
-		case err == nil:
-			if isSyncReply(f) {
-				return true, nil
-			}
-		case errors.Is(err, transport.ErrTimeout):
-			return false, nil
-		default: // a crash banner, a closed port
-			return false, err
-		}
-	}
 }
 
 func isSyncReply(f []byte) bool {
@@ -457,3 +432,18 @@ func (d *Device) Reboot(ctx context.Context) (string, error) {
 	}
 	return "release GPIO0 (disconnect it from GND) and power-cycle the module: unplug its 3.3 V supply and plug it back in. A software reset is not enough: the ESP8266's first reset after a serial download lands in download mode again", nil
 }
+
+// SyncFrame is one SYNC request as it goes on the wire (SLIP-framed), for
+// loops that probe a port without a Device (see package chipdetect).
+func SyncFrame() []byte {
+	pkt := []byte{dirRequest, opSync, byte(len(syncPayload)), byte(len(syncPayload) >> 8), 0, 0, 0, 0}
+	return slip.Encode(nil, append(pkt, syncPayload...))
+}
+
+// syncReplyStart is how every SYNC reply begins on the wire: the SLIP
+// delimiter, direction 1, opcode 8 (none of them is escaped).
+var syncReplyStart = []byte{0xC0, dirResponse, opSync}
+
+// HasSyncReply reports whether b, bytes read from the port, holds the start
+// of a SYNC reply from an ESP8266 ROM loader or stub.
+func HasSyncReply(b []byte) bool { return bytes.Contains(b, syncReplyStart) }

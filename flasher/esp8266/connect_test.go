@@ -757,23 +757,25 @@ func TestROMStaysAt115200(t *testing.T) {
 	})
 }
 
-func TestProbe(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ok, err := Probe(newFake(nil), 100*time.Millisecond)
-		if ok || err != nil {
-			t.Errorf("silent port: %v %v", ok, err)
+func TestHasSyncReply(t *testing.T) {
+	romReply := slipFrame(unhex(t, "01 08 02 00 07 07 12 20 00 00"))
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"ROM reply after boot noise", append([]byte(" ets Jan  8 2013,rst cause:2, boot mode:(1,6)\r\n"), romReply...), true},
+		{"a Beken LinkCheck reply", []byte{0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01, 0x00}, false},
+		{"our own SYNC echoed", SyncFrame(), false},
+		{"crash banner", []byte("Guru Meditation Error: Core  0 panic'ed\r\n"), false},
+	}
+	for _, tc := range tests {
+		if got := HasSyncReply(tc.in); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
-		p := newFake(nil)
-		p.push([]byte("Guru Meditation Error: Core  0 panic'ed (IllegalInstruction)\r\n"))
-		ok, err = Probe(p, 100*time.Millisecond)
-		if ok || err == nil || !strings.Contains(err.Error(), "crashed") {
-			t.Errorf("crash banner: %v %v", ok, err)
-		}
-		p = newFake(func([]byte) [][]byte { return [][]byte{reply(opSync, 0, nil)} })
-		if ok, err := Probe(p, 100*time.Millisecond); !ok || err != nil {
-			t.Errorf("stub reply: %v %v", ok, err)
-		}
-	})
+	}
 }
+
+func slipFrame(b []byte) []byte { return append(append([]byte{0xC0}, b...), 0xC0) }
 
 var _ transport.Port = (*fakePort)(nil)

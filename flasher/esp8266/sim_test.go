@@ -418,24 +418,6 @@ func TestSimNotInDownloadMode(t *testing.T) {
 	})
 }
 
-func TestSimProbe(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		dev, host, stop := simLink(t, espsim.Config{Chip: espsim.ESP8266})
-		defer stop()
-		ok, err := Probe(host, 200*time.Millisecond)
-		if !ok || err != nil {
-			t.Fatalf("%v %v", ok, err)
-		}
-		dev.PowerCycle(false)
-		time.Sleep(time.Second)
-		host.ResetInputBuffer()
-		ok, err = Probe(host, 200*time.Millisecond)
-		if ok || err != nil {
-			t.Fatalf("firmware running: %v %v", ok, err)
-		}
-	})
-}
-
 // TestSimLineNoise: a noisy line (corrupted bytes from the chip) still
 // gives correct data through retries and the per-chunk MD5 checks.
 func TestSimLineNoise(t *testing.T) {
