@@ -1,0 +1,298 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/espimage"
+	"github.com/tuyaflash/tuyaflash/flasher"
+)
+
+// fakeDevice is a chip whose flash is a byte slice. failAt makes Read fail
+// after that many bytes (a pulled cable), once.
+type fakeDevice struct {
+	info     flasher.Info
+	flash    []byte
+	failAt   int
+	verified [][2]uint32
+}
+
+func (f *fakeDevice) Info() flasher.Info { return f.info }
+
+func (f *fakeDevice) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
+	for off := uint32(0); off < size; off += 4096 {
+		if f.failAt > 0 && int(addr+off) >= f.failAt {
+			f.failAt = 0
+			return fmt.Errorf("read at 0x%X: %w", addr+off, errors.New("port closed"))
+		}
+		if _, err := w.Write(f.flash[addr+off : addr+off+4096]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeDevice) Write(ctx context.Context, addr uint32, data []byte, p flasher.Progress) (flasher.WriteResult, error) {
+	copy(f.flash[addr:], data)
+	return flasher.WriteResult{Addr: addr, Size: len(data), Verified: true}, nil
+}
+
+func (f *fakeDevice) Verify(ctx context.Context, addr uint32, data []byte) error {
+	f.verified = append(f.verified, [2]uint32{addr, uint32(len(data))})
+	if crc32.ChecksumIEEE(f.flash[addr:int(addr)+len(data)]) != crc32.ChecksumIEEE(data) {
+		return &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: uint32(len(data))}
+	}
+	return nil
+}
+
+func (f *fakeDevice) Reboot(ctx context.Context) (string, error) { return "", nil }
+
+func newFake(fam flasher.Family, size int) *fakeDevice {
+	flash := make([]byte, size)
+	for i := range flash {
+		flash[i] = byte(i*7 + i/4096)
+	}
+	mac, _ := flasher.ParseMAC("10:D5:61:11:22:33")
+	return &fakeDevice{flash: flash, info: flasher.Info{Family: fam, FlashSize: size, FlashID: [3]byte{0xEB, 0x60, 0x15}, MAC: mac, MACFrom: "test", Baud: 921600}}
+}
+
+func TestBackupResumesAfterAnInterruption(t *testing.T) {
+	root := t.TempDir()
+	dev := newFake(flasher.BK7231N, 1<<20)
+	dev.failAt = 0x64000
+	_, err := Backup(context.Background(), dev, BackupOptions{Root: root, ToolVersion: "test"})
+	if err == nil || !strings.Contains(flasher.Hint(err), "run the same command again to resume") {
+		t.Fatalf("interrupted backup: err %v, hint %q", err, flasher.Hint(err))
+	}
+	res, err := Backup(context.Background(), dev, BackupOptions{Root: root, ToolVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything the device handed over before the cable was pulled was
+	// verified by it, so all of it is kept.
+	if res.Resumed != 0x64000 {
+		t.Errorf("resumed %#x bytes, want 0x64000", res.Resumed)
+	}
+	if len(dev.verified) != 1 || dev.verified[0] != [2]uint32{0, uint32(res.Resumed)} {
+		t.Errorf("the stored part was not checked against the chip first: %v", dev.verified)
+	}
+	got, err := os.ReadFile(res.Path)
+	if err != nil || !bytes.Equal(got, dev.flash) {
+		t.Fatalf("resumed backup differs from the flash (%v)", err)
+	}
+	if res.Sidecar.MAC != "10:D5:61:11:22:33" || res.Sidecar.FlashID != "EB6015" || res.Sidecar.ToolVersion != "test" {
+		t.Errorf("sidecar %+v", res.Sidecar)
+	}
+}
+
+func TestBackupRestartsWhenTheChipChanged(t *testing.T) {
+	root := t.TempDir()
+	dev := newFake(flasher.BK7231N, 1<<20)
+	dev.failAt = 0x80000
+	Backup(context.Background(), dev, BackupOptions{Root: root})
+	dev.flash[0x100] ^= 0xFF // something wrote the chip meanwhile
+	res, err := Backup(context.Background(), dev, BackupOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 0 {
+		t.Errorf("resumed %#x bytes of a stale partial", res.Resumed)
+	}
+	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, dev.flash) {
+		t.Fatal("backup differs from the flash")
+	}
+}
+
+func TestBackupRefusesUnreadableFlash(t *testing.T) {
+	dev := newFake(flasher.BK7231N, 1<<20)
+	clear(dev.flash)
+	_, err := Backup(context.Background(), dev, BackupOptions{Root: t.TempDir()})
+	if !errors.Is(err, flasher.ErrDevice) || !strings.Contains(err.Error(), "reads as 0x00") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMatchSidecar(t *testing.T) {
+	info := newFake(flasher.BK7231N, 2<<20).info
+	tests := []struct {
+		name string
+		sc   backup.Sidecar
+		want []string
+	}{
+		{"same device", backup.Sidecar{Family: "BK7231N", FlashSize: 2 << 20, FlashID: "EB6015", MAC: "10:D5:61:11:22:33"}, nil},
+		{"family", backup.Sidecar{Family: "BK7231T"}, []string{"backup is of a BK7231T"}},
+		{"size and id", backup.Sidecar{FlashSize: 1 << 20, FlashID: "1C7015"}, []string{"flash size 1024 KiB", "flash id 1C7015"}},
+		{"mac", backup.Sidecar{MAC: "10:D5:61:AA:BB:CC"}, []string{"backup MAC 10:D5:61:AA:BB:CC"}},
+		{"placeholder mac is not compared", backup.Sidecar{MAC: "C8:47:8C:00:00:00", MACPlaceholder: "Beken default"}, nil},
+	}
+	for _, tc := range tests {
+		err := MatchSidecar(info, tc.sc)
+		if (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: err = %v", tc.name, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) || !errors.Is(err, flasher.ErrRefused) {
+				t.Errorf("%s: %v lacks %q", tc.name, err, w)
+			}
+		}
+	}
+}
+
+func TestRestorePlan(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fam      flasher.Family
+		sc       backup.Sidecar
+		size     int
+		force    bool
+		wantAddr uint32
+		wantSkip int
+		wantErr  string
+	}{
+		{"N whole flash", flasher.BK7231N, backup.Sidecar{Family: "BK7231N"}, 2 << 20, false, 0, 0, ""},
+		{"T keeps its bootloader", flasher.BK7231T, backup.Sidecar{Family: "BK7231T"}, 2 << 20, false, 0x11000, 0x11000, ""},
+		{"T backup of the bootloader only", flasher.BK7231T, backup.Sidecar{Family: "BK7231T"}, 0x10000, false, 0, 0, "only the BK7231T bootloader"},
+		{"foreign backup", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, false, 0, 0, "not from this chip"},
+		{"foreign backup forced", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, true, 0, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := newFake(tc.fam, 2<<20)
+			b := &backup.Backup{Sidecar: tc.sc, Data: make([]byte, tc.size)}
+			p, data, err := RestorePlan(dev, b, tc.force)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Addr != tc.wantAddr || p.Skip != tc.wantSkip || len(data) != tc.size-tc.wantSkip {
+				t.Errorf("plan %+v, %d bytes", p, len(data))
+			}
+		})
+	}
+}
+
+func TestPlanWrite(t *testing.T) {
+	dev := newFake(flasher.ESP8266, 1<<20)
+	for _, tc := range []struct {
+		name string
+		addr uint32
+		size int
+		err  string
+	}{
+		{"fits", 0x10000, 0x20000, ""},
+		{"empty", 0, 0, "empty"},
+		{"bigger than the flash", 0, 2 << 20, "larger than the chip's 1024 KiB flash"},
+		{"past the end", 0xF8000, 0x10000, "past the end"},
+	} {
+		p, err := PlanWrite(dev, tc.addr, make([]byte, tc.size))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, flasher.ErrRefused)):
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+		case tc.err == "" && p.Sectors != (tc.size+4095)/4096:
+			t.Errorf("%s: %d sectors", tc.name, p.Sectors)
+		}
+	}
+}
+
+// espImage is a minimal valid ESP8266 image: one segment, checksum.
+func espImage(mode byte) []byte {
+	data := bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 64)
+	var b bytes.Buffer
+	b.Write([]byte{0xE9, 1, mode, 0x20})
+	binary.Write(&b, binary.LittleEndian, uint32(0x40100004))
+	binary.Write(&b, binary.LittleEndian, uint32(0x40100000))
+	binary.Write(&b, binary.LittleEndian, uint32(len(data)))
+	b.Write(data)
+	sum := byte(0xEF)
+	for _, c := range data {
+		sum ^= c
+	}
+	for b.Len()%16 != 15 {
+		b.WriteByte(0)
+	}
+	b.WriteByte(sum)
+	return b.Bytes()
+}
+
+func TestPrepareImage(t *testing.T) {
+	esp, esp85, bk := newFake(flasher.ESP8266, 1<<20).info, newFake(flasher.ESP8285, 1<<20).info, newFake(flasher.BK7231N, 2<<20).info
+	img := espImage(0) // QIO
+	beken := append(append([]byte(nil), bekenAppSignature...), make([]byte, 4096)...)
+	full := make([]byte, 1<<20)
+	copy(full, img)
+	dout := ImageOptions{FlashMode: espimage.ModeDOUT}
+	tests := []struct {
+		name     string
+		info     flasher.Info
+		addr     uint32
+		data     []byte
+		o        ImageOptions
+		wantMode int // header byte 2 after, -1: data unchanged
+		err      string
+	}{
+		{"ESP image patched to DOUT", esp, 0, img, dout, 3, ""},
+		{"already DOUT: untouched", esp, 0, espImage(3), dout, -1, ""},
+		{"keep", esp, 0, img, ImageOptions{FlashMode: espimage.ModeKeep}, -1, ""},
+		{"not at 0x0: untouched", esp, 0x10000, img, dout, -1, ""},
+		{"full dump never patched", esp, 0, full, dout, -1, ""},
+		{"random bytes at 0x0", esp, 0, bytes.Repeat([]byte{0x42}, 512), dout, 0, "not an ESP8266 firmware image"},
+		{"random bytes with --raw", esp, 0, bytes.Repeat([]byte{0x42}, 512), ImageOptions{Raw: true}, -1, ""},
+		{"Beken image on an ESP", esp, 0, beken, dout, 0, "Beken BK7231 image"},
+		{"ESP image on a Beken", bk, 0x11000, img, dout, 0, "ESP8266 firmware image"},
+		{"ESP8285 in QIO", esp85, 0, img, ImageOptions{FlashMode: espimage.ModeQIO}, 0, "DOUT mode only"},
+		{"ESP8285 in DOUT", esp85, 0, img, dout, 3, ""},
+		{"Beken image on a Beken", bk, 0x11000, beken, dout, -1, ""},
+	}
+	for _, tc := range tests {
+		out, _, err := PrepareImage(tc.info, tc.addr, tc.data, tc.o)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, flasher.ErrRefused) {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if tc.wantMode < 0 {
+			if !bytes.Equal(out, tc.data) {
+				t.Errorf("%s: data changed", tc.name)
+			}
+			continue
+		}
+		if out[2] != byte(tc.wantMode) || !bytes.Equal(out[3:], tc.data[3:]) || out[0] != tc.data[0] || out[1] != tc.data[1] {
+			t.Errorf("%s: header % X, want mode %d and nothing else changed", tc.name, out[:4], tc.wantMode)
+		}
+		if tc.data[2] == 0 && &tc.data[0] == &out[0] {
+			t.Errorf("%s: the caller's slice was modified", tc.name)
+		}
+	}
+}
+
+func TestIdentityKey(t *testing.T) {
+	info := newFake(flasher.BK7231N, 2<<20).info
+	if got := IdentityKey(info); got != "bk7231n-eb6015-2048k-10d561112233" {
+		t.Errorf("key %q", got)
+	}
+	info.MAC, _ = flasher.ParseMAC("C8:47:8C:00:00:00")
+	if got := IdentityKey(info); got != "bk7231n-eb6015-2048k" {
+		t.Errorf("placeholder MAC used in key %q", got)
+	}
+}
