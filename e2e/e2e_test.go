@@ -11,10 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,16 +41,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// shared is ../shared/testdata/bk7231 or "" when absent.
-func sharedDumps(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "testdata", "bk7231")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real dumps not available (%s missing); synthetic flash tests cover the same paths", dir)
-	}
-	return dir
-}
+// sharedDumps is ../shared/testdata/bk7231, or skips the test.
+func sharedDumps(t *testing.T) string { return testshared.Dir(t, "testdata", "bk7231") }
 
 type sim struct {
 	cmd    *exec.Cmd

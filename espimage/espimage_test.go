@@ -3,6 +3,7 @@ package espimage
 import (
 	"bytes"
 	"errors"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,30 +200,8 @@ func TestParseRefusesBekenDumps(t *testing.T) {
 	}
 }
 
-// sharedDir locates ../shared/<elem…> next to the repository root (the
-// directory holding go.mod) and skips the test when it is absent.
-func sharedDir(t *testing.T, elem ...string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, elem...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data not available (%s): %v", p, err)
-	}
-	return p
-}
+// sharedDir returns ../shared/<elem…> or skips the test when it is absent.
+func sharedDir(t *testing.T, elem ...string) string { return testshared.Dir(t, elem...) }
 
 func TestPatchHeader(t *testing.T) {
 	base := v1(0, 0x20, 0x40100004, seg{0x40100000, fill(500, 1)}) // qio, 1MB, 40m

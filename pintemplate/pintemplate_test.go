@@ -2,6 +2,7 @@ package pintemplate
 
 import (
 	"encoding/json"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -288,23 +289,5 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// sharedTestdata returns ../shared/testdata/bk7231 beside the repository
-// root, or skips.
-func sharedTestdata(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("skipping: go.mod not found, so ../shared cannot be located")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "bk7231")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping: real test data not present at %s (golden and unit tests cover the mapping)", p)
-	}
-	return p
-}
+// sharedTestdata returns ../shared/testdata/bk7231 or skips.
+func sharedTestdata(t *testing.T) string { return testshared.Dir(t, "testdata", "bk7231") }

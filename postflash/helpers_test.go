@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,30 +16,8 @@ import (
 	"testing"
 )
 
-// sharedDir returns ../shared/<sub> next to the repository root (the
-// directory holding go.mod), or skips the test when it is absent.
-func sharedDir(t *testing.T, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found; skipping the shared test data")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s is absent; the package's own fixtures cover the same logic", p)
-	}
-	return p
-}
+// sharedDir returns ../shared/<sub> or skips the test when it is absent.
+func sharedDir(t *testing.T, sub string) string { return testshared.Dir(t, sub) }
 
 // fakeNet maps "host:port" to behaviours; anything unmapped refuses the
 // connection, so no test ever reaches a real port of this machine.

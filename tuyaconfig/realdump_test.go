@@ -4,35 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// sharedDir returns ../shared next to the repository root (the directory
-// holding go.mod), or skips the test when it is absent.
-func sharedDir(t *testing.T, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("skipping: go.mod not found above the package directory, so ../shared cannot be located")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping: real test data not present at %s (the synthetic tests cover the same rules)", p)
-	}
-	return p
-}
+// sharedDir returns ../shared/<sub> or skips the test when it is absent.
+func sharedDir(t *testing.T, sub string) string { return testshared.Dir(t, sub) }
 
 // hash16 is the first 16 hex digits of SHA-256, used so that no real key
 // is written into this file or printed by a failing test.

@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"hash/crc32"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -168,30 +167,9 @@ func short(b []byte) []byte {
 
 func allFF(b []byte) bool { return bytes.Count(b, []byte{0xFF}) == len(b) }
 
-// sharedDir finds ../shared/testdata/bk7231 next to the repository root
-// (the directory holding go.mod); "" when absent.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "bk7231")
-	if st, err := os.Stat(p); err != nil || !st.IsDir() {
-		return ""
-	}
-	return p
-}
+// sharedDir finds ../shared/testdata/bk7231 next to the repository root;
+// "" when absent.
+func sharedDir(t *testing.T) string { return testshared.Lookup("testdata", "bk7231") }
 
 func sr(v uint16) *uint16 { return &v }
 
