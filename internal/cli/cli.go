@@ -100,12 +100,34 @@ func (g *globals) add(fs *pflag.FlagSet, device bool) {
 		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t, esp8266, esp8285")
 		fs.BoolVar(&g.trace, "trace", false, "hex-dump all serial traffic to stderr")
 		fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for the chip to answer after the power-cycle prompt")
-		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
+		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset `mode`: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
 		fs.StringVar(&g.stub, "stub", "", "ESP8266 flasher stub `file` in esptool's JSON layout (default: tuyaflash's own)")
 		fs.BoolVar(&g.noStub, "no-stub", false, "ESP8266: talk to the ROM loader only (write-only, unverified; no backup)")
 	}
 	fs.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
 	fs.CountVarP(&g.verbose, "verbose", "v", "more output (repeat for more)")
+}
+
+// validate checks the device flags that pflag cannot.
+func (g *globals) validate() error {
+	if _, err := familyFlag(g.chip); err != nil {
+		return err
+	}
+	switch g.reset {
+	case "none", "classic":
+	default:
+		return usagef("--reset %q: want none or classic", g.reset)
+	}
+	if g.stub != "" && g.noStub {
+		return usagef("--stub and --no-stub exclude each other")
+	}
+	if g.baud < 0 || g.baud > 0 && g.baud < 9600 {
+		return usagef("--baud %d: want a rate such as 115200, 460800 or 921600", g.baud)
+	}
+	if g.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
 }
 
 type command struct {
@@ -176,6 +198,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "tuyaflash %s: %v\nRun 'tuyaflash %s --help' for usage.\n", c.name, err, c.name)
 		return ExitUsage
+	}
+	if c.device {
+		if err := e.g.validate(); err != nil {
+			return report(e, c, err)
+		}
 	}
 	err := c.run(e, fs.Args())
 	if err == nil {

@@ -206,7 +206,12 @@ type addrValue struct {
 	set bool
 }
 
-func (a *addrValue) String() string { return fmt.Sprintf("0x%X", *a.v) }
+func (a *addrValue) String() string {
+	if !a.set {
+		return ""
+	}
+	return fmt.Sprintf("0x%X", *a.v)
+}
 func (a *addrValue) Set(s string) error {
 	n, err := strconv.ParseUint(s, 0, 32)
 	if err != nil {
