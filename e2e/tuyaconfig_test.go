@@ -67,3 +67,11 @@ func TestBackupPrintsTuyaConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTuyaConfigOfESP8266Dump: the ESP8266 Tuya store has no public format
+// description; tuya-config says so instead of guessing.
+func TestTuyaConfigOfESP8266Dump(t *testing.T) {
+	s := startSim(t, "--chip", "esp8266")
+	dump := backupPath(t, mustRun(t, t.TempDir(), "backup", "--port", s.tty))
+	expectFail(t, t.TempDir(), 6, []string{"ESP8266 dumps is not supported yet"}, "tuya-config", dump)
+}

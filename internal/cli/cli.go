@@ -22,6 +22,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/transport"
+	"github.com/tuyaflash/tuyaflash/tuyaconfig"
 )
 
 // Exit codes, one table for every command.
@@ -280,7 +281,7 @@ func exitCode(err error) int {
 		return ExitVerify
 	case errors.Is(err, flasher.ErrNoLink), errors.As(err, &oe):
 		return ExitNoDevice
-	case errors.Is(err, flasher.ErrUnsupported):
+	case errors.Is(err, flasher.ErrUnsupported), errors.Is(err, tuyaconfig.ErrUnsupportedFormat):
 		return ExitUnsupported
 	}
 	return ExitFailure
