@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
@@ -66,16 +67,22 @@ func TestWriteRefusals(t *testing.T) {
 	os.WriteFile(small, bytes.Repeat([]byte{0x42}, 8192), 0o644)
 	big := filepath.Join(dir, "big.bin")
 	os.WriteFile(big, bytes.Repeat([]byte{0x42}, 3<<20), 0o644)
+	ua := filepath.Join(dir, "ua.bin")
+	os.WriteFile(ua, fwtest.App(fwtest.SigTuya, 0x20000, 3), 0o644)
 	tests := []struct {
 		name  string
 		chip  string
 		args  []string
 		frags []string
 	}{
-		{"below the T bootloader", "bk7231t", []string{"--addr", "0x0", small}, []string{"the BK7231T bootloader occupies 0x000000-0x010FFF", "refused"}},
-		{"just below 0x11000 on T", "bk7231t", []string{"--addr", "0x10000", small}, []string{"bootloader", "refused"}},
-		{"image larger than the flash", "bk7231n", []string{"--addr", "0x0", big}, []string{"larger than the chip's 2048 KiB flash", "refused"}},
-		{"image past the end", "bk7231n", []string{"--addr", "0x1FF000", small}, []string{"does not fit the 2048 KiB flash", "refused"}},
+		// The image gates (package firmware) ...
+		{"UA app below the T bootloader", "bk7231t", []string{"--addr", "0x0", ua}, []string{"refused", "0x011000"}},
+		{"unknown bytes", "bk7231n", []string{small}, []string{"does not know this file", "--raw"}},
+		// ... and the chip's own guard, which holds even for --raw.
+		{"raw below the T bootloader", "bk7231t", []string{"--raw", "--addr", "0x0", small}, []string{"the BK7231T bootloader occupies 0x000000-0x010FFF", "refused"}},
+		{"raw just below 0x11000 on T", "bk7231t", []string{"--raw", "--addr", "0x10000", small}, []string{"bootloader", "refused"}},
+		{"raw image larger than the flash", "bk7231n", []string{"--raw", "--addr", "0x0", big}, []string{"larger than the chip's 2048 KiB flash", "refused"}},
+		{"raw image past the end", "bk7231n", []string{"--raw", "--addr", "0x1FF000", small}, []string{"does not fit the 2048 KiB flash", "refused"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,11 +5,12 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 )
 
 var chips = []struct {
@@ -102,8 +103,7 @@ func TestWriteRestoreRoundTrip(t *testing.T) {
 			store := t.TempDir()
 			orig := readFile(t, backupPath(t, mustRun(t, store, "backup", "--port", s.tty)))
 
-			img := make([]byte, 300000)
-			rand.New(rand.NewSource(7)).Read(img)
+			img := fwtest.App(fwtest.SigTuya, 300000, 7) // an OpenBeken-like UA app
 			imgFile := filepath.Join(t.TempDir(), "app.bin")
 			os.WriteFile(imgFile, img, 0o644)
 			w := mustRun(t, store, "write", "--port", s.tty, "--addr", "0x11000", imgFile)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 )
 
 // espImage builds a valid ESP8266 V1 image (magic 0xE9) of about size
@@ -87,7 +89,7 @@ func TestESPWriteReadRestore(t *testing.T) {
 	if !strings.Contains(w.stdout, "NOT verified") || !strings.Contains(w.stdout, "release GPIO0") {
 		t.Errorf("ROM write output:\n%s", w)
 	}
-	if !strings.Contains(w.stderr, "flash mode dout") {
+	if !strings.Contains(w.stderr, "flash mode set to dout") {
 		t.Errorf("no note about the header patch:\n%s", w)
 	}
 	want := append([]byte(nil), img...)
@@ -127,7 +129,7 @@ func TestESPBadInputs(t *testing.T) {
 		os.WriteFile(p, b, 0o644)
 		return p
 	}
-	beken := append([]byte{0x2F, 0x07, 0xB5, 0x94, 0x35, 0xFF, 0x2A, 0x9B}, make([]byte, 5000)...)
+	beken := fwtest.App(fwtest.SigTuya, 0x8000, 1) // an OpenBeken UA app
 	random := make([]byte, 8192)
 	rand.New(rand.NewSource(3)).Read(random)
 	big := espImage(1200000, 3, 4)
@@ -137,10 +139,10 @@ func TestESPBadInputs(t *testing.T) {
 		code  int
 		frags []string
 	}{
-		{"BK image", []string{"--addr", "0", write("obk.bin", beken)}, 4, []string{"Beken BK7231 image", "ESP8266 build"}},
-		{"random bytes at 0x0", []string{"--addr", "0", write("rnd.bin", random)}, 4, []string{"not an ESP8266 firmware image", "--raw"}},
+		{"BK image", []string{write("obk.bin", beken)}, 4, []string{"BK7231", "ESP8266"}},
+		{"random bytes", []string{"--addr", "0", write("rnd.bin", random)}, 4, []string{"does not know this file", "--raw"}},
 		{"larger than the flash", []string{"--addr", "0", write("big.bin", big)}, 4, []string{"larger than the chip's 1024 KiB flash"}},
-		{"ESP8285 not DOUT", []string{"--addr", "0", "--chip", "esp8285", "--flash-mode", "qio", write("img.bin", espImage(50000, 0, 5))}, 4, []string{"DOUT mode only"}},
+		{"ESP8285 not DOUT", []string{"--addr", "0", "--chip", "esp8285", "--flash-mode", "qio", write("img.bin", espImage(50000, 0, 5))}, 4, []string{"wired for DOUT", "--flash-mode"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,11 +4,12 @@ package e2e
 
 import (
 	"bytes"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 )
 
 // TestBackupSurvivesLineNoise: bytes lost or changed on the wire are
@@ -46,8 +47,7 @@ func TestDisconnectMidWriteResumes(t *testing.T) {
 	for _, chip := range []string{"bk7231n", "bk7231t"} {
 		t.Run(chip, func(t *testing.T) {
 			dir := t.TempDir()
-			img := make([]byte, 512*1024)
-			rand.New(rand.NewSource(11)).Read(img)
+			img := fwtest.App(fwtest.SigTuya, 512*1024, 11)
 			imgFile := filepath.Join(dir, "app.bin")
 			os.WriteFile(imgFile, img, 0o644)
 			half := filepath.Join(dir, "half.bin")

@@ -3,7 +3,6 @@ package ops
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/backup"
-	"github.com/tuyaflash/tuyaflash/espimage"
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
 
@@ -206,82 +204,6 @@ func TestPlanWrite(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
 		case tc.err == "" && p.Sectors != (tc.size+4095)/4096:
 			t.Errorf("%s: %d sectors", tc.name, p.Sectors)
-		}
-	}
-}
-
-// espImage is a minimal valid ESP8266 image: one segment, checksum.
-func espImage(mode byte) []byte {
-	data := bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 64)
-	var b bytes.Buffer
-	b.Write([]byte{0xE9, 1, mode, 0x20})
-	binary.Write(&b, binary.LittleEndian, uint32(0x40100004))
-	binary.Write(&b, binary.LittleEndian, uint32(0x40100000))
-	binary.Write(&b, binary.LittleEndian, uint32(len(data)))
-	b.Write(data)
-	sum := byte(0xEF)
-	for _, c := range data {
-		sum ^= c
-	}
-	for b.Len()%16 != 15 {
-		b.WriteByte(0)
-	}
-	b.WriteByte(sum)
-	return b.Bytes()
-}
-
-func TestPrepareImage(t *testing.T) {
-	esp, esp85, bk := newFake(flasher.ESP8266, 1<<20).info, newFake(flasher.ESP8285, 1<<20).info, newFake(flasher.BK7231N, 2<<20).info
-	img := espImage(0) // QIO
-	beken := append(append([]byte(nil), bekenAppSignature...), make([]byte, 4096)...)
-	full := make([]byte, 1<<20)
-	copy(full, img)
-	dout := ImageOptions{FlashMode: espimage.ModeDOUT}
-	tests := []struct {
-		name     string
-		info     flasher.Info
-		addr     uint32
-		data     []byte
-		o        ImageOptions
-		wantMode int // header byte 2 after, -1: data unchanged
-		err      string
-	}{
-		{"ESP image patched to DOUT", esp, 0, img, dout, 3, ""},
-		{"already DOUT: untouched", esp, 0, espImage(3), dout, -1, ""},
-		{"keep", esp, 0, img, ImageOptions{FlashMode: espimage.ModeKeep}, -1, ""},
-		{"not at 0x0: untouched", esp, 0x10000, img, dout, -1, ""},
-		{"full dump never patched", esp, 0, full, dout, -1, ""},
-		{"random bytes at 0x0", esp, 0, bytes.Repeat([]byte{0x42}, 512), dout, 0, "not an ESP8266 firmware image"},
-		{"random bytes with --raw", esp, 0, bytes.Repeat([]byte{0x42}, 512), ImageOptions{Raw: true}, -1, ""},
-		{"Beken image on an ESP", esp, 0, beken, dout, 0, "Beken BK7231 image"},
-		{"ESP image on a Beken", bk, 0x11000, img, dout, 0, "ESP8266 firmware image"},
-		{"ESP8285 in QIO", esp85, 0, img, ImageOptions{FlashMode: espimage.ModeQIO}, 0, "DOUT mode only"},
-		{"ESP8285 in DOUT", esp85, 0, img, dout, 3, ""},
-		{"Beken image on a Beken", bk, 0x11000, beken, dout, -1, ""},
-	}
-	for _, tc := range tests {
-		out, _, err := PrepareImage(tc.info, tc.addr, tc.data, tc.o)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, flasher.ErrRefused) {
-				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-			continue
-		}
-		if tc.wantMode < 0 {
-			if !bytes.Equal(out, tc.data) {
-				t.Errorf("%s: data changed", tc.name)
-			}
-			continue
-		}
-		if out[2] != byte(tc.wantMode) || !bytes.Equal(out[3:], tc.data[3:]) || out[0] != tc.data[0] || out[1] != tc.data[1] {
-			t.Errorf("%s: header % X, want mode %d and nothing else changed", tc.name, out[:4], tc.wantMode)
-		}
-		if tc.data[2] == 0 && &tc.data[0] == &out[0] {
-			t.Errorf("%s: the caller's slice was modified", tc.name)
 		}
 	}
 }

@@ -78,7 +78,11 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	g      globals
+	fs     *pflag.FlagSet
 }
+
+// changed reports whether the user gave the flag.
+func (e *env) changed(name string) bool { return e.fs != nil && e.fs.Changed(name) }
 
 // globals are the flags every device command takes.
 type globals struct {
@@ -192,6 +196,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flagSet(c, &e.g)
+	e.fs = fs
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprint(stdout, helpText(c, fs))

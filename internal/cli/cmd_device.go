@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuyaflash/tuyaflash/backup"
-	"github.com/tuyaflash/tuyaflash/espimage"
+	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -225,29 +225,45 @@ func (a *addrValue) Type() string { return "addr" }
 func writeCmd() *command {
 	var addr uint32
 	av := &addrValue{v: &addr}
-	var dryRun, noReboot bool
-	img := ops.ImageOptions{FlashMode: espimage.ModeDOUT}
-	c := &command{name: "write", args: "FILE", summary: "erase, write and verify an image at an address", device: true,
-		long: `Sectors already holding the data are skipped, so re-running an interrupted write
-resumes it. Writes below 0x11000 on a BK7231T (its bootloader) and images larger
-than the flash are refused.`}
+	var dryRun, noReboot, includeBoot, raw bool
+	var spec, flashMode, flashSize, flashFreq string
+	var ff firmwareFlags
+	c := &command{name: "write", args: "[FILE]", summary: "erase, write and verify firmware: a file or a catalogue name", device: true,
+		long: `FILE (or --firmware FILE) is detected by its content and written where it belongs:
+an OpenBeken UA app at 0x11000, a QIO image from 0x11000 keeping the chip's
+bootloader, an ESP8266 image at 0x0 with its header set to --flash-mode, a UF2's
+parts at their offsets. --firmware NAME takes a build from the catalogue
+('tuyaflash firmware list'), downloads and checks it. Refused: an image for
+another chip, anything below 0x11000 on a BK7231T, an image larger than the
+flash, a bootloader for another eFuse key. Sectors already holding the data are
+skipped, so re-running an interrupted write resumes it.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.Var(av, "addr", "flash `address` to write at, e.g. 0x11000 (required)")
+		fs.StringVar(&spec, "firmware", "", "catalogue `name` (tasmota, openbeken …) or image file")
+		fs.Var(av, "addr", "flash `address`; normally taken from the image (required with --raw)")
+		fs.BoolVar(&includeBoot, "include-bootloader", false, "BK7231N QIO image: write its bootloader too (refused unless the chip's eFuse key matches it)")
+		fs.StringVar(&flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; default: the catalogue's, else dout)")
+		fs.StringVar(&flashSize, "flash-size", "keep", "ESP8266 image at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …)")
+		fs.StringVar(&flashFreq, "flash-freq", "keep", "ESP8266 image at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
+		fs.BoolVar(&raw, "raw", false, "write FILE as it is at --addr: no detection, no gates but the flash's bounds and the BK7231T bootloader")
 		fs.BoolVar(&dryRun, "dry-run", false, "connect and show what would be written, change nothing")
 		fs.BoolVar(&noReboot, "no-reboot", false, "stay in download mode after writing")
-		fs.Var(&img.FlashMode, "flash-mode", "ESP8266 image written at 0x0: flash `mode` keep, qio, qout, dio or dout (Tasmota needs dout)")
-		fs.StringVar(&img.FlashSize, "flash-size", "keep", "ESP8266 image written at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …)")
-		fs.StringVar(&img.FlashFreq, "flash-freq", "keep", "ESP8266 image written at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
-		fs.BoolVar(&img.Raw, "raw", false, "write the file as it is: no image checks, no header patching")
+		ff.add(fs)
 	}
 	c.run = func(e *env, args []string) error {
-		if len(args) != 1 {
-			return usagef("write needs exactly one image file")
+		switch {
+		case len(args) > 1:
+			return usagef("write takes one image file")
+		case len(args) == 1 && spec != "":
+			return usagef("give the image as FILE or as --firmware, not both")
+		case len(args) == 1:
+			spec = args[0]
+		case spec == "":
+			return usagef("say what to write: a FILE, or --firmware NAME (see 'tuyaflash firmware list')")
 		}
-		if !av.set {
-			return usagef("--addr is required (OpenBeken UA images go to 0x11000)")
+		if raw {
+			return e.writeRaw(spec, av, dryRun, noReboot)
 		}
-		data, err := os.ReadFile(args[0])
+		m, cache, err := ff.open(e)
 		if err != nil {
 			return err
 		}
@@ -256,72 +272,135 @@ than the flash are refused.`}
 			return err
 		}
 		defer s.Close()
-		data, notes, err := ops.PrepareImage(s.dev.Info(), addr, data, img)
+		info := s.dev.Info()
+		r, err := firmware.Resolve(e.ctx, spec, firmware.ChipOf(info), m, cache)
 		if err != nil {
 			return err
 		}
-		plan, err := ops.PlanWrite(s.dev, addr, data)
+		o := r.Options
+		o.IncludeBootloader = includeBoot
+		if o.FlashMode == "" || e.changed("flash-mode") {
+			o.FlashMode = flashMode
+		}
+		o.FlashSize, o.FlashFreq = flashSize, flashFreq
+		if av.set {
+			o.Addr = &addr
+		}
+		p, err := firmware.Place(info, r.Detection, o)
 		if err != nil {
 			return err
 		}
-		plan.Notes = append(plan.Notes, notes...)
-		return e.doWrite(s, plan, data, dryRun, noReboot)
+		var jobs []writeJob
+		for i, reg := range p.Regions {
+			plan, err := ops.PlanWrite(s.dev, reg.Addr, reg.Data)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				plan.Skip = p.Skip
+				plan.Notes = append(plan.Notes, p.Notes...)
+				if r.Fetch != nil {
+					plan.Notes = append(plan.Notes, fmt.Sprintf("%s: %s", r.Fetch.Path, r.Fetch.Status))
+				}
+			}
+			jobs = append(jobs, writeJob{plan, reg.Data})
+		}
+		return e.doWrite(s, jobs, dryRun, noReboot)
 	}
 	return c
 }
 
-// writeJSON is the --json output of write and restore.
-type writeJSON struct {
-	Plan   ops.Plan             `json:"plan"`
-	Result *flasher.WriteResult `json:"result,omitempty"`
-	DryRun bool                 `json:"dry_run,omitempty"`
-	Reboot string               `json:"reboot,omitempty"`
-}
-
-func (e *env) doWrite(s *session, plan ops.Plan, data []byte, dryRun, noReboot bool) error {
-	if dryRun {
-		if e.g.json {
-			return e.printJSON(writeJSON{Plan: plan, DryRun: true})
-		}
-		fmt.Fprintf(e.stdout, "Dry run, nothing written:\n%s\n", plan)
-		return nil
+// writeRaw writes a file as it is (--raw).
+func (e *env) writeRaw(file string, av *addrValue, dryRun, noReboot bool) error {
+	if !av.set {
+		return usagef("--raw needs --addr")
 	}
-	if !e.g.json {
-		fmt.Fprintf(e.stderr, "%s\n", plan)
-	}
-	res, err := s.dev.Write(e.ctx, plan.Addr, data, e.progress())
+	data, err := os.ReadFile(file)
 	if err != nil {
-		if flasher.Hint(err) == "" {
-			err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
-		}
 		return err
 	}
-	out := writeJSON{Plan: plan, Result: &res}
-	rebootMsg := "stayed in download mode (--no-reboot)"
+	s, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	plan, err := ops.PlanWrite(s.dev, *av.v, data)
+	if err != nil {
+		return err
+	}
+	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
+	return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot)
+}
+
+// writeJob is one region to write.
+type writeJob struct {
+	plan ops.Plan
+	data []byte
+}
+
+// writeJSON is the --json output of write and restore.
+type writeJSON struct {
+	Plans   []ops.Plan            `json:"plans"`
+	Results []flasher.WriteResult `json:"results,omitempty"`
+	DryRun  bool                  `json:"dry_run,omitempty"`
+	Reboot  string                `json:"reboot,omitempty"`
+}
+
+func (e *env) doWrite(s *session, jobs []writeJob, dryRun, noReboot bool) error {
+	out := writeJSON{DryRun: dryRun}
+	for _, j := range jobs {
+		out.Plans = append(out.Plans, j.plan)
+	}
+	if dryRun {
+		if e.g.json {
+			return e.printJSON(out)
+		}
+		fmt.Fprintln(e.stdout, "Dry run, nothing written:")
+		for _, j := range jobs {
+			fmt.Fprintln(e.stdout, j.plan)
+		}
+		return nil
+	}
+	for _, j := range jobs {
+		if !e.g.json {
+			fmt.Fprintf(e.stderr, "%s\n", j.plan)
+		}
+		res, err := s.dev.Write(e.ctx, j.plan.Addr, j.data, e.progress())
+		if err != nil {
+			if flasher.Hint(err) == "" {
+				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
+			}
+			return err
+		}
+		out.Results = append(out.Results, res)
+		if !e.g.json {
+			if res.Verified {
+				fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
+			} else {
+				fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X, NOT verified (%s; a flasher stub can verify)", res.Size, res.Addr, res.VerifyMethod)
+			}
+			if res.Retries > 0 {
+				fmt.Fprintf(e.stdout, " (%d sector retries)", res.Retries)
+			}
+			fmt.Fprintln(e.stdout)
+		}
+	}
+	out.Reboot = "stayed in download mode (--no-reboot)"
 	if !noReboot {
 		manual, err := s.dev.Reboot(e.ctx)
 		switch {
 		case err != nil:
-			rebootMsg = "reboot command failed: " + err.Error() + "; power-cycle the device"
+			out.Reboot = "reboot command failed: " + err.Error() + "; power-cycle the device"
 		case manual != "":
-			rebootMsg = manual
+			out.Reboot = manual
 		default:
-			rebootMsg = "rebooted"
+			out.Reboot = "rebooted"
 		}
 	}
-	out.Reboot = rebootMsg
 	if e.g.json {
 		return e.printJSON(out)
 	}
-	if res.Verified {
-		fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
-	} else {
-		fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X, NOT verified (%s; a flasher stub can verify)", res.Size, res.Addr, res.VerifyMethod)
-	}
-	if res.Retries > 0 {
-		fmt.Fprintf(e.stdout, " (%d sector retries)", res.Retries)
-	}
-	fmt.Fprintf(e.stdout, "\nDevice: %s\n", rebootMsg)
+	fmt.Fprintf(e.stdout, "Device: %s\n", out.Reboot)
 	return nil
 }
 
@@ -358,7 +437,7 @@ MAC where known). On a BK7231T the bootloader stays as it is.`}
 		if err != nil {
 			return err
 		}
-		return e.doWrite(s, plan, data, dryRun, noReboot)
+		return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot)
 	}
 	return c
 }

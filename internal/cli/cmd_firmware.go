@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tuyaflash/tuyaflash/firmware"
+	"github.com/tuyaflash/tuyaflash/flasher"
+)
+
+func init() { register(firmwareCmd()) }
+
+// firmwareFlags are the catalogue and cache flags; write --firmware uses
+// them too (add them to its flag set and call open).
+type firmwareFlags struct {
+	manifest string
+	cacheDir string
+	offline  bool
+}
+
+func (f *firmwareFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file or URL` (default: the one built into tuyaflash)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "download cache `folder` (default $"+firmware.CacheDirEnv+" or the user cache folder)/tuyaflash/firmware")
+	fs.BoolVar(&f.offline, "offline", false, "use only files already in the download cache")
+}
+
+// open loads the catalogue and sets up the download cache.
+func (f *firmwareFlags) open(e *env) (*firmware.Manifest, *firmware.Cache, error) {
+	client := httpClient()
+	m, err := firmware.Load(e.ctx, client, f.manifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := f.cacheDir
+	if dir == "" {
+		if dir, err = firmware.DefaultCacheDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return m, &firmware.Cache{Dir: dir, Client: client, UserAgent: "tuyaflash/" + version(), Offline: f.offline}, nil
+}
+
+// httpClient gives up on servers that do not answer, not on slow
+// downloads (those end with Ctrl-C and resume later).
+func httpClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+// chipFlags select the chip a catalogue lookup is for.
+type chipFlags struct {
+	family string
+	key    string
+}
+
+func (c *chipFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&c.family, "chip", "", "chip `family`: esp8266, esp8285, bk7231t or bk7231n (as 'tuyaflash detect' reports it)")
+	fs.StringVar(&c.key, "efuse-key", "", "BK7231N eFuse `key` as 'tuyaflash detect' reports it: tuya or zero")
+}
+
+func (c *chipFlags) chip() (firmware.Chip, error) {
+	var ch firmware.Chip
+	if c.family != "" {
+		for _, f := range firmware.Families {
+			if strings.EqualFold(c.family, string(f)) {
+				ch.Family = f
+			}
+		}
+		if ch.Family == "" {
+			return ch, usagef("--chip %q: want esp8266, esp8285, bk7231t or bk7231n", c.family)
+		}
+	}
+	switch k := strings.ToLower(c.key); k {
+	case "":
+	case firmware.KeyTuya, firmware.KeyZero:
+		if ch.Family != flasher.BK7231N {
+			return ch, usagef("--efuse-key applies to --chip bk7231n only")
+		}
+		ch.EfuseKey = k
+	default:
+		return ch, usagef("--efuse-key %q: want tuya or zero", c.key)
+	}
+	return ch, nil
+}
+
+func firmwareCmd() *command {
+	var ff firmwareFlags
+	var cf chipFlags
+	var sha string
+	c := &command{name: "firmware", args: "list | fetch NAME | verify FILE",
+		summary: "list the firmware catalogue, download images into the cache, check an image file",
+		long: `list    what the catalogue has (for --chip), with the cache state of each file
+fetch   download NAME into the cache (resumes cut downloads; checks the sha256 the
+        catalogue gives, or pins the checksum of the first download when it gives
+        none); without --chip every build of NAME
+verify  tell what an image file is by its content, where it would be written
+        (with --chip) and whether it matches the catalogue or --sha256
+
+'tuyaflash write --firmware NAME' uses the same catalogue and cache.`}
+	c.flags = func(fs *pflag.FlagSet) {
+		cf.add(fs)
+		ff.add(fs)
+		fs.StringVar(&sha, "sha256", "", "verify: the `checksum` the file must have")
+	}
+	c.run = func(e *env, args []string) error {
+		if len(args) == 0 {
+			return usagef("firmware needs a subcommand: list, fetch NAME or verify FILE")
+		}
+		chip, err := cf.chip()
+		if err != nil {
+			return err
+		}
+		sub, rest := args[0], args[1:]
+		switch sub {
+		case "list":
+			if len(rest) > 0 {
+				return usagef("firmware list takes no arguments (use --chip to filter)")
+			}
+			return e.firmwareList(&ff, chip)
+		case "fetch":
+			if len(rest) != 1 {
+				return usagef("firmware fetch needs one catalogue name (see 'tuyaflash firmware list')")
+			}
+			return e.firmwareFetch(&ff, chip, rest[0])
+		case "verify":
+			if len(rest) != 1 {
+				return usagef("firmware verify needs one image file")
+			}
+			return e.firmwareVerify(&ff, chip, rest[0], sha)
+		}
+		return usagef("unknown firmware subcommand %q: want list, fetch or verify", sub)
+	}
+	return c
+}
+
+// listRow is one line of firmware list.
+type listRow struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Version  string `json:"version"`
+	Chip     string `json:"chip"`
+	EfuseKey string `json:"efuse_key,omitempty"`
+	Format   string `json:"format"`
+	Offset   uint32 `json:"offset"`
+	Skip     int    `json:"skip,omitempty"`
+	URL      string `json:"url,omitempty"`
+	// Checksum is "catalogue", "pinned", "unpinned (moving)", "not yet
+	// pinned" or "your file".
+	Checksum string `json:"checksum"`
+	SHA256   string `json:"sha256,omitempty"`
+	Cached   bool   `json:"cached"`
+	Title    string `json:"title,omitempty"`
+}
+
+func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
+	m, cache, err := ff.open(e)
+	if err != nil {
+		return err
+	}
+	pins, err := cache.Pins()
+	if err != nil {
+		return err
+	}
+	rows := []listRow{}
+	for _, ch := range m.Fits(chip) {
+		fw, b := ch.Firmware, ch.Build
+		for i := range b.Parts {
+			p := &b.Parts[i]
+			r := listRow{Name: fw.Name, Kind: string(fw.Kind), Version: fw.Version, Chip: string(b.ChipFamily), EfuseKey: b.EfuseKey,
+				Format: string(p.Format), Offset: p.Offset, Skip: p.Skip, URL: m.Location(p), Title: fw.Title, SHA256: p.SHA256}
+			switch pin, pinned := pins[r.URL]; {
+			case fw.UserFile:
+				r.Checksum = "your file"
+			case fw.Moving:
+				r.Checksum = "unpinned (moving)"
+			case p.SHA256 != "":
+				r.Checksum = "catalogue"
+			case pinned:
+				r.Checksum, r.SHA256 = "pinned "+pin.PinnedAt.Format(time.DateOnly), pin.SHA256
+			default:
+				r.Checksum = "pinned on first download"
+			}
+			if r.URL != "" && strings.Contains(r.URL, "://") {
+				_, err := os.Stat(cache.Path(r.URL))
+				r.Cached = err == nil
+			}
+			rows = append(rows, r)
+		}
+	}
+	if e.g.json {
+		return e.printJSON(rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(e.stdout, "the catalogue has nothing for a %s%s\n", chip.Family, keyText(chip.EfuseKey))
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tCHIP\tFORMAT\tWRITTEN AT\tCHECKSUM\tCACHED")
+	for _, r := range rows {
+		chipCol := r.Chip
+		if r.EfuseKey != "" {
+			chipCol += " (" + r.EfuseKey + " key)"
+		}
+		at := fmt.Sprintf("0x%06X", r.Offset+uint32(r.Skip))
+		if r.Format == string(firmware.FormatUF2) {
+			at = "from the file"
+		}
+		cached := "-"
+		if r.Cached {
+			cached = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, cmp.Or(r.Version, "-"), chipCol, r.Format, at, r.Checksum, cached)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nWrite one with: tuyaflash write --port PORT --firmware NAME (the build for the detected chip is picked)\n")
+	return nil
+}
+
+func keyText(k string) string {
+	if k == "" {
+		return ""
+	}
+	return " with the " + k + " eFuse key"
+}
+
+// fetchRow is firmware fetch's result for one build.
+type fetchRow struct {
+	Name    string           `json:"name"`
+	Version string           `json:"version"`
+	Chip    string           `json:"chip"`
+	Result  *firmware.Result `json:"result"`
+}
+
+func (e *env) firmwareFetch(ff *firmwareFlags, chip firmware.Chip, name string) error {
+	m, cache, err := ff.open(e)
+	if err != nil {
+		return err
+	}
+	var choices []firmware.Choice
+	if chip.Family != "" {
+		ch, err := m.Lookup(name, chip)
+		if err != nil {
+			return err
+		}
+		choices = append(choices, ch)
+	} else {
+		for _, ch := range m.Fits(firmware.Chip{}) {
+			if ch.Firmware.Name == strings.ToLower(name) {
+				choices = append(choices, ch)
+			}
+		}
+		if len(choices) == 0 {
+			_, err := m.Lookup(name, chip)
+			return err
+		}
+	}
+	var rows []fetchRow
+	for _, ch := range choices {
+		fw, b := ch.Firmware, ch.Build
+		if fw.UserFile {
+			return &flasher.HintError{Err: fmt.Errorf("%s is built for each device; there is nothing to download", fw.Name),
+				Hint: "compile your device's YAML with ESPHome and pass the file: tuyaflash write --firmware path/to/firmware.bin (ESP8266) or firmware.uf2 (BK7231)"}
+		}
+		for i := range b.Parts {
+			p := &b.Parts[i]
+			loc := m.Location(p)
+			if !strings.Contains(loc, "://") {
+				return fmt.Errorf("%s %s is the local file %s; nothing to download", fw.Name, b.ChipFamily, loc)
+			}
+			if !e.g.json {
+				fmt.Fprintf(e.stderr, "%s %s for %s%s: %s\n", fw.Name, fw.Version, b.ChipFamily, keyText(b.EfuseKey), loc)
+			}
+			res, err := cache.Fetch(e.ctx, firmware.Request{URL: loc, SHA256: p.SHA256, Size: p.Size, Moving: fw.Moving, Format: p.Format, Label: fw.Name + " " + fw.Version})
+			if err != nil {
+				return err
+			}
+			rows = append(rows, fetchRow{fw.Name, fw.Version, string(b.ChipFamily), res})
+			if !e.g.json {
+				e.printFetch(res)
+			}
+		}
+	}
+	if e.g.json {
+		return e.printJSON(rows)
+	}
+	return nil
+}
+
+func (e *env) printFetch(r *firmware.Result) {
+	from := "downloaded"
+	if r.FromCache {
+		from = "from the cache"
+	} else if r.Resumed > 0 {
+		from = fmt.Sprintf("downloaded (resumed after %d KiB)", r.Resumed/1024)
+	}
+	fmt.Fprintf(e.stdout, "  %s, %d bytes: %s\n  sha256 %s\n", from, r.Size, r.Path, r.SHA256)
+	switch r.Status {
+	case firmware.StatusVerified:
+		fmt.Fprintf(e.stdout, "  checksum verified against the catalogue\n")
+	case firmware.StatusPinned:
+		fmt.Fprintf(e.stdout, "  PINNED NOW: the catalogue gives no checksum for this file, so this download's sha256 is recorded in the cache's pins.json; later downloads must match it\n")
+	case firmware.StatusPinMatched:
+		fmt.Fprintf(e.stdout, "  checksum matches the one pinned on its first download (%s)\n", r.PinnedAt.Format(time.DateOnly))
+	case firmware.StatusUnpinned:
+		fmt.Fprintf(e.stdout, "  UNPINNED: a moving 'latest' address; checked by content only, its checksum is not protected\n")
+	}
+}
+
+// verifyJSON is firmware verify's --json output.
+type verifyJSON struct {
+	Detection *firmware.Detection `json:"detection"`
+	Placement *firmware.Placement `json:"placement,omitempty"`
+	Catalogue string              `json:"catalogue,omitempty"`
+	Error     string              `json:"error,omitempty"`
+}
+
+func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	m, cache, err := ff.open(e)
+	if err != nil {
+		return err
+	}
+	det, verr := firmware.Detect(data, file)
+	if verr == nil {
+		verr = det.CheckSHA256(want)
+	}
+	out := verifyJSON{Detection: det, Catalogue: catalogueMatch(m, cache, det.SHA256)}
+	if verr == nil && chip.Family != "" {
+		info := flasher.Info{Family: chip.Family, EfuseKey: chip.EfuseKey}
+		out.Placement, verr = firmware.Place(info, det, firmware.PlaceOptions{})
+	}
+	if e.g.json {
+		if verr != nil {
+			out.Error = verr.Error()
+		}
+		if err := e.printJSON(out); err != nil {
+			return err
+		}
+		return verr
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "File:\t%s (%d bytes)\n", file, det.Size)
+	fmt.Fprintf(tw, "sha256:\t%s\n", det.SHA256)
+	fmt.Fprintf(tw, "Content:\t%s\n", det.Describe())
+	if det.Version != "" {
+		fmt.Fprintf(tw, "Version:\t%s\n", det.Version)
+	}
+	if out.Catalogue != "" {
+		fmt.Fprintf(tw, "Catalogue:\t%s\n", out.Catalogue)
+	}
+	for _, n := range det.Notes {
+		fmt.Fprintf(tw, "Note:\t%s\n", n)
+	}
+	if p := out.Placement; p != nil {
+		for _, r := range p.Regions {
+			fmt.Fprintf(tw, "On a %s:\t%d bytes at 0x%06X-0x%06X\n", chip.Family, len(r.Data), r.Addr, r.Addr+uint32(len(r.Data))-1)
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(tw, "\t%s\n", n)
+		}
+	}
+	tw.Flush()
+	if verr == nil && want != "" {
+		fmt.Fprintln(e.stdout, "sha256 matches --sha256")
+	}
+	return verr
+}
+
+// catalogueMatch names the catalogue entry or cache pin whose checksum is
+// sha ("" when none is).
+func catalogueMatch(m *firmware.Manifest, cache *firmware.Cache, sha string) string {
+	pins, _ := cache.Pins()
+	for _, ch := range m.Fits(firmware.Chip{}) {
+		for i := range ch.Build.Parts {
+			p := &ch.Build.Parts[i]
+			pin, ok := pins[m.Location(p)]
+			switch {
+			case p.SHA256 == sha:
+				return fmt.Sprintf("%s %s for %s (checksum from the catalogue)", ch.Firmware.Name, ch.Firmware.Version, ch.Build.ChipFamily)
+			case ok && pin.SHA256 == sha && !ch.Firmware.Moving:
+				return fmt.Sprintf("%s %s for %s (checksum pinned %s)", ch.Firmware.Name, ch.Firmware.Version, ch.Build.ChipFamily, pin.PinnedAt.Format(time.DateOnly))
+			}
+		}
+	}
+	return ""
+}
