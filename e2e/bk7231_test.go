@@ -183,3 +183,46 @@ func TestRestoreOnTKeepsBootloader(t *testing.T) {
 		t.Fatal("restore did not write the app area")
 	}
 }
+
+// TestInventoryRecordsTheBenchSession: detect, backup of a stock dump and
+// a write leave one record for the device, keyed by MAC and flash id, with
+// the backup, the Tuya identity (keys hidden) and the firmware written.
+func TestInventoryRecordsTheBenchSession(t *testing.T) {
+	dump := filepath.Join(sharedDumps(t), "MOES_WK-US2-TC_In-Wall_Outlet.bin")
+	s := startSim(t, "--chip", "bk7231n", "--flash", dump)
+	store := t.TempDir()
+	mustRun(t, store, "detect", "--port", s.tty)
+	bp := backupPath(t, mustRun(t, store, "backup", "--port", s.tty))
+	app := filepath.Join(t.TempDir(), "OpenBK7231N_UA_1.18.1.bin")
+	os.WriteFile(app, fwtest.App(fwtest.SigTuya, 0x20000, 4), 0o644)
+	mustRun(t, store, "write", "--port", s.tty, app)
+	r := mustRun(t, store, "inventory", "--json")
+	var inv struct {
+		Devices []struct {
+			Key, Family, Firmware string
+			Version               string `json:"firmware_version"`
+			Backups               []struct{ Path, SHA256 string }
+			Tuya                  *struct {
+				DeviceID string `json:"device_id"`
+				LocalKey string `json:"local_key"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &inv); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	devs := inv.Devices
+	if len(devs) != 1 {
+		t.Fatalf("%d records, want 1:\n%s", len(devs), r.stdout)
+	}
+	d := devs[0]
+	if d.Key != "1c90ff5b226b/eb6015" || d.Family != "BK7231N" || d.Firmware != "openbeken" || d.Version != "1.18.1" {
+		t.Errorf("record %+v", d)
+	}
+	if len(d.Backups) != 1 || d.Backups[0].Path != bp {
+		t.Errorf("backups %+v, want %s", d.Backups, bp)
+	}
+	if d.Tuya == nil || d.Tuya.DeviceID == "" || (d.Tuya.LocalKey != "" && !strings.Contains(d.Tuya.LocalKey, "hidden")) {
+		t.Errorf("Tuya identity %+v (the local key must be hidden without --show-secrets)", d.Tuya)
+	}
+}

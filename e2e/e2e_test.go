@@ -124,7 +124,7 @@ func (r result) String() string {
 func run(t *testing.T, store string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store)
+	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Start()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,8 +14,10 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
+	"github.com/tuyaflash/tuyaflash/tuyaconfig"
 )
 
 func init() {
@@ -89,6 +92,10 @@ func runDetect(e *env, args []string) error {
 	}
 	defer s.Close()
 	info := s.dev.Info()
+	e.recordInventory(func(inv *inventory.Inventory) error {
+		inv.RecordDetect(info)
+		return nil
+	})
 	if e.g.json {
 		return e.printJSON(infoJSON(info))
 	}
@@ -183,12 +190,21 @@ resumes where it stopped when run again.`}
 		if err != nil {
 			return err
 		}
+		var cfg *tuyaconfig.Config
 		if e.g.json {
-			return e.printJSON(res)
+			err = e.printJSON(res)
+		} else {
+			fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
+			cfg = e.afterBackup(info.Family, res.Path)
 		}
-		fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
-		e.afterBackup(info.Family, res.Path)
-		return nil
+		e.recordInventory(func(inv *inventory.Inventory) error {
+			d, err := inv.RecordBackup(info, res.Path, res.Sidecar)
+			if err == nil && cfg != nil {
+				_, err = inv.RecordTuyaConfig(d.Key, cfg)
+			}
+			return err
+		})
+		return err
 	}
 	return c
 }
@@ -305,7 +321,14 @@ skipped, so re-running an interrupted write resumes it.`}
 			}
 			jobs = append(jobs, writeJob{plan, reg.Data})
 		}
-		return e.doWrite(s, jobs, dryRun, noReboot)
+		fw, ver := inventory.GuessFirmware(filepath.Base(spec))
+		if c := r.Choice.Firmware; c != nil {
+			fw, ver = c.Name, c.Version
+		}
+		if fw == "" {
+			fw = filepath.Base(spec)
+		}
+		return e.doWrite(s, jobs, dryRun, noReboot, fw, ver)
 	}
 	return c
 }
@@ -329,7 +352,11 @@ func (e *env) writeRaw(file string, av *addrValue, dryRun, noReboot bool) error 
 		return err
 	}
 	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
-	return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot)
+	fw, ver := inventory.GuessFirmware(filepath.Base(file))
+	if fw == "" {
+		fw = filepath.Base(file)
+	}
+	return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot, fw, ver)
 }
 
 // writeJob is one region to write.
@@ -346,7 +373,9 @@ type writeJSON struct {
 	Reboot  string                `json:"reboot,omitempty"`
 }
 
-func (e *env) doWrite(s *session, jobs []writeJob, dryRun, noReboot bool) error {
+// doWrite writes the jobs, reboots the chip and records in the inventory
+// that firmware fw (version ver) was written.
+func (e *env) doWrite(s *session, jobs []writeJob, dryRun, noReboot bool, fw, ver string) error {
 	out := writeJSON{DryRun: dryRun}
 	for _, j := range jobs {
 		out.Plans = append(out.Plans, j.plan)
@@ -385,6 +414,14 @@ func (e *env) doWrite(s *session, jobs []writeJob, dryRun, noReboot bool) error 
 			fmt.Fprintln(e.stdout)
 		}
 	}
+	e.recordInventory(func(inv *inventory.Inventory) error {
+		for _, res := range out.Results {
+			if _, err := inv.RecordWrite(s.dev.Info(), fw, ver, res); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	out.Reboot = "stayed in download mode (--no-reboot)"
 	if !noReboot {
 		manual, err := s.dev.Reboot(e.ctx)
@@ -437,7 +474,7 @@ MAC where known). On a BK7231T the bootloader stays as it is.`}
 		if err != nil {
 			return err
 		}
-		return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot)
+		return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot, inventory.FirmwareStock, b.Sidecar.SHA256[:12])
 	}
 	return c
 }

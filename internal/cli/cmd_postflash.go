@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/postflash"
 	"github.com/tuyaflash/tuyaflash/provision"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -85,6 +87,13 @@ online, reporting what it sees on the way.`}
 			return err
 		}
 		checkErr := postflash.Check(res, expect, mac)
+		e.recordInventory(func(inv *inventory.Inventory) error {
+			_, err := inv.RecordVerify(mac, res, checkErr)
+			if errors.Is(err, inventory.ErrUnknownDevice) {
+				return nil // a device tuyaflash never flashed: nothing to note
+			}
+			return err
+		})
 		if e.g.json {
 			out := map[string]any{"result": res, "ok": checkErr == nil}
 			if checkErr != nil {

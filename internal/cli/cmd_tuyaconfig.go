@@ -121,23 +121,25 @@ func (e *env) templateWarnings(ws []pintemplate.Warning) {
 }
 
 // afterBackup prints the Tuya config summary of a fresh BK7231 backup
-// (secrets hidden); a dump without Tuya storage only gets a note.
-func (e *env) afterBackup(family flasher.Family, path string) {
+// (secrets hidden) and returns it; a dump without Tuya storage only gets a
+// note.
+func (e *env) afterBackup(family flasher.Family, path string) *tuyaconfig.Config {
 	if !family.Beken() || e.g.json {
-		return
+		return nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return
+		return nil
 	}
 	cfg, err := tuyaconfig.Parse(data)
 	if cfg == nil {
 		fmt.Fprintf(e.stdout, "No Tuya configuration found in the dump (%v).\n", err)
-		return
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "\n%s\n", cfg.Summary(false))
 	if err != nil {
 		fmt.Fprintf(e.stdout, "warning: %v\n", err)
 	}
 	fmt.Fprintf(e.stdout, "Templates: tuyaflash tuya-config %s --template obk|esphome\n", path)
+	return cfg
 }
