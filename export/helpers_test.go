@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"github.com/tuyaflash/tuyaflash/internal/testshared"
-	"path/filepath"
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/backup"
