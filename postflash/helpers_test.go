@@ -28,10 +28,9 @@ type fakeNet struct {
 }
 
 type route struct {
-	blackhole bool              // never answers: the dial waits for its context
-	serve     func(c net.Conn)  // in-memory connection served by a goroutine
-	forward   string            // real loopback address (httptest, raw listeners)
-	dialed    func(addr string) // optional observer
+	blackhole bool             // never answers: the dial waits for its context
+	serve     func(c net.Conn) // in-memory connection served by a goroutine
+	forward   string           // real loopback address (httptest, raw listeners)
 }
 
 func newFakeNet() *fakeNet { return &fakeNet{routes: map[string]route{}} }

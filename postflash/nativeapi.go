@@ -41,7 +41,6 @@ type nativeInfo struct {
 	version      string
 	model        string // board, e.g. "esp01_1m"
 	manufacturer string
-	platform     string // only from mDNS
 }
 
 var errNotAPI = errors.New("not an ESPHome native API")

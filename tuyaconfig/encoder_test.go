@@ -128,18 +128,6 @@ func (s *synthStorage) block(id int) *synthBlock {
 	return nil
 }
 
-// swapCopy appends an older copy of block id (generation gen) holding the
-// same pages, optionally changed by edit before sealing.
-func (s *synthStorage) swapCopy(id int, gen uint32, edit func(*synthBlock)) *synthBlock {
-	src := s.block(id)
-	c := &synthBlock{id: src.id, gen: gen, magic: src.magic, plain: append([]byte(nil), src.plain...), next: src.next, index: append([]int(nil), src.index...)}
-	if edit != nil {
-		edit(c)
-	}
-	s.blocks = append(s.blocks, c)
-	return c
-}
-
 // keySector encodes the key block: magic, byte sum of the key, the key,
 // 0xFF fill; AES with the master key.
 func keySector(key []byte) []byte {

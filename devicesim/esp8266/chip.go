@@ -179,7 +179,7 @@ func DefaultFlash(chip Chip, size int) []byte {
 		f[i] = 0xFF
 	}
 	r := rand.New(rand.NewPCG(0x8266, uint64(chip)<<32|uint64(size)))
-	sizeFreq := imageSizeNibble(size)<<4 | 0x0 // 40 MHz
+	sizeFreq := imageSizeNibble(size) << 4 // low nibble 0: 40 MHz
 	boot := buildImage(0x02, sizeFreq, defaultBootEntry, []segment{
 		{addr: 0x4010F000, data: codeBytes(r, 0xD90)},
 		{addr: 0x3FFE8000, data: codeBytes(r, 0x30)},

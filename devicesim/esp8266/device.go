@@ -401,12 +401,6 @@ func (d *Device) currentMode() mode {
 	return d.mode
 }
 
-func (d *Device) setMode(m mode) {
-	d.mu.Lock()
-	d.mode = m
-	d.mu.Unlock()
-}
-
 func (d *Device) count(op byte) {
 	d.mu.Lock()
 	d.commands[opName(op)]++

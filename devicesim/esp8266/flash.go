@@ -44,7 +44,6 @@ type memWrite struct {
 	active                         bool
 	size, blockSize, addr, nextSeq uint32
 	remaining                      uint32
-	cur                            *memSegment
 }
 
 type memSegment struct {

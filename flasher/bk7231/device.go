@@ -319,7 +319,3 @@ func (d *Device) recover(try int) {
 	d.c.shortCmd("link check", cmdLinkCheck, nil, 200*time.Millisecond)
 	d.c.drop(5 * time.Millisecond)
 }
-
-// errorsAreProtection says whether a failure to write likely comes from the
-// flash protection rather than the link.
-func isTimeout(err error) bool { return errors.Is(err, transport.ErrTimeout) }

@@ -478,19 +478,6 @@ func compress(t *testing.T, b []byte) []byte {
 	return goZlib(t, b, zlib.BestCompression)
 }
 
-// writeCompressed runs FLASH_DEFL_BEGIN/DATA as esptool does and returns the
-// status of each DATA packet.
-func (s *hostStub) writeCompressed(offset uint32, size int, stream []byte, packets [][]byte) [][2]byte {
-	s.t.Helper()
-	s.ok(opDeflBegin, words(uint32(size), uint32(len(packets)), 0x4000, offset, 0))
-	var st [][2]byte
-	for i, p := range packets {
-		r := s.cmdChk(opDeflData, dataPacket(i, p), checksum(p))
-		st = append(st, r.status)
-	}
-	return st
-}
-
 func split(b []byte, n int) [][]byte {
 	var out [][]byte
 	for len(b) > 0 {
