@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tuyaflash/tuyaflash/internal/testshared"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,4 +199,32 @@ func files(t *testing.T, dir string) map[string]string {
 		return nil
 	})
 	return m
+}
+
+// releaseServer serves body at path, with range requests, as a release
+// host does.
+func releaseServer(t *testing.T, path string, body []byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// qioManifest writes a one-entry catalogue to file: firmware "obk" version
+// ver, a BK7231N QIO image at url with the given sha256 ("" unknown).
+func qioManifest(t *testing.T, file, url, ver, sha string) string {
+	t.Helper()
+	err := os.WriteFile(file, []byte(`{"name": "local", "firmwares": [{"name": "obk", "kind": "openbeken", "version": "`+ver+`",
+	  "builds": [{"chipFamily": "BK7231N", "parts": [{"path": "`+url+`",
+	  "offset": 0, "skip": 69632, "format": "beken-qio", "sha256": "`+sha+`"}]}]}]}`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

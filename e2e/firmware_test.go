@@ -5,13 +5,10 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 )
@@ -54,21 +51,11 @@ func TestFirmwareList(t *testing.T) {
 // release server through a catalogue given with --manifest.
 func TestFirmwareFetchPinVerifyOffline(t *testing.T) {
 	qio := fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x8000, 1), 0x129F70)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/1.0/OpenBK7231N_QIO_1.0.bin" {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(qio))
-	}))
+	srv := releaseServer(t, "/1.0/OpenBK7231N_QIO_1.0.bin", qio)
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
 	manifest := func(sha string) string {
-		p := filepath.Join(dir, "m-"+sha[:min(len(sha), 4)]+".json")
-		os.WriteFile(p, []byte(`{"name": "local", "firmwares": [{"name": "obk", "kind": "openbeken", "version": "1.0",
-		  "builds": [{"chipFamily": "BK7231N", "parts": [{"path": "`+srv.URL+`/1.0/OpenBK7231N_QIO_1.0.bin",
-		  "offset": 0, "skip": 69632, "format": "beken-qio", "sha256": "`+sha+`"}]}]}]}`), 0o644)
-		return p
+		return qioManifest(t, filepath.Join(dir, "m-"+sha[:min(len(sha), 4)]+".json"), srv.URL+"/1.0/OpenBK7231N_QIO_1.0.bin", "1.0", sha)
 	}
 	unpinned := manifest("")
 	store := t.TempDir()

@@ -4,13 +4,9 @@ package e2e
 
 import (
 	"bytes"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 )
@@ -20,19 +16,9 @@ import (
 // it belongs without the user typing an offset.
 func TestWriteCatalogueFirmware(t *testing.T) {
 	qio := fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x30000, 5), 0x50000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/2.0/OpenBK7231N_QIO_2.0.bin" {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(qio))
-	}))
-	defer srv.Close()
+	srv := releaseServer(t, "/2.0/OpenBK7231N_QIO_2.0.bin", qio)
 	dir := t.TempDir()
-	manifest := filepath.Join(dir, "manifest.json")
-	os.WriteFile(manifest, []byte(`{"name": "local", "firmwares": [{"name": "obk", "kind": "openbeken", "version": "2.0",
-	  "builds": [{"chipFamily": "BK7231N", "parts": [{"path": "`+srv.URL+`/2.0/OpenBK7231N_QIO_2.0.bin",
-	  "offset": 0, "skip": 69632, "format": "beken-qio"}]}]}]}`), 0o644)
+	manifest := qioManifest(t, filepath.Join(dir, "manifest.json"), srv.URL+"/2.0/OpenBK7231N_QIO_2.0.bin", "2.0", "")
 
 	saved := filepath.Join(dir, "flash.bin")
 	s := startSim(t, "--chip", "bk7231n", "--save", saved)

@@ -20,21 +20,20 @@ const setBaudDelay = 40
 // negotiateBaud switches once to the requested rate, confirms it with a
 // verified 4 KiB read, and steps down on failure (§4.1; no upward probing).
 func (d *Device) negotiateBaud(ctx context.Context) error {
-	d.baudSteps = []int{d.opts.Baud}
+	steps := []int{d.opts.Baud}
 	for _, b := range fallbackBauds {
 		if b < d.opts.Baud {
-			d.baudSteps = append(d.baudSteps, b)
+			steps = append(steps, b)
 		}
 	}
 	if d.opts.Baud == LinkBaud {
 		d.info.Baud = LinkBaud
 		return nil
 	}
-	for len(d.baudSteps) > 0 {
+	for _, want := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		want := d.baudSteps[0]
 		err := d.switchAndConfirm(ctx, want)
 		if err == nil {
 			d.info.Baud = want
@@ -47,7 +46,6 @@ func (d *Device) negotiateBaud(ctx context.Context) error {
 			return err
 		}
 		d.events.Emit(flasher.Warning, fmt.Sprintf("%d baud failed (%v); trying a lower rate", want, err))
-		d.baudSteps = d.baudSteps[1:]
 		if err := d.resync(ctx); err != nil {
 			return err
 		}

@@ -53,8 +53,6 @@ type Device struct {
 	events flasher.Notify
 	// unprotected records that the status register was checked (FULL).
 	unprotected bool
-	// lastBaud is the highest rate that worked.
-	baudSteps []int
 }
 
 var _ flasher.Device = (*Device)(nil)

@@ -321,16 +321,22 @@ skipped, so re-running an interrupted write resumes it.`}
 			}
 			jobs = append(jobs, writeJob{plan, reg.Data})
 		}
-		fw, ver := inventory.GuessFirmware(filepath.Base(spec))
-		if c := r.Choice.Firmware; c != nil {
-			fw, ver = c.Name, c.Version
-		}
-		if fw == "" {
-			fw = filepath.Base(spec)
-		}
+		fw, ver := writtenFirmware(spec, r.Choice.Firmware)
 		return e.doWrite(s, jobs, dryRun, noReboot, fw, ver)
 	}
 	return c
+}
+
+// writtenFirmware names what is written, for the inventory: the catalogue
+// entry, else what the file name says, else the file name.
+func writtenFirmware(spec string, entry *firmware.Firmware) (fw, ver string) {
+	if entry != nil {
+		return entry.Name, entry.Version
+	}
+	if fw, ver = inventory.GuessFirmware(filepath.Base(spec)); fw == "" {
+		fw = filepath.Base(spec)
+	}
+	return fw, ver
 }
 
 // writeRaw writes a file as it is (--raw).
@@ -352,10 +358,7 @@ func (e *env) writeRaw(file string, av *addrValue, dryRun, noReboot bool) error 
 		return err
 	}
 	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
-	fw, ver := inventory.GuessFirmware(filepath.Base(file))
-	if fw == "" {
-		fw = filepath.Base(file)
-	}
+	fw, ver := writtenFirmware(file, nil)
 	return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot, fw, ver)
 }
 
