@@ -15,10 +15,10 @@ var (
 	ErrNoStorage = errors.New("no Tuya storage found")
 	// ErrUnsupportedFormat: the input holds a Tuya configuration in a
 	// format tuyaflash cannot read (ESP8266 dumps).
-	ErrUnsupportedFormat = errors.New("Tuya config format not supported")
+	ErrUnsupportedFormat = errors.New("this Tuya config format is not supported")
 	// ErrDamaged: the storage was found but some blocks or values failed
 	// their checks; what could be read is returned alongside.
-	ErrDamaged = errors.New("Tuya storage is damaged")
+	ErrDamaged = errors.New("the Tuya storage is damaged")
 	// ErrUserParamKey: a user_param_key string could not be parsed.
 	ErrUserParamKey = errors.New("malformed user_param_key")
 )
