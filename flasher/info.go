@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Family is a chip family tuyaflash can flash.
@@ -13,12 +14,46 @@ type Family string
 const (
 	BK7231N Family = "BK7231N"
 	BK7231T Family = "BK7231T"
+	// BK7231M is a BK7231N (same chip id, same flash layout) with an
+	// all-zero eFuse key, also sold as BL2028N. Detection reports such a
+	// chip as Family BK7231N with EfuseKey "zero" and Model "BK7231M", so
+	// that backups and catalogue entries keyed by BK7231N keep matching;
+	// the value names the chip where a user or a catalogue asks for it.
+	BK7231M Family = "BK7231M"
+	// BK7238 is the chip of Tuya's T1 modules (T1-2S, T1-3S, T1-LC5 …).
+	BK7238 Family = "BK7238"
+	// BK7231U and BK7252 answer from their flash bootloader with the
+	// BASIC_BEKEN command subset (cameras, displays).
+	BK7231U Family = "BK7231U"
+	BK7252  Family = "BK7252"
+	// BK7252N (Tuya "T4") is known from BK7231GUIFlashTool only.
+	BK7252N Family = "BK7252N"
 	ESP8266 Family = "ESP8266"
 	ESP8285 Family = "ESP8285"
 )
 
+// Families lists every family, Beken first.
+var Families = []Family{BK7231N, BK7231T, BK7231M, BK7238, BK7231U, BK7252, BK7252N, ESP8266, ESP8285}
+
+// ParseFamily accepts a family name in any case ("bk7238"); ok is false
+// for a name that is none of Families.
+func ParseFamily(s string) (Family, bool) {
+	for _, f := range Families {
+		if strings.EqualFold(strings.TrimSpace(s), string(f)) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
 // Beken reports whether f is a Beken BK72xx family.
-func (f Family) Beken() bool { return f == BK7231N || f == BK7231T }
+func (f Family) Beken() bool {
+	switch f {
+	case BK7231N, BK7231T, BK7231M, BK7238, BK7231U, BK7252, BK7252N:
+		return true
+	}
+	return false
+}
 
 // Espressif reports whether f is an ESP8266-class family.
 func (f Family) Espressif() bool { return f == ESP8266 || f == ESP8285 }
@@ -26,6 +61,10 @@ func (f Family) Espressif() bool { return f == ESP8266 || f == ESP8285 }
 // Info describes a connected chip as detect reports it.
 type Info struct {
 	Family Family `json:"family"`
+	// Model is the chip's own name where the chip table knows it:
+	// "BK7231M" for a BK7231N with an all-zero eFuse key, "BK7238" …;
+	// "" where it is Family.
+	Model string `json:"model,omitempty"`
 	// Protocol names the code that answers the UART and its command
 	// set, e.g. "BootROM (FULL)", "bootloader BK7231S_1.0.5
 	// (BASIC_TUYA)", "ROM loader", "stub".
@@ -50,6 +89,10 @@ type Info struct {
 	// EfuseKey is "tuya", "zero" or "other" on chips whose encryption key
 	// can be read, "" elsewhere.
 	EfuseKey string `json:"efuse_key,omitempty"`
+	// EfuseKeyFrom says how EfuseKey is known: "eFuse registers", or the
+	// bootloader table when the chip cannot read its key out (the key a
+	// known bootloader was built for).
+	EfuseKeyFrom string `json:"efuse_key_from,omitempty"`
 	// CrystalMHz is the ESP8266 crystal frequency.
 	CrystalMHz int `json:"crystal_mhz,omitempty"`
 	// Baud is the rate the link runs at after negotiation.

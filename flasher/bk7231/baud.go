@@ -19,22 +19,25 @@ const setBaudDelay = 40
 
 // negotiateBaud switches once to the requested rate, confirms it with a
 // verified 4 KiB read, and steps down on failure (§4.1; no upward probing).
+// When no rate passes, not even 115200, it fails: a link that cannot carry
+// one verified sector is no link to back up or write over.
 func (d *Device) negotiateBaud(ctx context.Context) error {
+	if d.opts.Baud == LinkBaud && d.port.BaudRate() == LinkBaud {
+		d.info.Baud = LinkBaud
+		return nil
+	}
 	steps := []int{d.opts.Baud}
 	for _, b := range fallbackBauds {
 		if b < d.opts.Baud {
 			steps = append(steps, b)
 		}
 	}
-	if d.opts.Baud == LinkBaud {
-		d.info.Baud = LinkBaud
-		return nil
-	}
+	var last error
 	for _, want := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := d.switchAndConfirm(ctx, want)
+		err := d.switchAndConfirm(want)
 		if err == nil {
 			d.info.Baud = want
 			if want != d.opts.Baud {
@@ -45,18 +48,21 @@ func (d *Device) negotiateBaud(ctx context.Context) error {
 		if isFatal(err) {
 			return err
 		}
+		last = err
 		d.events.Emit(flasher.Warning, fmt.Sprintf("%d baud failed (%v); trying a lower rate", want, err))
-		if err := d.resync(ctx); err != nil {
+		if _, err := d.resync(ctx); err != nil {
 			return err
 		}
 	}
-	d.info.Baud = d.port.BaudRate()
-	return nil
+	return &flasher.HintError{
+		Err:  fmt.Errorf("no transfer rate works: a verified 4 KiB test read failed at every rate down to %d baud (last: %w)", steps[len(steps)-1], last),
+		Hint: "the chip answers link checks but loses data: use short wires with a common GND, a separate 3.3 V supply (>= 300 mA), and another USB-serial adapter if this persists",
+	}
 }
 
 // switchAndConfirm sends SetBaudRate and proves the new rate with a 4 KiB
 // read checked against the chip's CRC.
-func (d *Device) switchAndConfirm(ctx context.Context, baud int) error {
+func (d *Device) switchAndConfirm(baud int) error {
 	if baud == d.port.BaudRate() {
 		return d.confirm()
 	}
@@ -111,10 +117,10 @@ func (d *Device) setBaud(baud int) error {
 	return nil
 }
 
-// resync finds the chip again after a failed switch: it may be at the new
-// rate (echo lost) or still at the old one; if neither answers it must be
-// reset and linked again at 115200.
-func (d *Device) resync(ctx context.Context) error {
+// resync finds the chip again after a failed switch or command: it may be
+// at the new rate (echo lost) or still at the old one; if neither answers
+// it must be reset and linked again at 115200, which linked reports.
+func (d *Device) resync(ctx context.Context) (linked bool, err error) {
 	cur := d.port.BaudRate()
 	tried := map[int]bool{}
 	for _, b := range append([]int{cur, d.lastGoodBaud()}, fallbackBauds...) {
@@ -122,17 +128,23 @@ func (d *Device) resync(ctx context.Context) error {
 			continue
 		}
 		tried[b] = true
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		d.port.SetBaudRate(b)
 		d.c.drop(10 * time.Millisecond)
 		for i := 0; i < 3; i++ {
 			if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 100*time.Millisecond); err == nil {
 				d.c.drop(5 * time.Millisecond)
-				return nil
+				return false, nil
 			}
 		}
 	}
-	d.events.Emit(flasher.Action, "lost the chip while changing the baud rate: power-cycle the module again now")
-	return d.link(ctx, d.opts.LinkTimeout, false)
+	d.events.Emit(flasher.Action, "lost the chip: power-cycle the module again now")
+	if err := d.link(ctx, d.opts.LinkTimeout, false); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (d *Device) lastGoodBaud() int {
@@ -143,8 +155,9 @@ func (d *Device) lastGoodBaud() int {
 }
 
 // stepDown lowers the transfer rate after repeated errors during a
-// transfer ("falls back to a lower rate on errors").
-func (d *Device) stepDown() error {
+// transfer ("falls back to a lower rate on errors"). The rate Info reports
+// is the one the link then runs at.
+func (d *Device) stepDown(ctx context.Context) error {
 	cur := d.port.BaudRate()
 	next := 0
 	for _, b := range fallbackBauds {
@@ -160,12 +173,18 @@ func (d *Device) stepDown() error {
 	d.c.drop(20 * time.Millisecond)
 	if err := d.setBaud(next); err != nil {
 		// The chip may or may not have switched; find it.
-		d.info.Baud = next
-		if err := d.resync(context.Background()); err != nil {
+		linked, err := d.resync(ctx)
+		if err != nil {
 			return err
+		}
+		if linked {
+			d.unprotected = false // the firmware may have run meanwhile
 		}
 	}
 	d.info.Baud = d.port.BaudRate()
+	if d.info.Baud >= cur {
+		return fmt.Errorf("the chip stayed at %d baud: %w", d.info.Baud, errBaud)
+	}
 	d.note(flasher.Warning, fmt.Sprintf("stepped down to %d baud after errors", d.info.Baud))
 	return nil
 }

@@ -1,6 +1,8 @@
-// Package bk7231 is the host side of the Beken BK7231T/BK7231N UART
-// download protocol: link-up, chip identification, baud negotiation,
-// verified flash reads and writes, and reboot (bk7231-protocol.md).
+// Package bk7231 is the host side of the Beken BK72xx UART download
+// protocol (BK7231N/M, BK7231T, BK7238, BK7231U, BK7252, BK7252N): link-up,
+// chip identification from the chip table (chips.go), baud negotiation,
+// verified flash reads and writes that survive a lost byte, and reboot
+// (bk7231-protocol.md, more-chips.md).
 package bk7231
 
 import (
@@ -19,22 +21,25 @@ import (
 // LinkBaud is the rate the BootROM and the T bootloader listen at.
 const LinkBaud = 115200
 
-// DefaultBaud is the transfer rate negotiated when none is asked for: the
-// rate BK7231GUIFlashTool's CLI and Beken's uartprogram default to.
+// DefaultBaud is the rate BK7231GUIFlashTool's CLI and Beken's
+// uartprogram default to; Connect uses it for a chip whose row gives none.
 const DefaultBaud = 921600
 
 // Options configures Connect.
 type Options struct {
-	// Baud is the transfer rate to switch to after link-up (0:
-	// DefaultBaud). A failed switch steps down through 460800, 230400 and
-	// 115200; there is no upward probing.
+	// Baud is the transfer rate to switch to after link-up (0: the chip
+	// row's DefaultBaud, LibreTiny's upload rate for that chip). A failed
+	// switch steps down through 460800, 230400 and 115200; there is no
+	// upward probing.
 	Baud int
 	// LinkTimeout bounds the wait for the chip to answer (0: 20 s).
 	LinkTimeout time.Duration
 	// Events receives instructions and warnings for the user.
 	Events flasher.Notify
-	// Family forces BK7231T or BK7231N when identification cannot tell
-	// (an unknown bootloader that answers like both); "" detects.
+	// Family names the chip (a family, or BK7231M) when identification
+	// cannot tell: an unknown bootloader that answers like several rows,
+	// a chip id in no row. It is checked against what identification
+	// finds; "" detects.
 	Family flasher.Family
 	// Linked says the chip has just answered a LinkCheck at 115200 (a
 	// combined detect loop found it): Connect skips the link loop.
@@ -43,14 +48,19 @@ type Options struct {
 
 // Device is a BK7231 chip in download mode. It implements flasher.Device.
 type Device struct {
-	c      *conn
-	port   transport.Port
-	opts   Options
-	proto  Protocol
-	info   flasher.Info
-	size   uint32
-	flash  flashPart
-	events flasher.Notify
+	c     *conn
+	port  transport.Port
+	opts  Options
+	proto Protocol
+	chip  Chip   // the chip's row
+	rows  []Chip // rows still possible until the eFuse key is known
+	bl    bootloader
+	// blKnown: bl is the identified bootloader's fingerprint row.
+	blKnown bool
+	info    flasher.Info
+	size    uint32
+	flash   flashPart
+	events  flasher.Notify
 	// unprotected records that the status register was checked (FULL).
 	unprotected bool
 }
@@ -60,9 +70,6 @@ var _ flasher.Device = (*Device)(nil)
 // Connect waits for the chip on p (the user power-cycles it or pulls CEN
 // low), identifies it and negotiates the transfer rate.
 func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, error) {
-	if opts.Baud == 0 {
-		opts.Baud = DefaultBaud
-	}
 	if opts.LinkTimeout == 0 {
 		opts.LinkTimeout = 20 * time.Second
 	}
@@ -79,6 +86,12 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	}
 	if err := d.identify(ctx); err != nil {
 		return nil, err
+	}
+	if d.opts.Baud == 0 {
+		d.opts.Baud = d.chip.DefaultBaud
+		if d.opts.Baud == 0 {
+			d.opts.Baud = DefaultBaud
+		}
 	}
 	if err := d.negotiateBaud(ctx); err != nil {
 		return nil, err
@@ -98,6 +111,9 @@ func (d *Device) Info() flasher.Info {
 
 // Protocol reports the command subset of the connected chip.
 func (d *Device) Protocol() Protocol { return d.proto }
+
+// Chip returns the chip's row of the chip table.
+func (d *Device) Chip() Chip { return d.chip.clone() }
 
 func (d *Device) note(kind flasher.EventKind, msg string) {
 	d.info.Notes = append(d.info.Notes, msg)
@@ -178,7 +194,7 @@ func HasLinkCheckReply(b []byte) bool { return bytes.Contains(b, linkCheckReply)
 func (d *Device) stillLinked() int {
 	seen := map[int]bool{LinkBaud: true}
 	for _, b := range append([]int{d.opts.Baud}, fallbackBauds...) {
-		if seen[b] {
+		if seen[b] || b <= 0 {
 			continue
 		}
 		seen[b] = true
@@ -207,37 +223,43 @@ func (d *Device) pulseReset() {
 	d.port.SetRTS(false)
 }
 
-// crcRange asks the chip for the CRC of [addr, addr+n) and returns it as the
-// standard CRC-32 (the chip omits the final inversion, §4.2).
-func (d *Device) crcRange(addr, n uint32) (uint32, error) {
-	start := d.phys(addr)
+// crcWire asks the chip for the CRC of n bytes from the wire address start
+// and returns it as the standard CRC-32 (the chip omits the final inversion,
+// §4.2). On chips that re-protect the flash after a CRC, a LinkCheck
+// follows, so that the next erase may unprotect it again (§4.3). One
+// attempt; callers retry.
+func (d *Device) crcWire(start, n uint32) (uint32, error) {
 	end := start + n
-	if d.proto.inclusiveCRC() {
+	if d.chip.InclusiveCRC {
 		end--
 	}
 	timeout := time.Second + time.Duration(n)*time.Second/200000
 	r, err := d.c.shortCmd("check CRC", cmdCheckCRC, append(le32(start), le32(end)...), timeout)
 	if err != nil {
-		return 0, &flasher.OpError{Op: "check CRC", Addr: addr, Err: err}
+		return 0, err
 	}
 	if len(r.data) < 4 {
-		return 0, &flasher.OpError{Op: "check CRC", Addr: addr, Err: fmt.Errorf("short reply: %w", flasher.ErrProtocol)}
+		return 0, fmt.Errorf("check CRC: short reply: %w", flasher.ErrProtocol)
 	}
-	if d.proto.reprotectsAfterCRC() {
-		// The bootloader re-protects the flash after every CheckCRC
-		// until the next LinkCheck (§4.3).
-		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 500*time.Millisecond); err != nil {
-			return 0, &flasher.OpError{Op: "link check after CRC", Addr: addr, Err: err}
+	if d.chip.ReprotectAfterCRC {
+		if _, err := d.c.shortCmd("link check after CRC", cmdLinkCheck, nil, 500*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
 	return binary.LittleEndian.Uint32(r.data) ^ 0xFFFFFFFF, nil
 }
 
-// phys maps a logical flash address to the one sent on the wire: on
-// bootloader-based chips every address is sent with the flash size added,
-// so that the bootloader does not refuse its own area (§5.1).
-func (d *Device) phys(addr uint32) uint32 {
-	if d.proto != ProtoFull && d.size != 0 {
+// crcRange is crcWire for the logical range [addr, addr+n).
+func (d *Device) crcRange(addr, n uint32) (uint32, error) { return d.crcWire(d.wire(addr), n) }
+
+// wire maps a logical flash address to the one sent on the wire: on chips
+// whose bootloader refuses its own area at plain addresses, addresses below
+// 0x11000 are sent with the flash size added and reach the same byte through
+// the address wrap (§5.1). Nothing else needs the wrap (bkWriter and
+// BK7231GUIFlashTool send plain addresses from 0x11000 on), so a flash size
+// found wrong could never turn a write into one of the bootloader.
+func (d *Device) wire(addr uint32) uint32 {
+	if d.chip.WrapReads && addr < bootloaderEnd && d.size != 0 {
 		return addr + d.size
 	}
 	return addr
@@ -249,16 +271,19 @@ func (d *Device) replyTimeout(n int, chipTime time.Duration) time.Duration {
 	return 2*transport.WireTime(int64(n), d.port.BaudRate()) + chipTime + 300*time.Millisecond
 }
 
-// read4K reads one 4 KiB sector without verification.
-func (d *Device) read4K(addr uint32, dst []byte) error {
-	r, err := d.c.longCmd("read 4K", opFlashRead4K, d.replyTimeout(4111, 20*time.Millisecond), le32(d.phys(addr)))
+// read4K reads one 4 KiB sector at a logical address without verification.
+func (d *Device) read4K(addr uint32, dst []byte) error { return d.read4KWire(d.wire(addr), dst) }
+
+// read4KWire reads one 4 KiB sector at a wire address.
+func (d *Device) read4KWire(wire uint32, dst []byte) error {
+	r, err := d.c.longCmd("read 4K", opFlashRead4K, d.replyTimeout(4111, 20*time.Millisecond), le32(wire))
 	if err != nil {
 		return err
 	}
 	if len(r.data) != 4+sectorSize {
 		return fmt.Errorf("read 4K: reply has %d data bytes, want %d: %w", len(r.data), 4+sectorSize, flasher.ErrProtocol)
 	}
-	if got := binary.LittleEndian.Uint32(r.data); got != d.phys(addr) {
+	if got := binary.LittleEndian.Uint32(r.data); got != wire {
 		return fmt.Errorf("read 4K: reply for 0x%X: %w", got, flasher.ErrProtocol)
 	}
 	copy(dst, r.data[4:])
@@ -268,22 +293,35 @@ func (d *Device) read4K(addr uint32, dst []byte) error {
 // readSectorVerified reads one sector and checks it against the chip's CRC,
 // retrying on any error; it returns that CRC.
 func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte) (uint32, error) {
+	crc, err := d.readVerified(ctx, d.wire(addr), dst)
+	if err != nil && !isFatal(err) {
+		return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: err}
+	}
+	return crc, err
+}
+
+// readVerified reads the sector at a wire address and checks it against the
+// chip's CRC, up to six times, stepping the rate down after repeated
+// failures.
+func (d *Device) readVerified(ctx context.Context, wire uint32, dst []byte) (uint32, error) {
 	var last error
 	for try := 0; try < 6; try++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		if try > 0 {
-			d.recover(try)
+			if err := d.recover(ctx, try); err != nil {
+				return 0, err
+			}
 		}
-		if err := d.read4K(addr, dst); err != nil {
+		if err := d.read4KWire(wire, dst); err != nil {
 			last = err
 			if isFatal(err) {
-				return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: err}
+				return 0, err
 			}
 			continue
 		}
-		crc, err := d.crcRange(addr, sectorSize)
+		crc, err := d.crcWire(wire, sectorSize)
 		if err != nil {
 			last = err
 			if isFatal(err) {
@@ -294,26 +332,15 @@ func (d *Device) readSectorVerified(ctx context.Context, addr uint32, dst []byte
 		if crc == crc32.ChecksumIEEE(dst) {
 			return crc, nil
 		}
-		last = &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(dst)), Got: fmt.Sprintf("%08X", crc)}
+		last = &flasher.ChecksumError{Algo: "CRC32", Addr: wire, Len: sectorSize, Want: fmt.Sprintf("%08X", crc32.ChecksumIEEE(dst)), Got: fmt.Sprintf("%08X", crc)}
 	}
-	return 0, &flasher.OpError{Op: "read 4K", Addr: addr, Err: last}
+	return 0, last
 }
 
-// isFatal reports errors that retrying cannot fix: a closed port.
+// isFatal reports errors that retrying cannot fix: a closed port, the end of
+// the context, a chip that no longer answers at all.
 func isFatal(err error) bool {
-	return errors.Is(err, transport.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// recover brings the link back to a known state after a failed command:
-// drop whatever is in flight and re-sync with a LinkCheck. After repeated
-// failures it steps the baud rate down.
-func (d *Device) recover(try int) {
-	d.c.drop(30 * time.Millisecond)
-	if try >= 3 {
-		if err := d.stepDown(); err == nil {
-			return
-		}
-	}
-	d.c.shortCmd("link check", cmdLinkCheck, nil, 200*time.Millisecond)
-	d.c.drop(5 * time.Millisecond)
+	var p permanent
+	return errors.Is(err, transport.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, flasher.ErrNoLink) || errors.As(err, &p)
 }

@@ -1,6 +1,7 @@
 package bk7231
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,24 +21,21 @@ type UnsupportedChipError struct {
 }
 
 func (e *UnsupportedChipError) Error() string {
-	return fmt.Sprintf("this is a %s (%s); tuyaflash supports BK7231T and BK7231N only so far", e.Chip, e.Detail)
+	return fmt.Sprintf("this is a %s (%s); tuyaflash does not support it: it supports %s", e.Chip, e.Detail, supportedModels())
 }
 
 // Is makes an UnsupportedChipError match flasher.ErrUnsupported.
 func (e *UnsupportedChipError) Is(target error) bool { return target == flasher.ErrUnsupported }
 
-// identify tells BK7231T from BK7231N (§6): bootloader fingerprint first,
-// then protocol behaviour, then chip id / boot version.
+// identify finds the chip's row in the chip table (§6): the bootloader
+// fingerprint first, then the protocol's behaviour, then the chip id
+// register (FULL) or the boot version (BASIC_TUYA). Rows that share a chip
+// id (BK7231N, BK7231M) are told apart by the eFuse key in identifyMore.
 func (d *Device) identify(ctx context.Context) error {
 	// Raw CheckCRC(0, 256) before the size is known: FULL chips hash 257
 	// bytes, the others 256; the table holds what each returns.
-	d.proto = ProtoFull // addresses unmodified, inclusive end for now
-	raw, err := d.rawCRC(0, 256)
+	raw, err := d.rawCRC(ctx, 0, 256)
 	if err != nil {
-		return fmt.Errorf("identify: %w", err)
-	}
-	// The T bootloader re-protects after a CRC; a LinkCheck resets that.
-	if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 500*time.Millisecond); err != nil {
 		return fmt.Errorf("identify: %w", err)
 	}
 	crc := raw ^ 0xFFFFFFFF
@@ -47,100 +45,221 @@ func (d *Device) identify(ctx context.Context) error {
 			Hint: "the SPI flash is not accessible; a user fixed this by pulling P24 low during reset (ltchiptool #29). Check the module's supply under load.",
 		}
 	}
-	bl, known := lookupBootloader(crc)
-	if known {
-		d.proto = bl.proto
-		d.info.Bootloader = bl.name
+	d.bl, d.blKnown = lookupBootloader(crc)
+	if d.blKnown {
+		d.proto = d.bl.proto
+		d.info.Bootloader = d.bl.name
 	} else {
 		d.info.Bootloader = fmt.Sprintf("unknown (CRC 0x%08X)", crc)
-		proto, err := d.probeProtocol()
-		if err != nil {
+		if d.proto, err = d.probeProtocol(ctx); err != nil {
 			return err
 		}
-		d.proto = proto
+	}
+	ver := ""
+	if d.proto == ProtoBasicTuya {
+		if ver, err = d.bootVersion(); err != nil {
+			d.note(flasher.Warning, "boot version not readable: "+err.Error())
+		}
+	}
+	rows, what, err := d.candidates()
+	if err != nil {
+		return err
+	}
+	if err := d.pick(rows, what); err != nil {
+		return err
 	}
 	switch d.proto {
 	case ProtoFull:
-		id, err := d.readReg(regChipID)
-		if err != nil {
-			return fmt.Errorf("identify: read chip id: %w", err)
-		}
-		d.info.ChipID = id
-		switch {
-		case id == chipIDBK7231N:
-			d.info.Family = flasher.BK7231N
-		case id == chipIDBK7238 || id&0xFFFF == chipIDBK7238:
-			return &UnsupportedChipError{Chip: "BK7238 (T1)", Detail: fmt.Sprintf("chip id 0x%X", id)}
-		case id == chipIDBK7252N:
-			return &UnsupportedChipError{Chip: "BK7252N", Detail: fmt.Sprintf("chip id 0x%X", id)}
-		case known && bl.chip != "BK7231N":
-			return &UnsupportedChipError{Chip: bl.chip, Detail: "bootloader " + bl.name}
-		case d.opts.Family == flasher.BK7231N:
-			d.info.Family = flasher.BK7231N
-			d.note(flasher.Warning, fmt.Sprintf("unexpected chip id 0x%X; treating it as BK7231N as asked", id))
-		default:
-			return &UnsupportedChipError{Chip: "BK72xx with a BootROM", Detail: fmt.Sprintf("chip id 0x%X, not BK7231N's 0x%X; --chip bk7231n forces it", id, chipIDBK7231N)}
-		}
 		d.info.Protocol = "BootROM (FULL)"
 	case ProtoBasicTuya:
-		ver, err := d.bootVersion()
-		if err != nil {
-			d.note(flasher.Warning, "boot version not readable: "+err.Error())
-		}
-		d.info.Family = flasher.BK7231T
+		d.info.Protocol = "bootloader (BASIC_TUYA)"
 		if ver != "" {
 			d.info.Protocol = "bootloader " + ver + " (BASIC_TUYA)"
-		} else {
-			d.info.Protocol = "bootloader (BASIC_TUYA)"
 		}
-		// The T bootloader gives no flash id; its table says 2 MiB
-		// (bk7231tools BkBootloaderType).
-		d.size = 2 << 20
-		d.info.FlashSize = int(d.size)
-		d.info.FlashSizeFrom = "bootloader table (BK7231T modules carry 2 MiB)"
-	case ProtoBasicBeken:
-		chip := "BK7231Q/U or BK7252"
-		if known {
-			chip = bl.chip
-		}
-		return &UnsupportedChipError{Chip: chip, Detail: "bootloader " + d.info.Bootloader + ", BASIC_BEKEN protocol"}
+	default:
+		d.info.Protocol = "bootloader (" + d.proto.String() + ")"
 	}
-	if !known {
+	if !d.blKnown {
 		d.note(flasher.Warning, "bootloader not in tuyaflash's table ("+d.info.Bootloader+"); identified by protocol behaviour")
-	}
-	if d.opts.Family != "" && d.opts.Family != d.info.Family {
-		return fmt.Errorf("--chip %s given, but the chip is a %s (%s): %w", d.opts.Family, d.info.Family, d.info.Protocol, flasher.ErrRefused)
 	}
 	return nil
 }
 
-// rawCRC sends CheckCRC with unmodified start and end and returns the raw
-// register value.
-func (d *Device) rawCRC(start, end uint32) (uint32, error) {
-	r, err := d.c.shortCmd("check CRC", cmdCheckCRC, append(le32(start), le32(end)...), 2*time.Second)
+// candidates returns the rows the chip can be, and what identified them.
+func (d *Device) candidates() ([]Chip, string, error) {
+	if d.proto != ProtoFull {
+		if d.blKnown {
+			return rowsWhere(func(c *Chip) bool { return c.Model == d.bl.model }), "bootloader " + d.bl.name, nil
+		}
+		return rowsWhere(func(c *Chip) bool { return c.Proto == d.proto }), d.proto.String() + " bootloader", nil
+	}
+	id, err := d.readReg(regChipID)
 	if err != nil {
-		return 0, err
+		return nil, "", fmt.Errorf("identify: read chip id: %w", err)
 	}
-	if len(r.data) < 4 {
-		return 0, fmt.Errorf("check CRC: short reply: %w", flasher.ErrProtocol)
+	d.info.ChipID = id
+	what := fmt.Sprintf("chip id 0x%X", id)
+	rows := rowsWhere(func(c *Chip) bool { return c.matchesID(regChipID, id) })
+	if len(rows) == 0 {
+		// Chips that answer at another register (BK7236/BK7258).
+		for _, reg := range []uint32{regChipIDNew} {
+			v, err := d.readReg(reg)
+			if err != nil || v == 0 {
+				continue
+			}
+			if rows = rowsWhere(func(c *Chip) bool { return c.matchesID(reg, v) }); len(rows) > 0 {
+				d.info.ChipID = v
+				what = fmt.Sprintf("chip id 0x%X at 0x%08X", v, reg)
+				break
+			}
+		}
 	}
-	return binary.LittleEndian.Uint32(r.data), nil
+	if len(rows) == 0 {
+		return d.unknownChipID(what)
+	}
+	if d.blKnown && d.bl.model != rows[0].Model && rowOf(d.bl.model).Family != rows[0].Family {
+		d.note(flasher.Warning, fmt.Sprintf("the bootloader (%s) is %s's, the chip id says %s: going by the chip id", d.bl.name, d.bl.model, rows[0].Model))
+	}
+	return rows, what, nil
+}
+
+// unknownChipID handles a FULL chip whose id is in no row: refused, unless
+// --chip names a FULL row.
+func (d *Device) unknownChipID(what string) ([]Chip, string, error) {
+	if f := d.opts.Family; f != "" {
+		rows := rowsWhere(func(c *Chip) bool { return c.Supported && c.Proto == ProtoFull && c.is(f) })
+		if len(rows) > 0 {
+			d.note(flasher.Warning, fmt.Sprintf("%s is in no row of tuyaflash's chip table; treating the chip as a %s as asked", what, f))
+			return rows, what, nil
+		}
+	}
+	chip := "BK72xx with a BootROM"
+	if d.blKnown {
+		chip = d.bl.model
+	}
+	return nil, "", &UnsupportedChipError{Chip: chip, Detail: what + ", in no row of tuyaflash's chip table; --chip NAME forces a chip you know it is"}
+}
+
+// is reports whether the row is what a --chip family names: its family, or
+// its model (BK7231M).
+func (c *Chip) is(f flasher.Family) bool {
+	return c.Family == f || strings.EqualFold(c.Model, string(f))
+}
+
+// rowOf returns the row of a model, or an empty row.
+func rowOf(model string) Chip {
+	for _, c := range chips {
+		if c.Model == model {
+			return c
+		}
+	}
+	return Chip{}
+}
+
+// pick settles on a row: --chip narrows the candidates (and is refused
+// when it names none of them), an unsupported chip is refused, and
+// candidates that only a key can tell apart stay for identifyMore.
+func (d *Device) pick(rows []Chip, what string) error {
+	if f := d.opts.Family; f != "" {
+		var keep []Chip
+		for _, c := range rows {
+			if c.is(f) {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			return fmt.Errorf("--chip %s given, but the chip is a %s (%s): %w", f, modelsOf(rows), what, flasher.ErrRefused)
+		}
+		rows = keep
+	}
+	if len(rows) == 0 {
+		return &UnsupportedChipError{Chip: "BK72xx", Detail: what}
+	}
+	var supported []Chip
+	for _, c := range rows {
+		if c.Supported {
+			supported = append(supported, c)
+		}
+	}
+	if len(supported) == 0 {
+		return &UnsupportedChipError{Chip: rows[0].Name(), Detail: what}
+	}
+	for _, c := range supported[1:] {
+		if c.Key == "" {
+			var flags []string
+			for _, c := range supported {
+				flags = append(flags, "--chip "+strings.ToLower(c.Model))
+			}
+			return &flasher.HintError{
+				Err:  fmt.Errorf("the chip answers like a %s (%s); tuyaflash cannot tell which: %w", modelsOf(rows), what, flasher.ErrUnsupported),
+				Hint: "say which chip it is with " + strings.Join(flags, " or "),
+			}
+		}
+	}
+	d.rows = supported
+	d.setChip(supported[0])
+	return nil
+}
+
+// modelsOf joins the rows' models with "or".
+func modelsOf(rows []Chip) string {
+	var m []string
+	for _, c := range rows {
+		if len(m) == 0 || m[len(m)-1] != c.Model {
+			m = append(m, c.Model)
+		}
+	}
+	return strings.Join(m, " or ")
+}
+
+// setChip makes c the chip's row.
+func (d *Device) setChip(c Chip) {
+	d.chip = c
+	d.proto = c.Proto
+	d.info.Family = c.Family
+	d.info.Model = c.Model
+	if c.Size == SizeTable {
+		size, from := c.TableSize, fmt.Sprintf("chip table (%s modules carry %d MiB)", c.Model, c.TableSize/mib)
+		if d.blKnown && d.bl.size != 0 {
+			size, from = d.bl.size, fmt.Sprintf("bootloader table (%s modules carry %d MiB)", c.Model, d.bl.size/mib)
+		}
+		d.size = size
+		d.info.FlashSize = int(size)
+		d.info.FlashSizeFrom = from
+	}
+}
+
+// rawCRC sends CheckCRC with unmodified start and end and returns the raw
+// register value, followed by a LinkCheck (a bootloader re-protects the
+// flash after a CRC until the next LinkCheck, §4.3); it is retried like
+// every command whose answer decides what happens next.
+func (d *Device) rawCRC(ctx context.Context, start, end uint32) (uint32, error) {
+	var raw uint32
+	err := d.retry(ctx, "check CRC", start, hintLink, func() error {
+		r, err := d.c.shortCmd("check CRC", cmdCheckCRC, append(le32(start), le32(end)...), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		if len(r.data) < 4 {
+			return fmt.Errorf("check CRC: short reply: %w", flasher.ErrProtocol)
+		}
+		raw = binary.LittleEndian.Uint32(r.data)
+		_, err = d.c.shortCmd("link check", cmdLinkCheck, nil, 500*time.Millisecond)
+		return err
+	})
+	return raw, err
 }
 
 // probeProtocol tells FULL from bootloader protocols for an unknown
 // bootloader (§6 step 2): CRC(0x11000, 0x11100) covers 257 bytes on FULL
 // chips and 256 on the others; the T bootloader answers ReadBootVersion.
-func (d *Device) probeProtocol() (Protocol, error) {
+func (d *Device) probeProtocol(ctx context.Context) (Protocol, error) {
 	buf := make([]byte, sectorSize)
-	d.proto = ProtoFull // plain addresses while probing
 	if err := d.read4K(bootloaderEnd, buf); err != nil {
 		return 0, fmt.Errorf("identify: read 0x%X: %w", bootloaderEnd, err)
 	}
-	raw, err := d.rawCRC(bootloaderEnd, bootloaderEnd+256)
+	raw, err := d.rawCRC(ctx, bootloaderEnd, bootloaderEnd+256)
 	if err != nil {
-		return 0, fmt.Errorf("identify: %w", err)
-	}
-	if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 500*time.Millisecond); err != nil {
 		return 0, fmt.Errorf("identify: %w", err)
 	}
 	crc := raw ^ 0xFFFFFFFF
@@ -198,23 +317,61 @@ func (d *Device) writeReg(addr, val uint32) error {
 }
 
 // identifyMore reads what is faster to read at the negotiated rate: flash id
-// and size (FULL), MAC, eFuse key.
+// and size, eFuse key (which settles BK7231N against BK7231M), MAC.
 func (d *Device) identifyMore(ctx context.Context) error {
 	if d.proto == ProtoFull {
 		if err := d.readFlashID(); err != nil {
 			return err
 		}
+	}
+	if d.chip.Size == SizeWrap {
+		if err := d.detectWrapSize(ctx); err != nil {
+			return err
+		}
+	}
+	if err := d.settleKey(); err != nil {
+		return err
+	}
+	if d.chip.Caveat != "" {
+		d.note(flasher.Warning, d.chip.Caveat)
+	}
+	return d.readMAC(ctx)
+}
+
+// settleKey finds the eFuse key the way the row allows and moves to the row
+// of that key among those sharing the chip id.
+func (d *Device) settleKey() error {
+	switch d.chip.KeyFrom {
+	case KeyRegisters:
 		key, err := d.readEfuseKey()
 		if err != nil {
 			d.note(flasher.Warning, "eFuse key not readable: "+err.Error())
-		} else {
-			d.info.EfuseKey = key
-			if key != "tuya" {
-				d.note(flasher.Warning, fmt.Sprintf("the chip's eFuse encryption key is %s, not Tuya's: never write a bootloader built for the Tuya key (a QIO image from 0x0) to it, it would not boot (use the BK7231M build, keep the existing bootloader)", key))
-			}
+			break
+		}
+		d.info.EfuseKey, d.info.EfuseKeyFrom = key, "eFuse registers"
+	case KeyBootloader:
+		if d.blKnown {
+			d.info.EfuseKey = d.bl.key
+			d.info.EfuseKeyFrom = "bootloader " + d.bl.name + " (built for this key; the chip cannot read its key out)"
 		}
 	}
-	return d.readMAC(ctx)
+	if len(d.rows) > 1 && d.info.EfuseKey != "" {
+		best := d.rows[0]
+		for _, c := range d.rows {
+			if c.Key == d.info.EfuseKey {
+				best = c
+				break
+			}
+		}
+		d.setChip(best)
+	}
+	if d.chip.Key != "" && d.info.EfuseKey != "" && d.chip.Key != d.info.EfuseKey {
+		return fmt.Errorf("--chip %s given, but the chip's eFuse key is %s, not %s (%s): %w", d.chip.Model, d.info.EfuseKey, d.chip.Key, d.info.EfuseKeyFrom, flasher.ErrRefused)
+	}
+	if d.chip.KeyFrom == KeyRegisters && d.info.EfuseKey != "" && d.info.EfuseKey != keyTuya {
+		d.note(flasher.Warning, fmt.Sprintf("the chip's eFuse encryption key is %s, not Tuya's: never write a bootloader built for the Tuya key (a QIO image from 0x0) to it, it would not boot (use the BK7231M build, keep the existing bootloader)", d.info.EfuseKey))
+	}
+	return nil
 }
 
 // readFlashID asks the BootROM for the JEDEC id (long 0x0E with 9F).
@@ -247,6 +404,71 @@ func (d *Device) readFlashID() error {
 		d.flash = flashPart{id: id, name: "unknown", srBytes: 2, mask: 0x407C, readOps: rd2, wrOps: wr1}
 	}
 	return nil
+}
+
+// detectWrapSize finds the flash size of a chip without a JEDEC id by the
+// address wrap (§5.2 step 3): the 4 KiB at 0x11000 are read again at
+// size+0x11000 for each candidate size, smallest first, and the first
+// identical copy gives the size. Every page is checked against the chip's
+// CRC: a size found too large would let a write wrap onto the bootloader.
+// A blank page at 0x11000 tells nothing; the bootloader's first sector,
+// which is never blank, is compared through the wrap instead: its copies at
+// size and 2×size are both the bootloader only when size is the flash size
+// (BK7231GUIFlashTool's "bootloader mirror" probe).
+func (d *Device) detectWrapSize(ctx context.Context) error {
+	page := func(wire uint32) ([]byte, error) {
+		buf := make([]byte, sectorSize)
+		_, err := d.readVerified(ctx, wire, buf)
+		return buf, err
+	}
+	found := func(size uint32, from string) error {
+		d.size = size
+		d.info.FlashSize = int(size)
+		d.info.FlashSizeFrom = from
+		return nil
+	}
+	base, err := page(bootloaderEnd)
+	if err != nil {
+		return fmt.Errorf("identify: flash size: %w", err)
+	}
+	if !blank(base) {
+		for _, s := range d.chip.WrapSizes {
+			p, err := page(s + bootloaderEnd)
+			if err != nil {
+				return fmt.Errorf("identify: flash size: %w", err)
+			}
+			if bytes.Equal(p, base) {
+				return found(s, fmt.Sprintf("address wrap (the 4 KiB at 0x011000 repeat at 0x%06X)", s+bootloaderEnd))
+			}
+		}
+	} else {
+		for _, s := range d.chip.WrapSizes {
+			a, err := page(s)
+			if err != nil {
+				return fmt.Errorf("identify: flash size: %w", err)
+			}
+			b, err := page(2 * s)
+			if err != nil {
+				return fmt.Errorf("identify: flash size: %w", err)
+			}
+			if !blank(a) && bytes.Equal(a, b) {
+				return found(s, fmt.Sprintf("address wrap (the bootloader repeats at 0x%06X and 0x%06X)", s, 2*s))
+			}
+		}
+	}
+	var tried []string
+	for _, s := range d.chip.WrapSizes {
+		tried = append(tried, fmt.Sprintf("%d MiB", s/mib))
+	}
+	return &flasher.HintError{
+		Err:  fmt.Errorf("identify: the flash size of this %s is none of %s (no address wrap found): %w", d.chip.Model, strings.Join(tried, ", "), flasher.ErrDevice),
+		Hint: "nothing was written. Run the command again; if this persists the chip is not what its bootloader says, or its flash is not one tuyaflash can size",
+	}
+}
+
+// blank reports a page of one repeated 0x00 or 0xFF byte.
+func blank(p []byte) bool {
+	return bytes.Count(p, p[:1]) == len(p) && (p[0] == 0x00 || p[0] == 0xFF)
 }
 
 // readEfuseKey reads the 16-byte eFuse encryption key through the SCTRL
@@ -287,38 +509,65 @@ func (d *Device) readEfuseKey() (string, error) {
 	}
 	switch key {
 	case tuyaEfuseKey:
-		return "tuya", nil
+		return keyTuya, nil
 	case [16]byte{}:
-		return "zero", nil
+		return keyZero, nil
 	}
-	return "other", nil
+	return keyOther, nil
 }
 
-// readMAC reads the RF calibration (TLV) sector and takes the MAC from its
-// tag 0x11111102 (§9.2).
+// readMAC takes the MAC from the RF calibration (TLV) sector, looked for at
+// the row's RF offsets in order (§9.2).
 func (d *Device) readMAC(ctx context.Context) error {
-	addr := uint32(tlvAddrN)
-	if d.info.Family == flasher.BK7231T {
-		addr = tlvAddrT
+	mac, addr, err := d.ReadMAC(ctx)
+	if err != nil {
+		return fmt.Errorf("identify: %w", err)
 	}
-	if addr+sectorSize > d.size {
-		return nil
-	}
-	buf := make([]byte, sectorSize)
-	if _, err := d.readSectorVerified(ctx, addr, buf); err != nil {
-		return fmt.Errorf("identify: read RF sector: %w", err)
-	}
-	mac, ok := ParseTLVMAC(buf)
-	if !ok {
-		d.note(flasher.Warning, fmt.Sprintf("no RF calibration data (TLV) at 0x%06X: MAC unknown; the device may have lost its calibration", addr))
+	if addr == noRF {
+		d.note(flasher.Warning, fmt.Sprintf("no RF calibration data (TLV) at %s: MAC unknown; the device may have lost its calibration", hexList(d.chip.RFOffsets)))
 		return nil
 	}
 	d.info.MAC = mac
 	d.info.MACFrom = fmt.Sprintf("RF calibration sector at 0x%06X", addr)
+	if want := d.chip.RFOffsets[0]; addr != want {
+		d.note(flasher.Warning, fmt.Sprintf("the RF calibration sector is at 0x%06X, not at 0x%06X where OpenBeken looks for it: after writing OpenBeken copy it there (as BK7231GUIFlashTool does), or the device loses its MAC and calibration", addr, want))
+	}
 	if ph, why := mac.Placeholder(); ph {
 		d.note(flasher.Warning, fmt.Sprintf("MAC %s is a placeholder (%s): it does not identify this device", mac, why))
 	}
 	return nil
+}
+
+// noRF is ReadMAC's address when no RF offset holds calibration data.
+const noRF = ^uint32(0)
+
+// ReadMAC reads the RF calibration sector at each of the chip's RF offsets
+// (Chip.RFOffsets) and returns the MAC of the first that holds one, with
+// that offset; the offset is 0xFFFFFFFF when none does. After a write, it
+// tells whether the MAC is still where the new firmware looks for it.
+func (d *Device) ReadMAC(ctx context.Context) (flasher.MAC, uint32, error) {
+	buf := make([]byte, sectorSize)
+	for _, addr := range d.chip.RFOffsets {
+		if addr+sectorSize > d.size {
+			continue
+		}
+		if _, err := d.readSectorVerified(ctx, addr, buf); err != nil {
+			return flasher.MAC{}, noRF, fmt.Errorf("read RF sector: %w", err)
+		}
+		if mac, ok := ParseTLVMAC(buf); ok {
+			return mac, addr, nil
+		}
+	}
+	return flasher.MAC{}, noRF, nil
+}
+
+// hexList formats addresses as "0x1E0000 or 0x1E3000".
+func hexList(addrs []uint32) string {
+	var s []string
+	for _, a := range addrs {
+		s = append(s, fmt.Sprintf("0x%06X", a))
+	}
+	return strings.Join(s, " or ")
 }
 
 // ParseTLVMAC finds the MAC in a BK7231 RF calibration sector: a "TLV\0"

@@ -96,7 +96,9 @@ func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flash
 		return 0, err
 	}
 	p.Advance(-done)
-	d.recover(1)
+	if err := d.recover(ctx, 1); err != nil {
+		return 0, &flasher.OpError{Op: "read", Addr: addr, Err: err}
+	}
 	var crc uint32
 	for off := 0; off < len(buf); off += sectorSize {
 		sc, err := d.readSectorVerified(ctx, addr+uint32(off), buf[off:off+sectorSize])
@@ -111,8 +113,11 @@ func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flash
 
 // Write erases and programs data at addr and verifies it with the chip's
 // CRC. Sectors that already hold the data are skipped, so re-running an
-// interrupted write resumes it. A sector that fails verification is erased
-// and written again, up to three times.
+// interrupted write resumes it. Every command survives a lost or garbled
+// byte in either direction: it is retried after the link is brought back
+// (see retry); a sector that fails verification is erased and written
+// again. A write that still fails is an *flasher.OpError naming the
+// command and address, inside a *flasher.HintError.
 func (d *Device) Write(ctx context.Context, addr uint32, data []byte, p flasher.Progress) (flasher.WriteResult, error) {
 	p = flasher.OrNop(p)
 	res := flasher.WriteResult{Addr: addr, Size: len(data), VerifyMethod: "CRC32 on chip"}
@@ -130,11 +135,12 @@ func (d *Device) Write(ctx context.Context, addr uint32, data []byte, p flasher.
 }
 
 // CheckWrite refuses writes that would brick the device or cannot fit:
-// anything below 0x11000 on a BK7231T (its bootloader is the only way back
-// in over UART, §1) and anything past the end of the flash.
+// anything below 0x11000 on a chip whose download mode is its bootloader
+// (BK7231T/U, BK7252: that bootloader is the only way back in over UART,
+// §1) and anything past the end of the flash.
 func (d *Device) CheckWrite(addr uint32, size int) error {
-	if d.info.Family == flasher.BK7231T && addr < bootloaderEnd {
-		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("the BK7231T bootloader occupies 0x000000-0x010FFF and is what lets tuyaflash reach the chip; writing there can brick it for good (only SPI flashing recovers it): %w", flasher.ErrRefused)}
+	if !d.chip.BootloaderWritable && addr < bootloaderEnd {
+		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("the %s bootloader occupies 0x000000-0x010FFF and is what lets tuyaflash reach the chip; writing there can brick it for good (only SPI flashing recovers it): %w", d.chip.Model, flasher.ErrRefused)}
 	}
 	if uint64(addr)+uint64(size) > uint64(d.size) {
 		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("image of %d bytes at 0x%06X does not fit the %d KiB flash: %w", size, addr, d.size/1024, flasher.ErrRefused)}
@@ -143,7 +149,7 @@ func (d *Device) CheckWrite(addr uint32, size int) error {
 }
 
 func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flasher.WriteResult, p flasher.Progress) error {
-	if err := d.unprotect(); err != nil {
+	if err := d.unprotect(ctx); err != nil {
 		return err
 	}
 	start := addr &^ (sectorSize - 1)
@@ -186,11 +192,14 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 
 // writeBlock brings [lo, hi) (at most one aligned 64 KiB block) to hold
 // chunk and returns the chip's CRC of it: a block that already matches is
-// skipped; a whole block is erased at once; a partial one sector by sector;
-// sectors that fail the check are rewritten.
+// skipped; a whole block is erased at once, a partial one sector by sector;
+// sectors that fail the check are rewritten. A write 4K that fails stops
+// the first pass: the check then finds that sector and the ones after it
+// and rewrites each, erase first (on BASIC bootloaders a write that does
+// not follow its erase after a LinkCheck does not take, §4.3).
 func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, whole bool, res *flasher.WriteResult, p flasher.Progress) (uint32, error) {
 	want := crc32.ChecksumIEEE(chunk)
-	crc, err := d.crcRange(lo, hi-lo)
+	crc, err := d.crc(ctx, lo, hi-lo)
 	if err != nil {
 		return 0, err
 	}
@@ -200,16 +209,18 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 		return crc, nil
 	}
 	if whole {
-		if err := d.erase(lo, eraseCmd64K); err != nil {
+		if err := d.erase(ctx, lo, eraseCmd64K); err != nil {
 			return 0, err
 		}
 		res.Erased += blockSize
 	}
-	bad := false
-	for a := lo; a < hi; a += sectorSize {
+	n := int(hi-lo) / sectorSize
+	done := 0 // sectors the first pass dealt with
+	for ; done < n; done++ {
+		a := lo + uint32(done)*sectorSize
 		sec := chunk[a-lo : a-lo+sectorSize]
 		if !whole {
-			crc, err := d.crcRange(a, sectorSize)
+			crc, err := d.crc(ctx, a, sectorSize)
 			if err != nil {
 				return 0, err
 			}
@@ -218,7 +229,7 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 				p.Advance(sectorSize)
 				continue
 			}
-			if err := d.erase(a, eraseCmd4K); err != nil {
+			if err := d.erase(ctx, a, eraseCmd4K); err != nil {
 				return 0, err
 			}
 			res.Erased += sectorSize
@@ -226,15 +237,18 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 		if !bytes.Equal(sec, allFF) {
 			if err := d.write4K(a, sec); err != nil {
 				if isFatal(err) {
-					return 0, err
+					return 0, d.interrupted(ctx, "write 4K", a, err)
 				}
-				bad = true // found and redone below
+				if err := d.recover(ctx, 1); err != nil {
+					return 0, d.interrupted(ctx, "write 4K", a, err)
+				}
+				break
 			}
 		}
 		p.Advance(sectorSize)
 	}
-	if !bad {
-		if crc, err = d.crcRange(lo, hi-lo); err != nil {
+	if done == n {
+		if crc, err = d.crc(ctx, lo, hi-lo); err != nil {
 			return 0, err
 		}
 		if crc == want {
@@ -243,19 +257,23 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 	}
 	// Find and redo the sectors that did not take.
 	var sum uint32
-	for a := lo; a < hi; a += sectorSize {
+	for i := 0; i < n; i++ {
+		a := lo + uint32(i)*sectorSize
 		sec := chunk[a-lo : a-lo+sectorSize]
-		crc, err := d.crcRange(a, sectorSize)
+		crc, err := d.crc(ctx, a, sectorSize)
 		if err != nil {
 			return 0, err
 		}
 		if crc != crc32.ChecksumIEEE(sec) {
-			retries, err := d.rewriteSector(ctx, a, sec)
-			res.Retries += retries
+			tries, err := d.rewriteSector(ctx, a, sec)
+			res.Retries += tries
 			if err != nil {
 				return 0, err
 			}
 			crc = crc32.ChecksumIEEE(sec) // rewriteSector verified it
+		}
+		if i >= done {
+			p.Advance(sectorSize)
 		}
 		sum = crc32Combine(sum, crc, sectorSize)
 	}
@@ -264,95 +282,110 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 
 var allFF = bytes.Repeat([]byte{0xFF}, sectorSize)
 
+// interrupted maps an error after a cancellation to the context's error
+// and names the command and address otherwise.
+func (d *Device) interrupted(ctx context.Context, op string, addr uint32, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &flasher.OpError{Op: op, Addr: addr, Err: err}
+}
+
 // rewriteSector erases and writes one sector that failed verification and
-// checks it again, up to three times.
+// checks it again, as one unit retried like every write-path command; it
+// returns how many times it wrote the sector.
 func (d *Device) rewriteSector(ctx context.Context, addr uint32, sec []byte) (int, error) {
 	want := crc32.ChecksumIEEE(sec)
-	var last error
-	for try := 1; try <= 3; try++ {
-		if err := ctx.Err(); err != nil {
-			return try, err
-		}
-		d.recover(try)
-		if err := d.erase(addr, eraseCmd4K); err != nil {
-			last = err
-			if isFatal(err) {
-				return try, err
-			}
-			continue
+	tries := 0
+	hint := hintWrite
+	if d.proto == ProtoFull {
+		hint = hintWriteFull
+	}
+	err := d.retry(ctx, "write 4K", addr, hint, func() error {
+		tries++
+		if err := d.eraseOnce(ctx, addr, eraseCmd4K); err != nil {
+			return err
 		}
 		if !bytes.Equal(sec, allFF) {
 			if err := d.write4K(addr, sec); err != nil {
-				last = err
-				if isFatal(err) {
-					return try, err
-				}
-				continue
+				return err
 			}
 		}
 		crc, err := d.crcRange(addr, sectorSize)
 		if err != nil {
-			last = err
-			if isFatal(err) {
-				return try, err
-			}
-			continue
+			return err
 		}
-		if crc == want {
-			return try, nil
+		if crc != want {
+			return &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}
 		}
-		last = &flasher.ChecksumError{Algo: "CRC32", Addr: addr, Len: sectorSize, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", crc)}
-	}
-	err := &flasher.OpError{Op: "write 4K", Addr: addr, Err: last}
-	hint := "the sector did not take the data after 4 attempts; check the supply (voltage drops during erase/program are the usual cause), then run the same command again: sectors already written are skipped"
-	if d.proto == ProtoFull {
-		hint = "the sector did not take the data after 4 attempts: the flash may still be write-protected, or the supply drops during erase/program; run the same command again: sectors already written are skipped"
-	}
-	return 3, &flasher.HintError{Err: err, Hint: hint}
+		return nil
+	})
+	return tries, err
 }
 
+// write4K sends one FlashWrite4K (one attempt).
 func (d *Device) write4K(addr uint32, sec []byte) error {
-	_, err := d.c.longCmd("write 4K", opFlashWrite4K, d.replyTimeout(4108+15, 50*time.Millisecond), le32(d.phys(addr)), sec)
-	if err != nil {
-		return &flasher.OpError{Op: "write 4K", Addr: addr, Err: err}
-	}
-	return nil
+	_, err := d.c.longCmd("write 4K", opFlashWrite4K, d.replyTimeout(4108+15, 50*time.Millisecond), le32(d.wire(addr)), sec)
+	return err
 }
 
-func (d *Device) erase(addr uint32, kind byte) error {
+// erase erases the 4 KiB sector or 64 KiB block at addr, retried.
+func (d *Device) erase(ctx context.Context, addr uint32, kind byte) error {
+	op := "erase 4K"
+	if kind == eraseCmd64K {
+		op = "erase 64K"
+	}
+	hint := hintWrite
+	if d.proto == ProtoFull {
+		hint = hintWriteFull
+	}
+	return d.retry(ctx, op, addr, hint, func() error { return d.eraseOnce(ctx, addr, kind) })
+}
+
+// eraseOnce sends one FlashErase, after making sure a FULL chip's flash is
+// unprotected (again, after the chip was linked anew).
+func (d *Device) eraseOnce(ctx context.Context, addr uint32, kind byte) error {
+	if err := d.unprotect(ctx); err != nil {
+		return permanent{err}
+	}
 	op, chipTime := "erase 4K", 500*time.Millisecond
 	if kind == eraseCmd64K {
 		op, chipTime = "erase 64K", 3*time.Second
 	}
-	var last error
-	for try := 0; try < 3; try++ {
-		if try > 0 {
-			d.recover(try)
-		}
-		_, err := d.c.longCmd(op, opFlashErase, d.replyTimeout(16, chipTime), []byte{kind}, le32(d.phys(addr)))
-		if err == nil {
-			return nil
-		}
-		last = err
-		if isFatal(err) {
-			break
-		}
-	}
-	return &flasher.OpError{Op: op, Addr: addr, Err: last}
+	_, err := d.c.longCmd(op, opFlashErase, d.replyTimeout(16, chipTime), []byte{kind}, le32(d.wire(addr)))
+	return err
+}
+
+// permanent marks an error that retrying the command cannot fix (it has
+// been retried on its own level already).
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// crc returns the chip's CRC-32 of [addr, addr+n), retried.
+func (d *Device) crc(ctx context.Context, addr, n uint32) (uint32, error) {
+	var v uint32
+	err := d.retry(ctx, "check CRC", addr, hintLink, func() (err error) {
+		v, err = d.crcRange(addr, n)
+		return err
+	})
+	return v, err
 }
 
 // unprotect clears the flash protection bits on FULL chips (§7): read the
 // status register, and write it only when protect bits are set — a needless
-// write can lock the register on some parts (§7.3).
-func (d *Device) unprotect() error {
+// write can lock the register on some parts (§7.3). A write whose reply was
+// lost is therefore never sent again blindly: the register is read again
+// first.
+func (d *Device) unprotect(ctx context.Context) error {
 	if d.proto != ProtoFull || d.unprotected || d.flash.srBytes == 0 {
 		return nil
 	}
 	target := uint16(0) // BFD(cwUnp=0, sb, lb) = 0 for every part in the table
 	for try := 0; try < 5; try++ {
-		sr, err := d.readSR()
+		sr, err := d.readSR(ctx)
 		if err != nil {
-			return &flasher.OpError{Op: "read status register", Addr: 0, Err: err}
+			return err
 		}
 		if sr&d.flash.mask == target {
 			if try > 0 {
@@ -370,11 +403,17 @@ func (d *Device) unprotect() error {
 			payload = append(payload, byte(val>>8))
 		}
 		if _, err := d.c.longCmd("write status register", opWriteSR, 500*time.Millisecond, payload); err != nil {
-			return &flasher.OpError{Op: "write status register", Addr: 0, Err: err}
+			if isFatal(err) {
+				return d.interrupted(ctx, "write status register", 0, err)
+			}
+			if err := d.recover(ctx, 1); err != nil {
+				return d.interrupted(ctx, "write status register", 0, err)
+			}
+			continue
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	sr, _ := d.readSR()
+	sr, _ := d.readSR(ctx)
 	return &flasher.HintError{
 		Err:  &flasher.OpError{Op: "unprotect flash", Addr: 0, Err: fmt.Errorf("status register stays 0x%04X: %w", sr, flasher.ErrDevice)},
 		Hint: "the flash status register is locked; power-cycle the module and try again; if it persists the flash cannot be written over UART",
@@ -382,19 +421,25 @@ func (d *Device) unprotect() error {
 }
 
 // readSR reads the status register bytes with the part's read opcodes,
-// waiting out a set WIP bit.
-func (d *Device) readSR() (uint16, error) {
+// waiting out a set WIP bit; every read is retried.
+func (d *Device) readSR(ctx context.Context) (uint16, error) {
 	for poll := 0; ; poll++ {
 		var sr uint16
 		for i := 0; i < d.flash.srBytes && i < 2; i++ {
-			r, err := d.c.longCmd("read status register", opReadSR, 500*time.Millisecond, []byte{d.flash.readOps[i]})
+			err := d.retry(ctx, "read status register", 0, hintSR, func() error {
+				r, err := d.c.longCmd("read status register", opReadSR, 500*time.Millisecond, []byte{d.flash.readOps[i]})
+				if err != nil {
+					return err
+				}
+				if len(r.data) < 2 || r.data[0] != d.flash.readOps[i] {
+					return fmt.Errorf("read status register: reply % X: %w", r.data, flasher.ErrProtocol)
+				}
+				sr |= uint16(r.data[1]) << (8 * i)
+				return nil
+			})
 			if err != nil {
 				return 0, err
 			}
-			if len(r.data) < 2 {
-				return 0, fmt.Errorf("read status register: short reply: %w", flasher.ErrProtocol)
-			}
-			sr |= uint16(r.data[1]) << (8 * i)
 		}
 		if sr&1 == 0 || poll >= 50 {
 			return sr, nil
@@ -426,7 +471,7 @@ func (d *Device) Verify(ctx context.Context, addr uint32, data []byte) error {
 	if err := d.checkRange("verify", addr, uint32(len(data))); err != nil {
 		return err
 	}
-	crc, err := d.crcRange(addr, uint32(len(data)))
+	crc, err := d.crc(ctx, addr, uint32(len(data)))
 	if err != nil {
 		return err
 	}

@@ -30,38 +30,38 @@ func (p Protocol) String() string {
 	return "unknown"
 }
 
-// inclusiveCRC reports whether CheckCRC counts its end address.
-func (p Protocol) inclusiveCRC() bool { return p == ProtoFull }
-
-// reprotectsAfterCRC reports whether the flash is re-protected after a
-// CheckCRC until the next LinkCheck (§4.3).
-func (p Protocol) reprotectsAfterCRC() bool { return p == ProtoBasicTuya || p == ProtoBasicBeken }
-
 // bootloader is a row of the bootloader fingerprint table (§6, from
 // bk7231tools BkBootloaderType): the standard CRC-32 of the bytes CheckCRC(0,
 // 256) covers on that chip (257 bytes on FULL chips, 256 on the others).
 type bootloader struct {
-	crc      uint32
-	name     string
-	chip     string
-	proto    Protocol
-	tuyaKey  bool // bootloader encrypted with Tuya's key
-	assume2M bool // bootloader table implies 2 MiB flash
+	crc   uint32
+	name  string
+	model string // the chip table row it identifies (Chip.Model)
+	proto Protocol
+	key   string // eFuse key the bootloader is built for: keyTuya, keyZero
+	size  uint32 // flash size bk7231tools' table gives; 0: not given
 }
 
+// eFuse key classes, as flasher.Info.EfuseKey spells them.
+const (
+	keyTuya  = "tuya"
+	keyZero  = "zero"
+	keyOther = "other"
+)
+
 var bootloaders = []bootloader{
-	{0xE14191BA, "bl_bk7231n_1.0.1_34B7", "BK7231N", ProtoFull, true, false},
-	{0xC1ECA871, "bl_bk7231s_1.0.1_79A6", "BK7231T", ProtoBasicTuya, true, true},
-	{0x4B31E44D, "bl_bk7231s_1.0.3_DAAE", "BK7231T", ProtoBasicTuya, true, true},
-	{0xBA54C1B8, "bl_bk7231s_1.0.5_4FF7", "BK7231T", ProtoBasicTuya, true, true},
-	{0xE5CBC953, "bl_bk7231s_1.0.6_625D", "BK7231T", ProtoBasicTuya, true, true},
-	{0xF0231EF6, "bl_bk7231q_6AFA", "BK7231Q", ProtoBasicBeken, false, false},
-	{0xFF5A3EAC, "bl_bk7231q_tysdk_03ED", "BK7231Q", ProtoBasicBeken, false, false},
-	{0x2739019F, "bl_bk7231u_1.0.6_9B7F", "BK7231U", ProtoBasicBeken, false, false},
-	{0x39F9B50C, "bl_bk7252_0.1.3_F4D3", "BK7252", ProtoBasicBeken, false, false},
-	{0xE3A27C26, "bootloader_7252_2M_uart1_log_20190828", "BK7252", ProtoBasicBeken, false, false},
-	{0xF42F8C32, "bl_t1_2.0.0_DA47", "BK7238", ProtoFull, false, false},
-	{0x6BEB0924, "bootloader_bk7238_uart1_v1.0.14", "BK7238", ProtoFull, false, false},
+	{0xE14191BA, "bl_bk7231n_1.0.1_34B7", "BK7231N", ProtoFull, keyTuya, 0},
+	{0xC1ECA871, "bl_bk7231s_1.0.1_79A6", "BK7231T", ProtoBasicTuya, keyTuya, 2 << 20},
+	{0x4B31E44D, "bl_bk7231s_1.0.3_DAAE", "BK7231T", ProtoBasicTuya, keyTuya, 2 << 20},
+	{0xBA54C1B8, "bl_bk7231s_1.0.5_4FF7", "BK7231T", ProtoBasicTuya, keyTuya, 2 << 20},
+	{0xE5CBC953, "bl_bk7231s_1.0.6_625D", "BK7231T", ProtoBasicTuya, keyTuya, 2 << 20},
+	{0xF0231EF6, "bl_bk7231q_6AFA", "BK7231Q", ProtoBasicBeken, keyZero, 0},
+	{0xFF5A3EAC, "bl_bk7231q_tysdk_03ED", "BK7231Q", ProtoBasicBeken, keyZero, 0},
+	{0x2739019F, "bl_bk7231u_1.0.6_9B7F", "BK7231U", ProtoBasicBeken, keyZero, 2 << 20},
+	{0x39F9B50C, "bl_bk7252_0.1.3_F4D3", "BK7252", ProtoBasicBeken, keyZero, 0},
+	{0xE3A27C26, "bootloader_7252_2M_uart1_log_20190828", "BK7252", ProtoBasicBeken, keyZero, 0},
+	{0xF42F8C32, "bl_t1_2.0.0_DA47", "BK7238", ProtoFull, keyZero, 0},
+	{0x6BEB0924, "bootloader_bk7238_uart1_v1.0.14", "BK7238", ProtoFull, keyZero, 0},
 }
 
 func lookupBootloader(crc uint32) (bootloader, bool) {
@@ -77,18 +77,14 @@ func lookupBootloader(crc uint32) (bootloader, bool) {
 // reads as zeros reports for its bootloader (ltchiptool #29, bk7231tools #30).
 const crcFlashUnreadable = 0xB7BFA0CE
 
-// Chip id register values on FULL chips (§6 step 3).
+// SCTRL registers of FULL chips (§6 steps 3 and 6).
 const (
 	regChipID    = 0x00800000
-	regDeviceID  = 0x00800004
 	regEfuseCtrl = 0x00800074
 	regEfuseData = 0x00800078
-
-	chipIDBK7231N  = 0x7231C
-	chipIDBK7238   = 0x7238
-	chipIDBK7252N  = 0x7252A
-	chipIDDefault  = 0x7111 // CHIP_ID_DEFAULT in Tuya's SDK
-	chipIDMaskHigh = 0xFFFF0000
+	// regChipIDNew is where BK7236/BK7258 answer with their chip id
+	// (BK7231GUIFlashTool BKChipIdentity; zephyr bkflash REG_CHIP_ID).
+	regChipIDNew = 0x44010004
 )
 
 // tuyaEfuseKey is the encryption key Tuya/Beken put in BK7231N eFuses, as
@@ -98,13 +94,11 @@ var tuyaEfuseKey = [16]byte{
 	0x7E, 0xA1, 0x93, 0x59, 0x03, 0xEB, 0xAD, 0xC7,
 }
 
-// Flash layout of 2 MiB Tuya modules (§9.2).
+// Flash geometry shared by every BK72xx (§9.2).
 const (
 	bootloaderEnd = 0x11000 // first address after the bootloader
 	sectorSize    = 0x1000
 	blockSize     = 0x10000
-	tlvAddrT      = 0x1E0000
-	tlvAddrN      = 0x1D0000
 )
 
 // flashPart is a row of the SPI flash table (§8, BK7231GUIFlashTool
