@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -390,5 +391,41 @@ func TestChipTable(t *testing.T) {
 		if _, ok := LookupChip(b.model); !ok {
 			t.Errorf("bootloader %s names %s, which has no row", b.name, b.model)
 		}
+	}
+}
+
+// TestStepDownInfo: after a step down during a transfer, Info reports the
+// rate the link runs at — lower when the chip followed, unchanged (and no
+// note claiming otherwise) when it did not.
+func TestStepDownInfo(t *testing.T) {
+	for _, follow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("chip follows %v", follow), func(t *testing.T) {
+			f := profile("BK7231N", 2<<20, 0x1D0000)
+			withFake(t, f, Options{Baud: 921600}, func(t *testing.T, r *fakeRig, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.mu.Lock()
+				f.fixedBaud = !follow
+				f.mu.Unlock()
+				err = r.dev.stepDown(context.Background())
+				want := 460800
+				if !follow {
+					want = 921600
+				}
+				i := r.dev.Info()
+				if i.Baud != want || r.dev.port.BaudRate() != want || (err == nil) != follow {
+					t.Errorf("Info %d, port %d, err %v; want %d", i.Baud, r.dev.port.BaudRate(), err, want)
+				}
+				noted := strings.Contains(strings.Join(i.Notes, "\n"), "stepped down")
+				if noted != follow {
+					t.Errorf("notes %q", i.Notes)
+				}
+				var buf bytes.Buffer
+				if err := r.dev.Read(context.Background(), 0x1D0000, 0x1000, &buf, nil); err != nil {
+					t.Fatalf("read after the step: %v", err)
+				}
+			})
+		})
 	}
 }

@@ -40,6 +40,8 @@ type fakeROM struct {
 	refuseAfter int
 	// badReads garbles one byte of every FlashRead4K reply.
 	badReads bool
+	// fixedBaud ignores SetBaudRate (no reply, rate unchanged).
+	fixedBaud bool
 
 	mu      sync.Mutex
 	flash   []byte
@@ -155,6 +157,7 @@ func (f *fakeROM) short(p *transport.PipePort, code byte, pl []byte) {
 		f.locked, f.marked, f.writes = false, false, 0
 		f.reboots++
 		p.SetBaudRate(LinkBaud)
+	case code == 0x0F && f.fixedBaud:
 	case code == 0x0F:
 		baud, delay := le.Uint32(pl), time.Duration(pl[4])*time.Millisecond
 		time.Sleep(delay)

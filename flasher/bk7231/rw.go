@@ -192,11 +192,10 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 
 // writeBlock brings [lo, hi) (at most one aligned 64 KiB block) to hold
 // chunk and returns the chip's CRC of it: a block that already matches is
-// skipped; a whole block is erased at once, a partial one sector by sector;
-// sectors that fail the check are rewritten. A write 4K that fails stops
-// the first pass: the check then finds that sector and the ones after it
-// and rewrites each, erase first (on BASIC bootloaders a write that does
-// not follow its erase after a LinkCheck does not take, §4.3).
+// skipped; a whole block is erased at once, a partial one sector by sector.
+// A write 4K that fails is not retried on the spot: the link is brought
+// back and the pass goes on; the check at the end finds every sector that
+// did not take and rewrites it, erase first (rewriteSector).
 func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, whole bool, res *flasher.WriteResult, p flasher.Progress) (uint32, error) {
 	want := crc32.ChecksumIEEE(chunk)
 	crc, err := d.crc(ctx, lo, hi-lo)
@@ -214,10 +213,8 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 		}
 		res.Erased += blockSize
 	}
-	n := int(hi-lo) / sectorSize
-	done := 0 // sectors the first pass dealt with
-	for ; done < n; done++ {
-		a := lo + uint32(done)*sectorSize
+	bad := false
+	for a := lo; a < hi; a += sectorSize {
 		sec := chunk[a-lo : a-lo+sectorSize]
 		if !whole {
 			crc, err := d.crc(ctx, a, sectorSize)
@@ -242,12 +239,12 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 				if err := d.recover(ctx, 1); err != nil {
 					return 0, d.interrupted(ctx, "write 4K", a, err)
 				}
-				break
+				bad = true
 			}
 		}
 		p.Advance(sectorSize)
 	}
-	if done == n {
+	if !bad {
 		if crc, err = d.crc(ctx, lo, hi-lo); err != nil {
 			return 0, err
 		}
@@ -257,8 +254,7 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 	}
 	// Find and redo the sectors that did not take.
 	var sum uint32
-	for i := 0; i < n; i++ {
-		a := lo + uint32(i)*sectorSize
+	for a := lo; a < hi; a += sectorSize {
 		sec := chunk[a-lo : a-lo+sectorSize]
 		crc, err := d.crc(ctx, a, sectorSize)
 		if err != nil {
@@ -271,9 +267,6 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 				return 0, err
 			}
 			crc = crc32.ChecksumIEEE(sec) // rewriteSector verified it
-		}
-		if i >= done {
-			p.Advance(sectorSize)
 		}
 		sum = crc32Combine(sum, crc, sectorSize)
 	}
