@@ -42,6 +42,14 @@ type fakeROM struct {
 	badReads bool
 	// fixedBaud ignores SetBaudRate (no reply, rate unchanged).
 	fixedBaud bool
+	// fault injects one fault into the next command of a name
+	// ("CheckCRC", "FlashErase" …): the command lost on its way in (not
+	// executed, no reply), its reply lost, or its reply garbled.
+	fault map[string]string
+	skip  map[string]int // commands of that name to let pass first
+	// srLock models a flash whose status register locks for good on a
+	// write of the value it already holds (bk7231-protocol.md §7.3).
+	srLock bool
 
 	mu      sync.Mutex
 	flash   []byte
@@ -51,6 +59,7 @@ type fakeROM struct {
 	reboots int
 	cmds    map[string]int
 	sr      uint16
+	srDead  bool   // status register locked by a needless write
 	ctrl    uint32 // SCTRL_EFUSE_CTRL
 	optr    uint32 // SCTRL_EFUSE_OPTR
 }
@@ -121,16 +130,22 @@ func (f *fakeROM) short(p *transport.PipePort, code byte, pl []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	le := binary.LittleEndian
-	reply := func(data ...byte) {
-		p.Write(append([]byte{0x04, 0x0E, byte(4 + len(data)), 0x01, 0xE0, 0xFC, code}, data...))
+	name := shortCmdName(code)
+	fault := f.takeFault(name)
+	if fault == "lost" {
+		return
 	}
-	f.cmds[shortCmdName(code)]++
+	reply := func(data ...byte) {
+		out := append([]byte{0x04, 0x0E, byte(4 + len(data)), 0x01, 0xE0, 0xFC, code}, data...)
+		f.send(p, fault, out, len(out)-1)
+	}
+	f.cmds[name]++
 	switch {
 	case code == 0x00:
 		if f.locked {
 			f.marked = true
 		}
-		p.Write([]byte{0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01, 0x00})
+		f.send(p, fault, []byte{0x04, 0x0E, 0x05, 0x01, 0xE0, 0xFC, 0x01, 0x00}, 7)
 	case code == 0x03 && f.full():
 		a, v := le.Uint32(pl), uint32(0)
 		switch a {
@@ -198,11 +213,16 @@ func (f *fakeROM) long(p *transport.PipePort, op byte, pl []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	le := binary.LittleEndian
+	name := longCmdName(op)
+	fault := f.takeFault(name)
+	if fault == "lost" {
+		return
+	}
 	reply := func(status byte, data ...byte) {
 		n := 2 + len(data)
-		p.Write(append([]byte{0x04, 0x0E, 0xFF, 0x01, 0xE0, 0xFC, 0xF4, byte(n), byte(n >> 8), op, status}, data...))
+		f.send(p, fault, append([]byte{0x04, 0x0E, 0xFF, 0x01, 0xE0, 0xFC, 0xF4, byte(n), byte(n >> 8), op, status}, data...), 10)
 	}
-	f.cmds[longCmdName(op)]++
+	f.cmds[name]++
 	basicOps := map[byte]bool{0x06: true, 0x07: true, 0x09: true, 0x0F: true}
 	if !f.full() && !basicOps[op] {
 		reply(0x07)
@@ -254,14 +274,67 @@ func (f *fakeROM) long(p *transport.PipePort, op byte, pl []byte) {
 		}
 		reply(0, pl[0], v)
 	case 0x0D:
-		f.sr = uint16(pl[1])
+		v := uint16(pl[1])
 		if len(pl) > 2 {
-			f.sr |= uint16(pl[2]) << 8
+			v |= uint16(pl[2]) << 8
+		}
+		switch {
+		case f.srDead:
+		case f.srLock && v == f.sr:
+			f.sr, f.srDead = 0x7BFC, true
+		default:
+			f.sr = v
 		}
 		reply(0, pl...)
 	default:
 		reply(0x07)
 	}
+}
+
+// takeFault returns and clears the fault armed for a command; the caller
+// holds f.mu.
+func (f *fakeROM) takeFault(name string) string {
+	k, ok := f.fault[name]
+	if !ok {
+		return ""
+	}
+	if f.skip[name] > 0 {
+		f.skip[name]--
+		return ""
+	}
+	delete(f.fault, name)
+	return k
+}
+
+// send writes a reply, applying a fault: "drop" loses it, "garble" flips
+// the byte at index i (the status of a long reply, the last data byte of
+// a short one).
+func (f *fakeROM) send(p *transport.PipePort, fault string, out []byte, i int) {
+	switch fault {
+	case "drop":
+		return
+	case "garble":
+		out[i] ^= 0x5A
+	}
+	p.Write(out)
+}
+
+// arm sets a fault for the command of a name that comes after skip more
+// of them.
+func (f *fakeROM) arm(name, kind string, skip int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fault == nil {
+		f.fault, f.skip = map[string]string{}, map[string]int{}
+	}
+	f.fault[name], f.skip[name] = kind, skip
+}
+
+// fired reports whether every armed fault has been applied.
+func (f *fakeROM) fired() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.fault) == 0
 }
 
 func shortCmdName(c byte) string {

@@ -60,12 +60,15 @@ func simFlash(chip bksim.Chip) []byte {
 }
 
 // writeWithFaults connects to a simulated chip whose faults start after
-// f.FaultAfter bytes from the host, and writes an image at sp.
+// f.FaultAfter bytes from the host, and writes an image at sp. An N starts
+// write-protected and locks its status register for good on a needless
+// write (§7.3): a status-register write resent blindly after a lost reply
+// would fail the run.
 func writeWithFaults(t *testing.T, chip bksim.Chip, f bksim.Faults, sp faultSpan, seed int64) faultRun {
 	t.Helper()
 	var run faultRun
 	synctest.Test(t, func(t *testing.T) {
-		r, err := newRig(t, bksim.Config{Chip: chip, Flash: simFlash(chip), Faults: f, Seed: seed}, transport.LinkOptions{}, Options{Baud: 921600})
+		r, err := newRig(t, bksim.Config{Chip: chip, Flash: simFlash(chip), Faults: f, Seed: seed, LockOnNoopSRWrite: true}, transport.LinkOptions{}, Options{Baud: 921600})
 		defer r.stop()
 		if err != nil {
 			t.Fatalf("connect: %v", err)
@@ -183,4 +186,61 @@ func TestWriteFailsNamingTheCommand(t *testing.T) {
 			t.Errorf("gave up after %v", el)
 		}
 	})
+}
+
+// TestWriteCommandFaults hits each command of the write path, at several
+// points of a write, with each kind of fault: the command lost on its way
+// to the chip, its reply lost, its reply garbled. Every write must end
+// verified with the flash holding the image and nothing else changed, and
+// a status-register write whose reply was lost must not be sent again
+// blindly (the flash's status register locks on a needless write, §7.3).
+func TestWriteCommandFaults(t *testing.T) {
+	paths := []struct {
+		chip string
+		cmds []string
+	}{
+		{"BK7231N", []string{"ReadSR", "WriteSR", "FlashErase", "FlashWrite4K", "CheckCRC"}},
+		{"BK7231T", []string{"FlashErase", "FlashWrite4K", "CheckCRC", "LinkCheck"}},
+		{"BK7231U", []string{"FlashErase", "FlashWrite4K", "CheckCRC", "LinkCheck"}},
+	}
+	for _, path := range paths {
+		for _, cmd := range path.cmds {
+			for _, kind := range []string{"lost", "drop", "garble"} {
+				for _, skip := range []int{0, 2, 5} {
+					if strings.HasSuffix(cmd, "SR") && skip > 0 {
+						continue // once per write
+					}
+					t.Run(fmt.Sprintf("%s/%s/%s/after %d", path.chip, cmd, kind, skip), func(t *testing.T) {
+						row, _ := LookupChip(path.chip)
+						f := profile(path.chip, 2<<20, row.RFOffsets[0])
+						if f.proto == ProtoFull {
+							f.sr, f.srLock = 0x4004, true
+						}
+						withFake(t, f, Options{Baud: 921600}, func(t *testing.T, r *fakeRig, err error) {
+							if err != nil {
+								t.Fatal(err)
+							}
+							want := f.Flash()
+							img := faultImage(int64(skip), 0x16000)
+							copy(want[0x140000:], img)
+							f.arm(cmd, kind, skip)
+							res, err := r.dev.Write(context.Background(), 0x140000, img, nil)
+							if err != nil || !res.Verified {
+								t.Fatalf("write: %v %+v", err, res)
+							}
+							if !f.fired() {
+								t.Fatal("the fault was never applied")
+							}
+							if f.srDead {
+								t.Fatal("status register locked: a write of it was repeated")
+							}
+							if !bytes.Equal(f.Flash(), want) {
+								t.Fatalf("flash is not the image with the rest unchanged (%s)", firstDiff(f.Flash(), want))
+							}
+						})
+					})
+				}
+			}
+		}
+	}
 }
