@@ -108,7 +108,9 @@ func (f *fakeROM) serve(ctx context.Context, p *transport.PipePort) {
 				}
 				op, params := in[7], append([]byte(nil), in[8:7+l]...)
 				in = in[7+l:]
+				f.mu.Lock()
 				f.long(p, op, params)
+				f.mu.Unlock()
 				continue
 			}
 			ll := int(in[3])
@@ -117,7 +119,9 @@ func (f *fakeROM) serve(ctx context.Context, p *transport.PipePort) {
 			}
 			code, payload := in[4], append([]byte(nil), in[5:4+ll]...)
 			in = in[4+ll:]
+			f.mu.Lock()
 			f.short(p, code, payload)
+			f.mu.Unlock()
 		}
 	}
 }
@@ -126,20 +130,17 @@ func (f *fakeROM) full() bool { return f.proto == ProtoFull }
 
 func (f *fakeROM) at(a uint32) int { return int(a) & (len(f.flash) - 1) }
 
+// short executes a short command; the caller holds f.mu.
 func (f *fakeROM) short(p *transport.PipePort, code byte, pl []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	le := binary.LittleEndian
-	name := shortCmdName(code)
-	fault := f.takeFault(name)
-	if fault == "lost" {
+	fault, ok := f.begin(shortCmdName(code))
+	if !ok {
 		return
 	}
 	reply := func(data ...byte) {
 		out := append([]byte{0x04, 0x0E, byte(4 + len(data)), 0x01, 0xE0, 0xFC, code}, data...)
 		f.send(p, fault, out, len(out)-1)
 	}
-	f.cmds[name]++
 	switch {
 	case code == 0x00:
 		if f.locked {
@@ -209,20 +210,17 @@ func (f *fakeROM) read(a uint32, n int) []byte {
 	return out
 }
 
+// long executes a long command; the caller holds f.mu.
 func (f *fakeROM) long(p *transport.PipePort, op byte, pl []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	le := binary.LittleEndian
-	name := longCmdName(op)
-	fault := f.takeFault(name)
-	if fault == "lost" {
+	fault, ok := f.begin(longCmdName(op))
+	if !ok {
 		return
 	}
 	reply := func(status byte, data ...byte) {
 		n := 2 + len(data)
 		f.send(p, fault, append([]byte{0x04, 0x0E, 0xFF, 0x01, 0xE0, 0xFC, 0xF4, byte(n), byte(n >> 8), op, status}, data...), 10)
 	}
-	f.cmds[name]++
 	basicOps := map[byte]bool{0x06: true, 0x07: true, 0x09: true, 0x0F: true}
 	if !f.full() && !basicOps[op] {
 		reply(0x07)
@@ -291,19 +289,23 @@ func (f *fakeROM) long(p *transport.PipePort, op byte, pl []byte) {
 	}
 }
 
-// takeFault returns and clears the fault armed for a command; the caller
-// holds f.mu.
-func (f *fakeROM) takeFault(name string) string {
+// begin counts a command and takes the fault armed for it; run is false
+// when the command is lost on its way in. The caller holds f.mu.
+func (f *fakeROM) begin(name string) (fault string, run bool) {
 	k, ok := f.fault[name]
-	if !ok {
-		return ""
-	}
-	if f.skip[name] > 0 {
+	switch {
+	case !ok:
+	case f.skip[name] > 0:
 		f.skip[name]--
-		return ""
+		k = ""
+	default:
+		delete(f.fault, name)
 	}
-	delete(f.fault, name)
-	return k
+	if k == "lost" {
+		return "", false
+	}
+	f.cmds[name]++
+	return k, true
 }
 
 // send writes a reply, applying a fault: "drop" loses it, "garble" flips
