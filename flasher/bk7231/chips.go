@@ -1,6 +1,7 @@
 package bk7231
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -237,6 +238,17 @@ func ChipOf(info flasher.Info) (Chip, bool) {
 		return c, true
 	}
 	return LookupChip(string(info.Family))
+}
+
+// idRegisters lists the chip id registers of the table's rows, in order.
+func idRegisters() []uint32 {
+	var regs []uint32
+	for _, c := range chips {
+		if c.ChipIDReg != 0 && !slices.Contains(regs, c.ChipIDReg) {
+			regs = append(regs, c.ChipIDReg)
+		}
+	}
+	return regs
 }
 
 // supportedModels lists the supported rows' models, for messages.

@@ -18,7 +18,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
-// LinkBaud is the rate the BootROM and the T bootloader listen at.
+// LinkBaud is the rate every BK72xx BootROM and bootloader listens at.
 const LinkBaud = 115200
 
 // DefaultBaud is the rate BK7231GUIFlashTool's CLI and Beken's
@@ -46,7 +46,7 @@ type Options struct {
 	Linked bool
 }
 
-// Device is a BK7231 chip in download mode. It implements flasher.Device.
+// Device is a BK72xx chip in download mode. It implements flasher.Device.
 type Device struct {
 	c     *conn
 	port  transport.Port

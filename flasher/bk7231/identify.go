@@ -101,8 +101,11 @@ func (d *Device) candidates() ([]Chip, string, error) {
 	what := fmt.Sprintf("chip id 0x%X", id)
 	rows := rowsWhere(func(c *Chip) bool { return c.matchesID(regChipID, id) })
 	if len(rows) == 0 {
-		// Chips that answer at another register (BK7236/BK7258).
-		for _, reg := range []uint32{regChipIDNew} {
+		// Rows whose chip answers at another register (BK7236/BK7258).
+		for _, reg := range idRegisters() {
+			if reg == regChipID {
+				continue
+			}
 			v, err := d.readReg(reg)
 			if err != nil || v == 0 {
 				continue
