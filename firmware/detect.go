@@ -398,10 +398,10 @@ func detectBekenFlash(d *Detection) bool {
 	return true
 }
 
-// bekenChipCheck refuses images whose bootloader belongs to another Beken
-// chip than BK7231T/N.
+// bekenChipCheck refuses images whose bootloader belongs to a Beken chip
+// whose image placement tuyaflash does not know (anything but BK7231T/N).
 func (d *Detection) bekenChipCheck() error {
-	if d.Family == "" || d.Family.Beken() {
+	if d.Family == "" || d.Family == flasher.BK7231T || d.Family == flasher.BK7231N {
 		return nil
 	}
 	return refuse("", "use the image built for your chip", "this image carries the bootloader of a %s, which tuyaflash does not flash", d.Family)
