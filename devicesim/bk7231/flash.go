@@ -30,20 +30,29 @@ func romCRC(crc uint32, p []byte) uint32 {
 	return crc
 }
 
+// crc16Table is the MSB-first table of polynomial 0x8005.
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		c := uint16(i) << 8
+		for range 8 {
+			if c&0x8000 != 0 {
+				c = c<<1 ^ 0x8005
+			} else {
+				c <<= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()
+
 // crc16CMS is CRC-16/CMS (poly 0x8005, init 0xFFFF, not reflected, no final
 // XOR), the check word of every 32-byte unit of Beken code partitions
 // (reference §9.1).
 func crc16CMS(p []byte) uint16 {
 	crc := uint16(0xFFFF)
 	for _, b := range p {
-		crc ^= uint16(b) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x8005
-			} else {
-				crc <<= 1
-			}
-		}
+		crc = crc<<8 ^ crc16Table[byte(crc>>8)^b]
 	}
 	return crc
 }

@@ -3,6 +3,7 @@ package bksim
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 )
 
 // Layout of DefaultFlash (reference §9.1, §9.2; more-chips.md §2).
@@ -134,6 +135,36 @@ func DefaultFlashSize(chip Chip, mac [6]byte, size int) ([]byte, error) {
 	if mac == ([6]byte{}) {
 		mac = DefaultMAC
 	}
+	k := imageKey{chip, mac, size}
+	images.mu.Lock()
+	img, ok := images.m[k]
+	images.mu.Unlock()
+	if !ok {
+		img = buildImage(chip, p, mac, size)
+		images.mu.Lock()
+		if len(images.m) >= 16 {
+			clear(images.m)
+		}
+		images.m[k] = img
+		images.mu.Unlock()
+	}
+	return append([]byte(nil), img...), nil
+}
+
+// images caches built images: tests and virtual devices build the same
+// few over and over.
+var images = struct {
+	mu sync.Mutex
+	m  map[imageKey][]byte
+}{m: map[imageKey][]byte{}}
+
+type imageKey struct {
+	chip Chip
+	mac  [6]byte
+	size int
+}
+
+func buildImage(chip Chip, p *profile, mac [6]byte, size int) []byte {
 	img := make([]byte, size)
 	for i := range img {
 		img[i] = 0xFF
@@ -156,7 +187,7 @@ func DefaultFlashSize(chip Chip, mac [6]byte, size int) ([]byte, error) {
 	kv := TuyaStorageOffset(chip, size)
 	sectors := min(17, (size-kv)/sectorSize-1)
 	writeTuyaStorage(img[kv:kv+(1+sectors)*sectorSize], tuyaDevice(chip, mac), sectors)
-	return img, nil
+	return img
 }
 
 // syntheticBootloader is the simulator's own bootloader area of a chip:

@@ -71,9 +71,14 @@ func TestDefaultFlash(t *testing.T) {
 			if len(img) != wantSize {
 				t.Fatalf("size %d, want %d", len(img), wantSize)
 			}
-			if !bytes.Equal(img, DefaultFlash(chip, mac)) {
+			if !bytes.Equal(img, buildImage(chip, p, mac, len(img))) {
 				t.Fatal("DefaultFlash is not deterministic")
 			}
+			img[0x11000] ^= 0xFF
+			if again := DefaultFlash(chip, mac); again[0x11000] == img[0x11000] {
+				t.Fatal("DefaultFlash handed out its cached image")
+			}
+			img[0x11000] ^= 0xFF
 			other := DefaultFlash(chip, [6]byte{0x02, 0x11, 0x22, 0x33, 0x44, 0x56})
 			if bytes.Equal(img[0x11000:], other[0x11000:]) || !bytes.Equal(img[:0x11000], other[:0x11000]) {
 				t.Error("another MAC must change the device, not the chip's bootloader")

@@ -59,6 +59,8 @@ type session struct {
 	// Device.appBoots value it was booted for.
 	appOn  bool
 	appGen int
+	// pulled is the fault that took the line away (under d.mu).
+	pulled error
 }
 
 // Serve runs the chip on l until ctx ends (it returns nil) or the line fails
@@ -111,6 +113,12 @@ func (d *Device) Serve(ctx context.Context, l Line) error {
 	if errors.Is(err, errStopped) {
 		return nil
 	}
+	d.mu.Lock()
+	if s.pulled != nil {
+		// A write may notice the pulled cable before the reader reports it.
+		err = s.pulled
+	}
+	d.mu.Unlock()
 	return err
 }
 
@@ -159,6 +167,7 @@ func (s *session) reader(stop <-chan struct{}, done chan<- struct{}) {
 					break
 				}
 			}
+			s.pulled = pulled
 			d.mu.Unlock()
 			s.in.put(out)
 			if pulled != nil {
