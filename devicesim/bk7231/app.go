@@ -45,9 +45,27 @@ type Unplugger interface {
 	Unplug() error
 }
 
+// Rebooter is implemented by the Flash that App.Boot receives: a running
+// firmware restarts the chip with it (a software reset, as OpenBeken does
+// on "reboot" and LibreTiny's auto-download-reboot on a LinkCheck,
+// reference §2.2). The chip goes through its link window as after any
+// reset, so link checks that follow put it into download mode.
+type Rebooter interface {
+	Reboot()
+}
+
 // flashView is the Flash handed to App.Boot: the device's flash under the
 // device's mutex.
 type flashView struct{ d *Device }
+
+// Reboot resets the chip from its firmware (see Rebooter).
+func (v flashView) Reboot() {
+	v.d.mu.Lock()
+	defer v.d.mu.Unlock()
+	if v.d.state == stateApp {
+		v.d.resetLocked("software reset by the firmware")
+	}
+}
 
 var errFlashRange = errors.New("bksim: flash access outside the flash")
 

@@ -183,3 +183,44 @@ func TestServeHaltsAppOnError(t *testing.T) {
 		}
 	})
 }
+
+// rebootApp restarts the chip when it reads "reboot", as OpenBeken's UART
+// console does.
+type rebootApp struct {
+	fakeApp
+	flash Flash
+}
+
+func (a *rebootApp) Boot(f Flash) {
+	a.fakeApp.Boot(f)
+	a.flash = f
+}
+
+func (a *rebootApp) Serial(in []byte) []byte {
+	a.fakeApp.Serial(in)
+	if bytes.Contains(in, []byte("reboot")) {
+		a.flash.(Rebooter).Reboot()
+	}
+	return nil
+}
+
+// TestFirmwareReboot: a firmware's software reset opens the link window,
+// so a tool that sends "reboot" and then link checks gets download mode
+// without a power cycle (BK7231GUIFlashTool getBus, reference §2.2).
+func TestFirmwareReboot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		app := &rebootApp{}
+		r := startRig(t, Config{Chip: BK7231N, App: app}, transport.LinkOptions{})
+		defer r.stop()
+		settle()
+		r.send(linkCheck) // the running firmware ignores it
+		r.silent(50 * time.Millisecond)
+		r.send([]byte("reboot\r\n"))
+		settle()
+		r.send(linkCheck)
+		r.expect(linkReply)
+		if st := r.d.Stats(); st.State != "download" || st.Resets != 1 || app.history() != "boot halt" {
+			t.Fatalf("state %q, %d resets, firmware %q", st.State, st.Resets, app.history())
+		}
+	})
+}

@@ -35,6 +35,12 @@
 //     leaves the chip dead after its next reset (reference §1, §9.6).
 //   - Short command 0x7E with the payload "tuyaflash-virtual?" answers the
 //     identification JSON of contract C2 on every chip.
+//   - Config.App is booted and halted as the chip starts and leaves its
+//     application; the Flash it gets also restarts the chip (Rebooter).
+//   - Faults covers the link (drops, corruption, duplicates both ways,
+//     delays, a pulled cable or adapter) and the physical world (power
+//     loss in the middle of an erase or program, a reset in the middle of a
+//     command, an unreachable flash).
 package bksim
 
 import (
@@ -216,7 +222,7 @@ type Stats struct {
 	// FlashLocked: a bootloader-based chip ignores erase and program until
 	// the next LinkCheck (after CheckCRC or a broken command).
 	FlashLocked bool
-	AppBoots    int // App.Boot calls (or application starts without an App)
+	AppBoots    int // times the chip started its application, the first power-up included
 	PowerLosses int // power cuts by Faults.PowerLoss*
 	FaultResets int // resets by Faults.Reset*
 }

@@ -161,11 +161,8 @@ func (d *Device) command(f *frame, now time.Time) action {
 	}
 	d.cmdCount++
 	d.cut = cut{}
-	if d.faultActive() {
-		fa := d.cfg.Faults
-		if fa.ResetAt == d.cmdCount || (fa.ResetRate > 0 && d.txRand.Float64() < fa.ResetRate) {
-			d.cut = cut{kind: cutReset, frac: d.cutFraction()}
-		}
+	if fa := d.cfg.Faults; fa.ResetAt == d.cmdCount || (fa.ResetRate > 0 && d.faultActive() && d.txRand.Float64() < fa.ResetRate) {
+		d.cut = cut{kind: cutReset, frac: d.cutFraction()}
 	}
 	epoch := d.epoch
 	var a action

@@ -100,21 +100,21 @@ type profile struct {
 // bootloaders (reference §6).
 var profiles = map[Chip]*profile{
 	BK7231N: {
-		name: "BK7231N", names: []string{"bk7231n", "n"}, proto: protoFull,
+		name: "BK7231N", names: []string{"bk7231n"}, proto: protoFull,
 		chipID: 0x7231C, deviceID: 0x20521028, flashID: [3]byte{0xEB, 0x60}, sr: 0x4004, tuyaKey: true,
 		size: 2 << 20, rf: 0x1D0000, kv: 0x1EE000, platform: "bk7231n", module: "CB2S",
 		seed: 0x42_4B_37_32_33_31_00, bootCRC: 0x299FE798,
 		sources: "reference §1, §6, §7, §9.2, §12; checked against the real dumps",
 	},
 	BK7231T: {
-		name: "BK7231T", names: []string{"bk7231t", "t", "bk7231s"}, proto: protoBasicTuya,
+		name: "BK7231T", names: []string{"bk7231t", "bk7231s"}, proto: protoBasicTuya,
 		bootVersion: "BK7231S_1.0.5", tuyaKey: true,
 		size: 2 << 20, rf: 0x1E0000, kv: 0x1EE000, platform: "BK7231S_2M", module: "WB2S",
 		seed: 0x42_4B_37_32_33_31_01, bootCRC: 0xF60AC346,
 		sources: "reference §1, §4.3, §5.1, §6, §9.2, §12; checked against the real dumps",
 	},
 	BK7231M: {
-		name: "BK7231M", names: []string{"bk7231m", "m", "bl2028n"}, proto: protoFull,
+		name: "BK7231M", names: []string{"bk7231m", "bl2028n"}, proto: protoFull,
 		chipID: 0x7231C, deviceID: 0x20521028, flashID: [3]byte{0xEB, 0x60}, sr: 0x4004,
 		size: 2 << 20, rf: 0x1D0000, kv: 0x1EE000, platform: "bk7231n", module: "CB2S",
 		seed: 0x42_4B_37_32_33_31_02, bootCRC: 0xF69C4F3C,
@@ -130,7 +130,7 @@ var profiles = map[Chip]*profile{
 		uncertain: "RF sector: GUI 0x1E0000, LibreTiny beken-7238-tuya.json 0x1E3000; SCTRL_DEVICE_ID unknown (reads 0); em_sys_env value invented",
 	},
 	BK7231U: {
-		name: "BK7231U", names: []string{"bk7231u", "u"}, proto: protoBasicBeken,
+		name: "BK7231U", names: []string{"bk7231u"}, proto: protoBasicBeken,
 		size: 2 << 20, rf: 0x1E0000, kv: 0x1EE000, platform: "bk7231u",
 		seed: 0x42_4B_37_32_33_31_03, bootCRC: 0x7A725B94,
 		sources:   "bk7231tools enums (BASIC_BEKEN, 2 MiB, CRC protect lock, key zero); GUI (reads through the wrap, RF 0x1E0000)",
@@ -161,8 +161,8 @@ func Chips() []Chip { return append([]Chip(nil), chipOrder...) }
 
 func (c Chip) profile() *profile { return profiles[c] }
 
-// ParseChip accepts a chip name in any case: bk7231n, bk7231t, bk7231m,
-// bk7238 (t1), bk7231u, bk7252, bk7252n (t4), and the aliases of the table.
+// ParseChip accepts a chip name in any case: bk7231n, bk7231t (bk7231s),
+// bk7231m (bl2028n), bk7238 (t1), bk7231u, bk7252 (bk7251), bk7252n (t4).
 func ParseChip(s string) (Chip, error) {
 	want := strings.ToLower(strings.TrimSpace(s))
 	for _, c := range chipOrder {
