@@ -33,7 +33,8 @@ type Flash interface {
 
 // NetAddrer is implemented by an App that knows the loopback address where
 // its network side appears; the identification command reports it when
-// Config.NetAddr is empty.
+// Config.NetAddr is empty. NetAddr is called with the device locked: it
+// must only return the address (not use the Flash).
 type NetAddrer interface {
 	NetAddr() string
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -143,17 +144,10 @@ func (s *session) reader(stop <-chan struct{}, done chan<- struct{}) {
 			for _, b := range buf[:n] {
 				d.bytesIn++
 				if d.bytesIn > fa.FaultAfter {
-					if fa.RxDropRate > 0 && d.rxRand.Float64() < fa.RxDropRate {
-						continue
-					}
-					if fa.RxCorruptRate > 0 && d.rxRand.Float64() < fa.RxCorruptRate {
-						b ^= byte(1 + d.rxRand.IntN(255))
-					}
-					if fa.RxDupRate > 0 && d.rxRand.Float64() < fa.RxDupRate {
-						out = append(out, b)
-					}
+					out = noisy(out, b, d.rxRand, fa.RxDropRate, fa.RxCorruptRate, fa.RxDupRate)
+				} else {
+					out = append(out, b)
 				}
-				out = append(out, b)
 				if fa.DisconnectAfter > 0 && !d.disconnected && d.bytesIn >= fa.DisconnectAfter {
 					d.disconnected = true
 					pulled = ErrDisconnected
@@ -460,21 +454,28 @@ func (s *session) send(b []byte, epoch uint64) error {
 	if active && (fa.DropRate > 0 || fa.CorruptRate > 0 || fa.DupRate > 0) {
 		out = make([]byte, 0, len(b))
 		for _, c := range b {
-			if fa.DropRate > 0 && d.txRand.Float64() < fa.DropRate {
-				continue
-			}
-			if fa.CorruptRate > 0 && d.txRand.Float64() < fa.CorruptRate {
-				c ^= byte(1 + d.txRand.IntN(255))
-			}
-			if fa.DupRate > 0 && d.txRand.Float64() < fa.DupRate {
-				out = append(out, c)
-			}
-			out = append(out, c)
+			out = noisy(out, c, d.txRand, fa.DropRate, fa.CorruptRate, fa.DupRate)
 		}
 	}
 	d.bytesOut += int64(len(out))
 	d.mu.Unlock()
 	return s.write(out)
+}
+
+// noisy appends c to out as a noisy line delivers it: lost with
+// probability drop, changed with probability corrupt, doubled with
+// probability dup.
+func noisy(out []byte, c byte, rng *rand.Rand, drop, corrupt, dup float64) []byte {
+	if drop > 0 && rng.Float64() < drop {
+		return out
+	}
+	if corrupt > 0 && rng.Float64() < corrupt {
+		c ^= byte(1 + rng.IntN(255))
+	}
+	if dup > 0 && rng.Float64() < dup {
+		out = append(out, c)
+	}
+	return append(out, c)
 }
 
 // write writes all of b, giving up when the context ends (a pseudo-terminal
