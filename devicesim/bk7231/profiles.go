@@ -187,6 +187,24 @@ func (c Chip) String() string {
 	return fmt.Sprintf("Chip(%d)", int(c))
 }
 
+// Sources names where the chip's profile comes from; Unverified says
+// what in it rests on a single source or on the simulator's own choice
+// ("" when nothing does). A front end can show both next to the chip.
+func (c Chip) Sources() string {
+	if p := c.profile(); p != nil {
+		return p.sources
+	}
+	return ""
+}
+
+// Unverified: see Sources.
+func (c Chip) Unverified() string {
+	if p := c.profile(); p != nil {
+		return p.uncertain
+	}
+	return ""
+}
+
 // BootloaderBased reports whether the chip's download mode lives in the
 // flash bootloader (BK7231T, BK7231U, BK7252) rather than in a BootROM.
 func (c Chip) BootloaderBased() bool {

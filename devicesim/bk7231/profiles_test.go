@@ -155,7 +155,10 @@ func TestProfileTable(t *testing.T) {
 			}
 			names[n] = c
 		}
-		if p.rf+0x1000 > p.size || TuyaStorageOffset(c, p.size)+0x2000 > p.size || p.sources == "" {
+		if c != BK7231N && c != BK7231T && c.Unverified() == "" {
+			t.Errorf("%v: a chip without real dumps here must say what is unverified", c)
+		}
+		if p.rf+0x1000 > p.size || TuyaStorageOffset(c, p.size)+0x2000 > p.size || c.Sources() == "" {
 			t.Errorf("%v: RF 0x%X, KV 0x%X in %d bytes, sources %q", c, p.rf, TuyaStorageOffset(c, p.size), p.size, p.sources)
 		}
 		if (p.proto == protoBasicTuya) != (p.bootVersion != "") {
