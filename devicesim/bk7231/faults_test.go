@@ -254,16 +254,7 @@ func TestPowerLossThenAutoReset(t *testing.T) {
 	withLinkedChip(t, Config{Chip: BK7231T, AutoReset: 300 * time.Millisecond, Faults: Faults{PowerLossRate: 1, FaultAfter: 5}}, func(t *testing.T, r *rig) {
 		r.send(erase4KCmd(0x230000))
 		r.silent(500 * time.Millisecond)
-		buf := make([]byte, len(linkReply))
-		for i := 0; ; i++ {
-			if i == 100 {
-				t.Fatal("no link after the power loss")
-			}
-			r.send(linkCheck)
-			if n, _ := transport.ReadFull(r.host, buf, time.Now().Add(10*time.Millisecond)); n == len(buf) && bytes.Equal(buf, linkReply) {
-				break
-			}
-		}
+		r.sprayLinkChecks(time.Second)
 		if st := r.d.Stats(); st.State != "download" || st.PowerLosses != 1 || st.Resets != 2 {
 			t.Fatalf("Stats %+v", st)
 		}

@@ -258,3 +258,17 @@ func (r *rig) identify() map[string]any {
 
 // settle lets the simulator's goroutines act on what happened (synctest).
 func settle() { synctest.Wait() }
+
+// sprayLinkChecks sends a LinkCheck every 10 ms, as the tools do while the
+// user power-cycles the module, until one is answered within d.
+func (r *rig) sprayLinkChecks(d time.Duration) {
+	r.t.Helper()
+	buf := make([]byte, len(linkReply))
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		r.send(linkCheck)
+		if n, _ := transport.ReadFull(r.host, buf, time.Now().Add(10*time.Millisecond)); n == len(buf) && bytes.Equal(buf, linkReply) {
+			return
+		}
+	}
+	r.t.Fatalf("no link within %v of link checks", d)
+}

@@ -359,16 +359,7 @@ func TestIdleExitWithAutoReset(t *testing.T) {
 		r.link()
 		time.Sleep(2 * time.Second)
 		r.read(len("\r\n[bksim] BK7231T application started\r\n"))
-		buf := make([]byte, len(linkReply))
-		for i := 0; ; i++ {
-			if i == 100 {
-				t.Fatal("no link within 1 s of link checks")
-			}
-			r.send(linkCheck)
-			if n, _ := transport.ReadFull(r.host, buf, time.Now().Add(10*time.Millisecond)); n == len(buf) && bytes.Equal(buf, linkReply) {
-				break
-			}
-		}
+		r.sprayLinkChecks(time.Second)
 		if st := r.d.Stats(); st.State != "download" || st.Resets != 2 {
 			t.Fatalf("Stats %+v", st)
 		}
