@@ -15,8 +15,24 @@ func TestParseChip(t *testing.T) {
 		{"bk7231n", BK7231N, true},
 		{"BK7231T", BK7231T, true},
 		{" Bk7231t ", BK7231T, true},
-		{"bk7231u", 0, false},
+		{"bk7231m", BK7231M, true},
+		{"BL2028N", BK7231M, true},
+		{"bk7238", BK7238, true},
+		{"T1", BK7238, true},
+		{"bk7231u", BK7231U, true},
+		{"bk7252", BK7252, true},
+		{"bk7252n", BK7252N, true},
+		{"bk7231q", 0, false},
+		{"bk7236", 0, false},
+		{"esp8266", 0, false},
 		{"", 0, false},
+	}
+	for _, c := range Chips() {
+		tests = append(tests, struct {
+			in   string
+			want Chip
+			ok   bool
+		}{c.String(), c, true})
 	}
 	for _, tc := range tests {
 		got, err := ParseChip(tc.in)
@@ -45,6 +61,10 @@ func TestNewValidates(t *testing.T) {
 		{"1 MiB", Config{Flash: make([]byte, 1<<20)}, ""},
 		{"negative window", Config{LinkWindow: -time.Second}, "negative"},
 		{"probability above 1", Config{Faults: Faults{DropRate: 1.5}}, "outside 0..1"},
+		{"negative power-loss count", Config{Faults: Faults{PowerLossAt: -1}}, "negative"},
+		{"reset probability below 0", Config{Faults: Faults{ResetRate: -0.1}}, "outside 0..1"},
+		{"BK7252 at 2 MiB", Config{Chip: BK7252, FlashSize: 2 << 20}, ""},
+		{"synthetic image of 3 MiB", Config{Chip: BK7252, FlashSize: 3 << 20}, "want 2, 4, 8 or 16 MiB"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

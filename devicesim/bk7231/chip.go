@@ -1,7 +1,6 @@
 package bksim
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 )
@@ -15,23 +14,14 @@ const (
 	statusUnknownCmd  = 7 // UNKNOW_CMD
 )
 
-// Registers answered by ReadReg on an N (reference §6; TSDK sys_ctrl.h).
+// Registers answered by ReadReg on FULL chips (reference §6; TSDK
+// sys_ctrl.h).
 const (
 	regChipID    = 0x00800000
 	regDeviceID  = 0x00800004
 	regEfuseCtrl = 0x00800074
 	regEfuseOptr = 0x00800078
-
-	chipIDBK7231N   = 0x7231C
-	deviceIDBK7231N = 0x20521028 // DEVICE_ID_BK7231N_F
 )
-
-// bootVersion is what the BK7231T bootloader answers to ReadBootVersion.
-const bootVersion = "BK7231S_1.0.5"
-
-// tProtectedEnd is the end of the T bootloader area that FlashRead4K refuses
-// to read with a plain address (ltchiptool issue #34).
-const tProtectedEnd = 0x11000
 
 var shortNames = map[byte]string{
 	0x00: "LinkCheck", 0x01: "WriteReg", 0x03: "ReadReg", 0x0E: "Reboot", 0x0F: "SetBaudRate",
@@ -43,15 +33,6 @@ var longNames = map[byte]string{
 	0x0B: "FlashErase4K", 0x0C: "FlashReadSR", 0x0D: "FlashWriteSR", 0x0E: "FlashGetMID", 0x0F: "FlashErase",
 }
 
-// Protocol subsets (reference §1; bk7231tools BkProtocolType FULL and
-// BASIC_TUYA).
-var (
-	fullShort = []byte{0x00, 0x01, 0x03, 0x0E, 0x0F, 0x10, 0x70, 0xAA}
-	fullLong  = []byte{0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F}
-	tuyaShort = []byte{0x00, 0x0E, 0x0F, 0x10, 0x11}
-	tuyaLong  = []byte{0x06, 0x07, 0x09, 0x0F}
-)
-
 const (
 	// SetBaudRate outside this range is ignored without a reply.
 	minBaud = 1200
@@ -61,6 +42,22 @@ const (
 	maxCRCSpan = 64 << 20
 )
 
+// cutKind is a physical fault that interrupts a command.
+type cutKind int
+
+const (
+	cutNone      cutKind = iota
+	cutPowerLoss         // Faults.PowerLoss*: the chip is off afterwards
+	cutReset             // Faults.Reset*: the chip is back in its link window
+)
+
+// cut is a fault decided for the command being executed: it strikes frac
+// of the way through.
+type cut struct {
+	kind cutKind
+	frac float64
+}
+
 // action is what the chip does once a frame has been decoded.
 type action struct {
 	handled bool          // the chip executed the frame: input arriving meanwhile is dropped
@@ -68,6 +65,8 @@ type action struct {
 	busy    time.Duration // flash busy time before the reply (only with Config.Timing)
 	wait    time.Duration // protocol wait before the reply (SetBaudRate delay), always
 	epoch   uint64        // reset generation the reply belongs to
+	cut     cut           // a fault that strikes after busy instead of the reply
+	what    string        // the command, for the fault's log line
 }
 
 // junkLimit is how many bytes without a frame, in download mode, make the
@@ -88,23 +87,30 @@ func (d *Device) noteJunk(now time.Time) {
 
 func isLinkCheck(f *frame) bool { return !f.long && f.code == 0x00 }
 
+func isIdentify(f *frame) bool {
+	return !f.long && f.code == identifyCode && string(f.params) == identifyPayload
+}
+
 // onFrame reacts to a decoded frame according to the chip's state; the caller
 // holds d.mu.
 func (d *Device) onFrame(f *frame, now time.Time) action {
 	switch d.state {
-	case stateApp:
+	case stateApp, stateOff:
 		if isLinkCheck(f) && d.cfg.AutoReset > 0 && d.autoResetAt.IsZero() {
 			d.autoResetAt = now.Add(d.cfg.AutoReset)
-			d.logf("LinkCheck while the application runs: the user power-cycles the chip in %v", d.cfg.AutoReset)
+			d.logf("LinkCheck while the chip is %s: the user power-cycles it in %v", map[state]string{stateApp: "running its application", stateOff: "off"}[d.state], d.cfg.AutoReset)
 		}
+		return action{}
+	case stateBricked:
 		return action{}
 	case stateWindow:
 		if !isLinkCheck(f) {
 			return action{}
 		}
 		d.state = stateDownload
-		d.logf("linked: %s download mode", d.cfg.Chip)
+		d.logf("linked: %s download mode (%s)", d.cfg.Chip, d.prof.proto)
 	}
+	d.lastCmd = now
 	a := d.command(f, now)
 	a.handled = true
 	a.epoch = d.epoch
@@ -114,20 +120,24 @@ func (d *Device) onFrame(f *frame, now time.Time) action {
 	return a
 }
 
-func (d *Device) supports(f *frame) bool {
-	short, long := fullShort, fullLong
-	if d.cfg.Chip == BK7231T {
-		short, long = tuyaShort, tuyaLong
-	}
-	if f.long {
-		return f.code == longCode && bytes.IndexByte(long, f.op) >= 0
-	}
-	return bytes.IndexByte(short, f.code) >= 0
-}
-
 // command executes a frame in download mode; the caller holds d.mu.
 func (d *Device) command(f *frame, now time.Time) action {
-	if !d.supports(f) {
+	if isIdentify(f) {
+		d.commands["Identify"]++
+		net := d.cfg.NetAddr
+		if net == "" {
+			if n, ok := d.cfg.App.(NetAddrer); ok {
+				net = n.NetAddr()
+			}
+		}
+		js := identityJSON(d.cfg.Chip, net)
+		if len(js) > 240 {
+			js = identityJSON(d.cfg.Chip, "")
+		}
+		d.logf("Identify: %s", js)
+		return action{reply: shortReply(identifyCode, js...)}
+	}
+	if !d.prof.supports(f) {
 		if !f.long || f.code != longCode {
 			name := fmt.Sprintf("Unknown 0x%02X", f.code)
 			d.commands[name]++
@@ -139,26 +149,82 @@ func (d *Device) command(f *frame, now time.Time) action {
 		d.logf("%s: unknown command, status 7", name)
 		return action{reply: longReply(f.op, statusUnknownCmd)}
 	}
-	if !f.long {
-		name := shortNames[f.code]
-		d.commands[name]++
+	var name string
+	if f.long {
+		name = longNames[f.op]
+	} else {
+		name = shortNames[f.code]
+	}
+	d.commands[name]++
+	if isLinkCheck(f) {
 		return d.shortCommand(name, f)
 	}
-	name := longNames[f.op]
-	d.commands[name]++
-	if f.partial {
-		d.logf("%s incomplete frame (%d of %d bytes): status 5", name, 1+len(f.params), f.length)
-		return action{reply: longReply(f.op, statusPayloadLack, errorData(f.op, f.params)...)}
+	d.cmdCount++
+	d.cut = cut{}
+	if fa := d.cfg.Faults; fa.ResetAt == d.cmdCount || (fa.ResetRate > 0 && d.faultActive() && d.txRand.Float64() < fa.ResetRate) {
+		d.cut = cut{kind: cutReset, frac: d.cutFraction()}
 	}
-	return d.longCommand(name, f, now)
+	epoch := d.epoch
+	var a action
+	switch {
+	case !f.long:
+		a = d.shortCommand(name, f)
+	case f.partial:
+		d.logf("%s incomplete frame (%d of %d bytes): status 5", name, 1+len(f.params), f.length)
+		d.brokenCommand()
+		a = action{reply: longReply(f.op, statusPayloadLack, errorData(f.op, f.params)...)}
+	default:
+		a = d.longCommand(name, f, now)
+	}
+	if d.cut.kind != cutNone && d.epoch == epoch {
+		a.cut = d.cut
+		a.what = name
+		a.reply = nil
+		a.busy = time.Duration(float64(a.busy) * d.cut.frac)
+		a.wait = 0
+	}
+	d.cut = cut{}
+	return a
+}
+
+// faultActive reports whether the probabilistic faults apply yet: the chip
+// has taken more than FaultAfter bytes off its input, the current frame
+// included; the caller holds d.mu.
+func (d *Device) faultActive() bool { return d.consumed > d.cfg.Faults.FaultAfter }
+
+// cutFraction is how far through its command a fault strikes.
+func (d *Device) cutFraction() float64 { return 0.1 + 0.8*d.txRand.Float64() }
+
+// flashOp counts an erase or program command and decides whether the power
+// fails in its middle; the caller holds d.mu.
+func (d *Device) flashOp() {
+	d.flashOps++
+	fa := d.cfg.Faults
+	if fa.PowerLossAt == d.flashOps || (fa.PowerLossRate > 0 && d.faultActive() && d.txRand.Float64() < fa.PowerLossRate) {
+		d.cut = cut{kind: cutPowerLoss, frac: d.cutFraction()}
+	}
+}
+
+// brokenCommand notes a command that arrived broken (status 4 or 5). A
+// bootloader-based chip then ignores erase and program until the next
+// LinkCheck: this is the simulator's reading of "retrying a failed write
+// on T in the same session fails every time" (reference §4.3, elektroda
+// topic4147664 post #93, where the failures came from line interference):
+// the bootloader re-protects the flash when a flash command fails, as it
+// does after CheckCRC, and only a LinkCheck lets erase unprotect it again.
+func (d *Device) brokenCommand() {
+	if d.prof.proto != protoFull && d.lock == lockNone {
+		d.lock = lockFault
+		d.logf("a command arrived broken: flash re-protected until the next LinkCheck")
+	}
 }
 
 func (d *Device) shortCommand(name string, f *frame) action {
 	p := f.params
 	switch f.code {
 	case 0x00:
-		if d.cfg.Chip == BK7231T && d.crcLock {
-			d.crcLock = false
+		if d.lock != lockNone {
+			d.lock = lockNone
 			d.logf("%s ok (flash unprotected again)", name)
 		} else {
 			d.logf("%s ok", name)
@@ -199,19 +265,19 @@ func (d *Device) shortCommand(name string, f *frame) action {
 	case 0x10:
 		start, end := le32(arg(p, 0, 4)), le32(arg(p, 4, 4))
 		n := int64(end) - int64(start)
-		if d.cfg.Chip == BK7231N {
+		if d.prof.proto == protoFull {
 			n++ // the BootROM includes the end address (reference §4.2)
 		}
 		n = min(max(n, 0), maxCRCSpan)
 		crc := d.crcFlash(start, n)
 		d.logf("%s 0x%06X..0x%06X (%d bytes) = 0x%08X ok", name, start, end, n, crc)
-		if d.cfg.Chip == BK7231T {
-			d.crcLock = true // reference §4.3
+		if d.prof.proto != protoFull {
+			d.lock = lockCRC // reference §4.3
 		}
 		return action{reply: shortReply(0x10, put32(crc)...), busy: crcTime(n)}
 	case 0x11:
-		d.logf("%s %s ok", name, bootVersion)
-		return action{reply: shortReply(0x11, []byte(bootVersion)...)}
+		d.logf("%s %s ok", name, d.prof.bootVersion)
+		return action{reply: shortReply(0x11, []byte(d.prof.bootVersion)...)}
 	case 0x70:
 		v := arg(p, 0, 4)
 		if string(v) == "SEAN" {
@@ -232,6 +298,7 @@ func (d *Device) longCommand(name string, f *frame, now time.Time) action {
 	p := f.params
 	lenError := func(want string) action {
 		d.logf("%s: parameter length %d, want %s: status 4", name, f.length, want)
+		d.brokenCommand()
 		return action{reply: longReply(f.op, statusLenError, errorData(f.op, p)...)}
 	}
 	switch f.op {
@@ -245,11 +312,12 @@ func (d *Device) longCommand(name string, f *frame, now time.Time) action {
 			echo = append(echo, byte(len(data))) // 8-bit "written" field
 		}
 		reply := longReply(f.op, statusOK, echo...)
-		if d.writeProtected() {
-			d.logf("%s 0x%06X %d bytes ok (flash protected: nothing programmed)", name, addr, len(data))
+		d.flashOp()
+		if why := d.flashUnchangeable(); why != "" {
+			d.logf("%s 0x%06X %d bytes ok (%s: nothing programmed)", name, addr, len(data), why)
 			return action{reply: reply}
 		}
-		d.program(addr, data)
+		d.programCut(addr, data)
 		d.logf("%s 0x%06X %d bytes ok", name, addr, len(data))
 		return action{reply: reply, busy: programTime(len(data))}
 	case 0x08:
@@ -264,7 +332,7 @@ func (d *Device) longCommand(name string, f *frame, now time.Time) action {
 			return lenError("5")
 		}
 		addr := le32(p)
-		if d.cfg.Chip == BK7231T && addr < tProtectedEnd {
+		if d.prof.proto != protoFull && addr < bootloaderEnd {
 			d.logf("%s 0x%06X refused: status 6 (bootloader area; add the flash size to the address)", name, addr)
 			return action{reply: longReply(0x09, statusParamError, append(p[:4:4], 0x00)...)}
 		}
@@ -324,13 +392,35 @@ func (d *Device) longCommand(name string, f *frame, now time.Time) action {
 // is protected, and replies OK either way, as the real chips do.
 func (d *Device) eraseCmd(name string, op byte, echo []byte, addr, n uint32, busy time.Duration) action {
 	reply := longReply(op, statusOK, echo...)
-	if d.writeProtected() {
-		d.logf("%s 0x%06X ok (flash protected: nothing erased)", name, addr)
+	d.flashOp()
+	if why := d.flashUnchangeable(); why != "" {
+		d.logf("%s 0x%06X ok (%s: nothing erased)", name, addr, why)
 		return action{reply: reply}
 	}
-	d.erase(addr, n)
+	if d.cut.kind == cutPowerLoss {
+		d.erasePartial(addr, n, d.cut.frac)
+	} else {
+		// A reset leaves the flash chip powered: it finishes the erase.
+		d.erase(addr, n)
+	}
 	d.logf("%s 0x%06X ok", name, addr)
 	return action{reply: reply, busy: busy}
+}
+
+// flashUnchangeable says why erase and program do nothing now ("" when
+// they work); the caller holds d.mu.
+func (d *Device) flashUnchangeable() string {
+	switch {
+	case d.cfg.Faults.FlashInaccessible:
+		return "flash not accessible"
+	case d.prof.proto == protoFull && d.sr&protectMask != 0:
+		return "flash protected"
+	case d.lock == lockCRC:
+		return "flash re-protected by CheckCRC until the next LinkCheck"
+	case d.lock == lockFault:
+		return "flash re-protected after a broken command until the next LinkCheck"
+	}
+	return ""
 }
 
 // errorData is what a long reply carries after its status when the command
@@ -352,9 +442,9 @@ func errorData(op byte, p []byte) []byte {
 func (d *Device) readReg(addr uint32) uint32 {
 	switch addr {
 	case regChipID:
-		return chipIDBK7231N
+		return d.prof.chipID
 	case regDeviceID:
-		return deviceIDBK7231N
+		return d.prof.deviceID
 	case regEfuseCtrl:
 		return d.efuseCtrl
 	case regEfuseOptr:

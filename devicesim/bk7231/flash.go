@@ -30,20 +30,29 @@ func romCRC(crc uint32, p []byte) uint32 {
 	return crc
 }
 
+// crc16Table is the MSB-first table of polynomial 0x8005.
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		c := uint16(i) << 8
+		for range 8 {
+			if c&0x8000 != 0 {
+				c = c<<1 ^ 0x8005
+			} else {
+				c <<= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()
+
 // crc16CMS is CRC-16/CMS (poly 0x8005, init 0xFFFF, not reflected, no final
 // XOR), the check word of every 32-byte unit of Beken code partitions
 // (reference §9.1).
 func crc16CMS(p []byte) uint16 {
 	crc := uint16(0xFFFF)
 	for _, b := range p {
-		crc ^= uint16(b) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x8005
-			} else {
-				crc <<= 1
-			}
-		}
+		crc = crc<<8 ^ crc16Table[byte(crc>>8)^b]
 	}
 	return crc
 }
@@ -67,10 +76,19 @@ const (
 // (power-of-two) flash size (reference §5.1).
 func (d *Device) phys(addr uint32) uint32 { return addr & (d.size - 1) }
 
+// at is the byte at protocol address addr as the chip reads it: zero when
+// the flash is not accessible (Faults.FlashInaccessible).
+func (d *Device) at(addr uint32) byte {
+	if d.cfg.Faults.FlashInaccessible {
+		return 0
+	}
+	return d.flash[d.phys(addr)]
+}
+
 func (d *Device) readFlash(addr uint32, n int) []byte {
 	out := make([]byte, n)
 	for i := range out {
-		out[i] = d.flash[d.phys(addr+uint32(i))]
+		out[i] = d.at(addr + uint32(i))
 	}
 	return out
 }
@@ -83,21 +101,13 @@ func (d *Device) crcFlash(addr uint32, n int64) uint32 {
 		k := min(n, pageSize)
 		buf = buf[:k]
 		for i := range buf {
-			buf[i] = d.flash[d.phys(addr+uint32(i))]
+			buf[i] = d.at(addr + uint32(i))
 		}
 		crc = romCRC(crc, buf)
 		addr += uint32(k)
 		n -= k
 	}
 	return crc
-}
-
-// writeProtected reports whether erase and program are silently ignored now.
-func (d *Device) writeProtected() bool {
-	if d.cfg.Chip == BK7231T {
-		return d.crcLock
-	}
-	return d.sr&protectMask != 0
 }
 
 // program ANDs data into the flash (NOR: programming only clears bits).
@@ -121,6 +131,67 @@ func (d *Device) erase(addr uint32, n uint32) {
 	}
 }
 
+// erasePartial is an erase of the block holding addr cut off frac of the
+// way through: NOR erase raises the cells of the whole block together, so
+// when the power fails each bit still to be set to 1 has become 1 with
+// probability frac (the simulator's model: some bytes reach 0xFF, others
+// keep some of their zero bits). The sector counts as erased.
+func (d *Device) erasePartial(addr, n uint32, frac float64) {
+	base := d.phys(addr) &^ (n - 1)
+	for off := uint32(0); off < n; off += sectorSize {
+		s := d.phys(base + off)
+		for i := s; i < s+sectorSize; i++ {
+			d.flash[i] |= d.randomBits(frac)
+		}
+		d.erased[s]++
+	}
+	d.logf("power lost %.0f%% into the erase of 0x%06X+0x%X: the block is partly erased", 100*frac, base, n)
+}
+
+// randomBits returns a byte whose bits are each set with probability p.
+func (d *Device) randomBits(p float64) byte {
+	r := d.txRand.Uint64()
+	lim := uint64(p * 256)
+	var m byte
+	for k := range 8 {
+		if (r>>(8*k))&0xFF < lim {
+			m |= 1 << k
+		}
+	}
+	return m
+}
+
+// programCut programs data at addr, unless a fault cuts the command
+// (d.cut): flash pages (256 bytes) are programmed one after the other, so
+// a power loss leaves the pages before the cut programmed, the page it hit
+// with only some of its bits cleared (each with the probability of how far
+// into that page it was) and the rest untouched; a reset lets the flash
+// finish the page it was on and stops there.
+func (d *Device) programCut(addr uint32, data []byte) {
+	if d.cut.kind == cutNone {
+		d.program(addr, data)
+		return
+	}
+	pos := d.cut.frac * float64(len(data))
+	page := int(pos) / pageSize
+	done := min(page*pageSize, len(data))
+	d.program(addr, data[:done])
+	end := min(done+pageSize, len(data))
+	switch d.cut.kind {
+	case cutReset:
+		d.program(addr+uint32(done), data[done:end])
+		d.logf("reset while programming 0x%06X: %d of %d bytes programmed", addr, end, len(data))
+	case cutPowerLoss:
+		into := (pos - float64(done)) / float64(end-done)
+		for i := done; i < end; i++ {
+			a := d.phys(addr + uint32(i))
+			clearBits := d.flash[a] &^ data[i] // the 1 bits the program clears
+			d.flash[a] &^= clearBits & d.randomBits(into)
+		}
+		d.logf("power lost while programming 0x%06X: %d of %d bytes programmed, the page at +0x%X partly", addr, done, len(data), done)
+	}
+}
+
 // readSR answers a read-register SPI opcode.
 func (d *Device) readSR(opcode byte, now time.Time) byte {
 	switch opcode {
@@ -135,7 +206,7 @@ func (d *Device) readSR(opcode byte, now time.Time) byte {
 	case 0x15:
 		return d.sr3
 	case 0x9F:
-		return d.id[0]
+		return d.jedec()[0]
 	}
 	return 0xFF
 }
@@ -163,7 +234,7 @@ func (d *Device) writeSR(opcode byte, vals []byte, now time.Time) string {
 		next = next&0x00FF | uint16(vals[0])<<8
 		mask = 0xFF00
 	case 0x11:
-		if d.cfg.LockOnNoopSRWrite && d.sr3 == vals[0] {
+		if d.srLocksOnNoop() && d.sr3 == vals[0] {
 			d.lockSR()
 			return "no-op write: status register now locked"
 		}
@@ -174,7 +245,7 @@ func (d *Device) writeSR(opcode byte, vals []byte, now time.Time) string {
 		return "ignored: not a status-register write opcode"
 	}
 	mask &= srWritable
-	if d.cfg.LockOnNoopSRWrite && next&mask == d.sr&mask {
+	if d.srLocksOnNoop() && next&mask == d.sr&mask {
 		d.lockSR()
 		return "no-op write: status register now locked"
 	}
@@ -182,6 +253,8 @@ func (d *Device) writeSR(opcode byte, vals []byte, now time.Time) string {
 	d.startWIP(now)
 	return "ok"
 }
+
+func (d *Device) srLocksOnNoop() bool { return d.cfg.LockOnNoopSRWrite || d.prof.srLocks }
 
 func (d *Device) lockSR() {
 	d.sr = srLockedValue
@@ -192,6 +265,15 @@ func (d *Device) startWIP(now time.Time) {
 	if d.cfg.Timing {
 		d.wipUntil = now.Add(timeWRSR)
 	}
+}
+
+// jedec is the flash id the chip reads: 00 00 00 when the flash is not
+// accessible (reference §13).
+func (d *Device) jedec() [3]byte {
+	if d.cfg.Faults.FlashInaccessible {
+		return [3]byte{}
+	}
+	return d.id
 }
 
 // spiTransfer answers a raw SPI transaction (long op 0E): one received byte
@@ -211,7 +293,7 @@ func (d *Device) spiTransfer(tx []byte, now time.Time) []byte {
 	case 0x9F: // JEDEC ID: MFR, TYPE, CAP
 		fill(func(i int) byte {
 			if i <= 3 {
-				return d.id[i-1]
+				return d.jedec()[i-1]
 			}
 			return 0x00
 		})
@@ -222,7 +304,7 @@ func (d *Device) spiTransfer(tx []byte, now time.Time) []byte {
 		if len(tx) >= 4 {
 			addr := uint32(tx[1])<<16 | uint32(tx[2])<<8 | uint32(tx[3])
 			for i := 4; i < len(rx); i++ {
-				rx[i] = d.flash[d.phys(addr+uint32(i-4))]
+				rx[i] = d.at(addr + uint32(i-4))
 			}
 		}
 	default:

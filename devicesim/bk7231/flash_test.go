@@ -497,3 +497,135 @@ func TestFlashWriteWrittenField(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterBrokenCommand models "retrying a failed write on T in the
+// same session fails every time" (reference §4.3, elektroda topic4147664
+// post #93): after a flash command that arrived broken, a bootloader-based
+// chip replies OK to the retried erase and write but changes nothing until
+// a LinkCheck; a BootROM chip takes the retry.
+func TestRetryAfterBrokenCommand(t *testing.T) {
+	broken := []struct {
+		name  string
+		send  func(r *rig, addr uint32)
+		reply func(addr uint32) []byte
+	}{
+		{"write cut short (status 5)", func(r *rig, addr uint32) {
+			r.send(cat(hx("01 E0 FC FF F4 05 10 07"), le(addr), make([]byte, 1000)))
+		}, func(addr uint32) []byte { return cat(hx("04 0E FF 01 E0 FC F4 06 00 07 05"), le(addr)) }},
+		{"write of the wrong length (status 4)", func(r *rig, addr uint32) {
+			r.send(write4KCmd(addr, make([]byte, 100)))
+		}, func(addr uint32) []byte { return cat(hx("04 0E FF 01 E0 FC F4 06 00 07 04"), le(addr)) }},
+	}
+	for _, chip := range []Chip{BK7231T, BK7231U, BK7252, BK7231N, BK7238} {
+		for _, b := range broken {
+			t.Run(chip.String()+"/"+b.name, func(t *testing.T) {
+				withLinkedChip(t, Config{Chip: chip, StatusReg: sr(0)}, func(t *testing.T, r *rig) {
+					const phys = 0x20000
+					addr := uint32(phys)
+					if chip.BootloaderBased() {
+						addr += uint32(len(r.d.Flash())) // as the tools address them (§5.1)
+					}
+					data := bytes.Repeat([]byte("retry!"), 700)[:4096]
+					writeSector := func() {
+						r.send(erase4KCmd(addr))
+						r.expect(cat(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 20"), le(addr)))
+						r.send(write4KCmd(addr, data))
+						r.expect(cat(hx("04 0E FF 01 E0 FC F4 06 00 07 00"), le(addr)))
+					}
+					b.send(r, addr)
+					r.expect(b.reply(addr))
+					writeSector() // the retry, same session
+					took := bytes.Equal(r.d.Flash()[phys:phys+4096], data)
+					if took == chip.BootloaderBased() {
+						t.Fatalf("retry without a new link: data written = %v, want %v", took, !chip.BootloaderBased())
+					}
+					if r.d.Stats().FlashLocked != chip.BootloaderBased() {
+						t.Error("Stats.FlashLocked wrong")
+					}
+					r.send(linkCheck)
+					r.expect(linkReply)
+					writeSector()
+					if !bytes.Equal(r.d.Flash()[phys:phys+4096], data) {
+						t.Fatal("the retry after a LinkCheck did not write")
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestCRCLockOnEveryBootloader: §4.3's re-protection after CheckCRC holds
+// on every bootloader-based chip, not on the BootROM chips.
+func TestCRCLockOnEveryBootloader(t *testing.T) {
+	for _, chip := range Chips() {
+		t.Run(chip.String(), func(t *testing.T) {
+			withLinkedChip(t, Config{Chip: chip, StatusReg: sr(0)}, func(t *testing.T, r *rig) {
+				const a = 0x40000
+				old := r.d.Flash()[a : a+4096]
+				r.send(crcCmd(a, a+4096))
+				r.read(11)
+				r.send(erase4KCmd(a))
+				r.read(16)
+				erased := allFF(r.d.Flash()[a : a+4096])
+				if erased == chip.BootloaderBased() || allFF(old) {
+					t.Fatalf("erase right after CheckCRC: erased = %v", erased)
+				}
+			})
+		})
+	}
+}
+
+// TestBootloaderAreaBricks: the download mode of a bootloader-based chip
+// is its bootloader; once its area no longer holds what it held at
+// power-up, the chip stays dead after the next reset (reference §1, §9.6).
+// Writing the same bytes back is harmless; BootROM chips do not care.
+func TestBootloaderAreaBricks(t *testing.T) {
+	tests := []struct {
+		chip    Chip
+		restore bool // write the erased sector back
+		dead    bool
+	}{
+		{BK7231T, false, true},
+		{BK7231U, false, true},
+		{BK7252, false, true},
+		{BK7231T, true, false},
+		{BK7231N, false, false},
+		{BK7238, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%v/restored=%v", tc.chip, tc.restore), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				app := &fakeApp{}
+				r := startRig(t, Config{Chip: tc.chip, StatusReg: sr(0), App: app}, transport.LinkOptions{})
+				defer r.stop()
+				settle()
+				r.link()
+				size := uint32(len(r.d.Flash()))
+				addr := uint32(0x1000)
+				if tc.chip.BootloaderBased() {
+					addr += size
+				}
+				old := r.d.Flash()[0x1000:0x2000]
+				r.send(erase4KCmd(addr))
+				r.read(16)
+				if !allFF(r.d.Flash()[0x1000:0x2000]) {
+					t.Fatal("the erase of the bootloader area did not happen")
+				}
+				if tc.restore {
+					r.send(write4KCmd(addr, old))
+					r.read(15)
+				}
+				r.d.PowerCycle()
+				r.send(linkCheck)
+				if tc.dead {
+					r.silent(time.Second)
+					if st := r.d.Stats(); st.State != "bricked" || app.history() != "boot halt" {
+						t.Fatalf("state %q, firmware %q; want bricked and never booted again", st.State, app.history())
+					}
+					return
+				}
+				r.expect(linkReply)
+			})
+		})
+	}
+}

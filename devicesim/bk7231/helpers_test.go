@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"github.com/tuyaflash/tuyaflash/internal/testshared"
+	"encoding/json"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
@@ -182,4 +184,91 @@ func withLinkedChip(t *testing.T, cfg Config, body func(t *testing.T, r *rig)) {
 		r.link()
 		body(t, r)
 	})
+}
+
+// fakeApp is a firmware that records what the simulator does with it.
+type fakeApp struct {
+	mu     sync.Mutex
+	events []string
+	serial []byte
+	reply  []byte
+	sizes  []int // Flash.Size at each Boot
+}
+
+func (a *fakeApp) Boot(f Flash) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, "boot")
+	a.sizes = append(a.sizes, f.Size())
+}
+
+func (a *fakeApp) Halt() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, "halt")
+}
+
+func (a *fakeApp) Serial(in []byte) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.serial = append(a.serial, in...)
+	return a.reply
+}
+
+// history returns the Boot/Halt calls so far, space separated.
+func (a *fakeApp) history() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.events, " ")
+}
+
+func (a *fakeApp) received() []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]byte(nil), a.serial...)
+}
+
+// netApp is a fakeApp with a network address.
+type netApp struct {
+	fakeApp
+	addr string
+}
+
+func (a *netApp) NetAddr() string { return a.addr }
+
+// identifyCmd is the virtual identification command of contract C2, spelled
+// out: 01 E0 FC 13 7E "tuyaflash-virtual?".
+var identifyCmd = cat(hx("01 E0 FC 13 7E"), []byte("tuyaflash-virtual?"))
+
+// identify sends the identification command and decodes the JSON answer.
+func (r *rig) identify() map[string]any {
+	r.t.Helper()
+	r.send(identifyCmd)
+	head := r.read(7)
+	if !bytes.Equal(head[:2], hx("04 0E")) || !bytes.Equal(head[3:], hx("01 E0 FC 7E")) {
+		r.t.Fatalf("identification reply starts % X", head)
+	}
+	body := r.read(int(head[2]) - 4)
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		r.t.Fatalf("identification JSON %q: %v", body, err)
+	}
+	return m
+}
+
+// settle lets the simulator's goroutines act on what happened (synctest).
+func settle() { synctest.Wait() }
+
+// sprayLinkChecks sends a LinkCheck every 10 ms, as the tools do while the
+// user power-cycles the module, until one is answered within d.
+func (r *rig) sprayLinkChecks(d time.Duration) {
+	r.t.Helper()
+	buf := make([]byte, len(linkReply))
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		r.send(linkCheck)
+		if n, _ := transport.ReadFull(r.host, buf, time.Now().Add(10*time.Millisecond)); n == len(buf) && bytes.Equal(buf, linkReply) {
+			return
+		}
+	}
+	r.t.Fatalf("no link within %v of link checks", d)
 }

@@ -3,10 +3,14 @@ package bksim
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/firmware"
+	"github.com/tuyaflash/tuyaflash/tuyaconfig"
 )
 
 // knownBootloaders are the standard CRC-32 values of reference §6 (first 257
@@ -38,37 +42,84 @@ func tlvGroup(t *testing.T, sec []byte) [][2]uint32 {
 	return out
 }
 
+// uncrc strips the CRC16 framing of n logical bytes from phys, checking
+// every unit.
+func uncrc(t *testing.T, b []byte, phys, n int) []byte {
+	t.Helper()
+	var out []byte
+	for u := 0; u < n/32; u++ {
+		p := phys + 34*u
+		if got, want := binary.BigEndian.Uint16(b[p+32:]), crc16CMS(b[p:p+32]); got != want {
+			t.Fatalf("CRC16 unit at 0x%X: %04X, want %04X", p, got, want)
+		}
+		out = append(out, b[p:p+32]...)
+	}
+	return out
+}
+
 func TestDefaultFlash(t *testing.T) {
 	mac := [6]byte{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}
-	for _, chip := range []Chip{BK7231T, BK7231N} {
+	tuyaKeyChips := map[Chip]bool{BK7231N: true, BK7231T: true}
+	for _, chip := range Chips() {
 		t.Run(chip.String(), func(t *testing.T) {
+			p := chip.profile()
 			img := DefaultFlash(chip, mac)
-			if len(img) != 2<<20 {
-				t.Fatalf("size %d", len(img))
+			wantSize := 2 << 20
+			if chip == BK7252 {
+				wantSize = 4 << 20
 			}
-			if !bytes.Equal(img, DefaultFlash(chip, mac)) {
+			if len(img) != wantSize {
+				t.Fatalf("size %d, want %d", len(img), wantSize)
+			}
+			if !bytes.Equal(img, buildImage(chip, p, mac, len(img))) {
 				t.Fatal("DefaultFlash is not deterministic")
 			}
-			// CRC16 framing of the bootloader area and the app.
-			checkUnits := func(from, units int) {
-				for u := range units {
-					p := from + 34*u
-					if got, want := binary.BigEndian.Uint16(img[p+32:]), crc16CMS(img[p:p+32]); got != want {
-						t.Fatalf("unit at 0x%X: CRC16 %04X, want %04X", p, got, want)
-					}
-				}
+			img[0x11000] ^= 0xFF
+			if again := DefaultFlash(chip, mac); again[0x11000] == img[0x11000] {
+				t.Fatal("DefaultFlash handed out its cached image")
 			}
-			checkUnits(0, 0x11000/34)
-			checkUnits(0x11000, 0xB0000/32)
-			if !bytes.Equal(img[0x11000:0x11008], hx("2F 07 B5 94 35 FF 2A 9B")) {
-				t.Errorf("app starts % X, want the encrypted-app signature", img[0x11000:0x11008])
+			img[0x11000] ^= 0xFF
+			other := DefaultFlash(chip, [6]byte{0x02, 0x11, 0x22, 0x33, 0x44, 0x56})
+			if bytes.Equal(img[0x11000:], other[0x11000:]) || !bytes.Equal(img[:0x11000], other[:0x11000]) {
+				t.Error("another MAC must change the device, not the chip's bootloader")
 			}
-			// The bootloader is nobody's: a client must probe the protocol.
+
+			// Bootloader: CRC16-framed, the profile's own fingerprint,
+			// nobody's real bootloader.
+			uncrc(t, img, 0, 0x11000/34*32)
+			n := 256
+			if p.proto == protoFull {
+				n = 257
+			}
+			if got := crc32.ChecksumIEEE(img[:n]); got != p.bootCRC {
+				t.Errorf("bootloader CRC over %d bytes %08X, profile says %08X", n, got, p.bootCRC)
+			}
 			for _, n := range []int{256, 257} {
 				if name, ok := knownBootloaders[crc32.ChecksumIEEE(img[:n])]; ok {
 					t.Errorf("bootloader CRC over %d bytes matches %s", n, name)
 				}
 			}
+
+			// Application: framed, signed for the chip's key, marked.
+			app := uncrc(t, img, 0x11000, 0xB0000)
+			sig := hx("0E 00 00 EA 14 F0 9F E5")
+			if tuyaKeyChips[chip] {
+				sig = hx("2F 07 B5 94 35 FF 2A 9B")
+			}
+			if !bytes.Equal(app[:8], sig) {
+				t.Errorf("app starts % X, want % X", app[:8], sig)
+			}
+			i := bytes.Index(app, []byte(StockMarker))
+			if i < 0 {
+				t.Fatal("no stock marker in the application")
+			}
+			js := app[i+len(StockMarker):]
+			js = js[:bytes.IndexByte(js, 0)]
+			var marker map[string]string
+			if err := json.Unmarshal(js, &marker); err != nil || marker["firmware"] != "tuya" || marker["chip"] != chip.String() || marker["version"] != StockVersion {
+				t.Errorf("marker %s: %v", js, err)
+			}
+
 			// RF sector: structure as in the real dumps, our MAC at +0x24.
 			rf := img[RFOffset(chip) : RFOffset(chip)+0x1000]
 			if !bytes.Equal(rf[0x1C:0x24], hx("02 11 11 11 06 00 00 00")) || !bytes.Equal(rf[0x24:0x2A], mac[:]) {
@@ -80,17 +131,130 @@ func TestDefaultFlash(t *testing.T) {
 			if !allFF(rf[8+0x62:]) {
 				t.Error("RF sector not 0xFF after the TLV data")
 			}
-			end := 0x11000 + 0xB0000/32*34
-			if !allFF(img[end:RFOffset(chip)]) || !allFF(img[RFOffset(chip)+0x1000:]) {
-				t.Error("image not 0xFF outside bootloader, app and RF sector")
+
+			// Everything else is erased flash.
+			kv := TuyaStorageOffset(chip, len(img))
+			kvEnd := min(kv+18*0x1000, len(img))
+			appEnd := 0x11000 + 0xB0000/32*34
+			used := [][2]int{{0, appEnd}, {RFOffset(chip), RFOffset(chip) + 0x1000}, {kv, kvEnd}}
+			for a := 0; a < len(img); a += 0x1000 {
+				in := false
+				for _, u := range used {
+					in = in || (a >= u[0]&^0xFFF && a < u[1])
+				}
+				if !in && !allFF(img[a:a+0x1000]) {
+					t.Fatalf("sector 0x%06X is not erased", a)
+				}
+			}
+			for a := kv; a < kvEnd; a += 0x1000 {
+				if allFF(img[a : a+0x1000]) {
+					t.Errorf("Tuya storage sector 0x%06X is empty", a)
+				}
 			}
 		})
 	}
-	if bytes.Equal(DefaultFlash(BK7231T, mac)[:0x11000], DefaultFlash(BK7231N, mac)[:0x11000]) {
-		t.Error("T and N images share a bootloader")
-	}
-	if got := DefaultFlash(BK7231N, [6]byte{})[rfN+0x24 : rfN+0x2A]; !bytes.Equal(got, DefaultMAC[:]) {
+	if got := DefaultFlash(BK7231N, [6]byte{})[0x1D0024:0x1D002A]; !bytes.Equal(got, DefaultMAC[:]) {
 		t.Errorf("zero MAC gave % X, want DefaultMAC", got)
+	}
+	boots := map[string]Chip{}
+	for _, c := range Chips() {
+		b := string(DefaultFlash(c, mac)[:0x11000])
+		if o, dup := boots[b]; dup {
+			t.Errorf("%v and %v share a bootloader", o, c)
+		}
+		boots[b] = c
+	}
+}
+
+// TestDefaultFlashTuyaConfig reads the synthetic Tuya storage back with
+// the project's own parser (written independently of the encoder here).
+func TestDefaultFlashTuyaConfig(t *testing.T) {
+	mac := [6]byte{0x02, 0xAB, 0xCD, 0xEF, 0x01, 0x23}
+	for _, chip := range Chips() {
+		t.Run(chip.String(), func(t *testing.T) {
+			p := chip.profile()
+			img := DefaultFlash(chip, mac)
+			cfg, err := tuyaconfig.Parse(img)
+			if err != nil {
+				t.Fatalf("tuyaconfig.Parse: %v", err)
+			}
+			if cfg.KeyBlockOffset != TuyaStorageOffset(chip, len(img)) {
+				t.Errorf("key block at 0x%X, want 0x%X", cfg.KeyBlockOffset, TuyaStorageOffset(chip, len(img)))
+			}
+			checks := []struct{ what, got, want string }{
+				{"device id", cfg.DeviceID[:17], "bfsim02abcdef0123"},
+				{"platform", cfg.Platform, p.platform},
+				{"module", cfg.Module, p.module},
+				{"Wi-Fi SSID", cfg.WiFiSSID, StockSSID},
+				{"Wi-Fi password", cfg.WiFiPassword, StockPassword},
+				{"firmware version", cfg.FirmwareVersion, StockVersion},
+				{"local key prefix", cfg.LocalKey[:8], "simlocal"},
+				{"uuid", cfg.UUID, "sim002abcdef0123"},
+			}
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+				}
+			}
+			if len(cfg.DeviceID) != 22 || len(cfg.LocalKey) != 16 || !cfg.Activated {
+				t.Errorf("device id %q, local key of %d chars, activated %v", cfg.DeviceID, len(cfg.LocalKey), cfg.Activated)
+			}
+			if cfg.UserParams == nil {
+				t.Fatal("no user_param_key")
+			}
+			for k, want := range map[string]any{"rl1_pin": 6, "rl1_lv": 1, "bt1_pin": 7, "bt1_lv": 0, "netled1_pin": 8} {
+				if got := cfg.UserParams.Values[k]; got != want {
+					t.Errorf("user_param_key %s = %v, want %v", k, got, want)
+				}
+			}
+			if chip == BK7231N || chip == BK7231T {
+				if cfg.Chip != chip.String() {
+					t.Errorf("tuyaconfig names the chip %q", cfg.Chip)
+				}
+			}
+			// Three live blocks, three older swap copies not in use.
+			var live, swaps int
+			for _, b := range cfg.Blocks {
+				if b.Kind == tuyaconfig.KindData && b.InUse && b.ID <= 2 {
+					live++
+				}
+				if b.Kind == tuyaconfig.KindData && !b.InUse {
+					swaps++
+				}
+			}
+			if live != 3 || swaps != 3 {
+				t.Errorf("%d live blocks with values and %d swap copies, want 3 and 3", live, swaps)
+			}
+		})
+	}
+	a, b := DefaultFlash(BK7231N, mac), DefaultFlash(BK7231N, DefaultMAC)
+	ca, _ := tuyaconfig.Parse(a)
+	cb, _ := tuyaconfig.Parse(b)
+	if ca.DeviceID == cb.DeviceID || ca.LocalKey == cb.LocalKey {
+		t.Error("two MACs gave the same Tuya identity")
+	}
+}
+
+// TestDefaultFlashDetect runs the project's image detection on the dumps.
+func TestDefaultFlashDetect(t *testing.T) {
+	for _, chip := range Chips() {
+		t.Run(chip.String(), func(t *testing.T) {
+			img, err := DefaultFlashSize(chip, DefaultMAC, 2<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := firmware.Detect(img, "dump.bin")
+			if err != nil {
+				t.Fatalf("Detect: %v", err)
+			}
+			wantKey := firmware.KeyZero
+			if chip.profile().tuyaKey {
+				wantKey = firmware.KeyTuya
+			}
+			if d.Format != firmware.FormatBekenDump || d.Key != wantKey || d.Bootloader != "unknown" {
+				t.Errorf("Detect: format %s, key %q, bootloader %q; want %s, %q, unknown", d.Format, d.Key, d.Bootloader, firmware.FormatBekenDump, wantKey)
+			}
+		})
 	}
 }
 

@@ -236,26 +236,43 @@ func TestIncompleteFrames(t *testing.T) {
 // TestOneCommandAtATime: what arrives while the chip executes a command is
 // lost, as on the ROM.
 func TestOneCommandAtATime(t *testing.T) {
-	for _, timing := range []bool{false, true} {
-		name := map[bool]string{false: "instant", true: "timed"}[timing]
-		t.Run(name, func(t *testing.T) {
-			withLinkedChip(t, Config{Chip: BK7231N, StatusReg: sr(0), Timing: timing}, func(t *testing.T, r *rig) {
-				r.send(cat(cmdLong(0x0F, 0xD8, 0, 0, 0x10, 0), linkCheck))
-				r.expect(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 D8 00 00 10 00"))
-				if timing {
-					// A LinkCheck sent during the 150 ms erase is dropped.
-					r.send(cmdLong(0x0F, 0xD8, 0, 0, 0x11, 0))
-					time.Sleep(50 * time.Millisecond)
-					r.send(linkCheck)
-					r.expect(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 D8 00 00 11 00"))
-				}
-				r.silent(200 * time.Millisecond)
-				if n := r.d.Stats().Commands["LinkCheck"]; n != 1 {
-					t.Errorf("%d LinkChecks executed, want only the one that linked", n)
-				}
+	for _, chip := range []Chip{BK7231N, BK7231T, BK7252} {
+		for _, timing := range []bool{false, true} {
+			name := map[bool]string{false: "instant", true: "timed"}[timing]
+			t.Run(chip.String()+"/"+name, func(t *testing.T) {
+				oneCommandAtATime(t, chip, timing)
 			})
-		})
+		}
 	}
+}
+
+func oneCommandAtATime(t *testing.T, chip Chip, timing bool) {
+	withLinkedChip(t, Config{Chip: chip, StatusReg: sr(0), Timing: timing}, func(t *testing.T, r *rig) {
+		r.send(cat(cmdLong(0x0F, 0xD8, 0, 0, 0x10, 0), linkCheck))
+		r.expect(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 D8 00 00 10 00"))
+		if timing {
+			// A LinkCheck sent during the 150 ms erase is dropped.
+			r.send(cmdLong(0x0F, 0xD8, 0, 0, 0x11, 0))
+			time.Sleep(50 * time.Millisecond)
+			r.send(linkCheck)
+			r.expect(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 D8 00 00 11 00"))
+		}
+		r.silent(200 * time.Millisecond)
+		if n := r.d.Stats().Commands["LinkCheck"]; n != 1 {
+			t.Errorf("%d LinkChecks executed, want only the one that linked", n)
+		}
+		if timing {
+			// A whole write sent during a 64K erase is lost too.
+			r.send(cmdLong(0x0F, 0xD8, 0, 0, 0x12, 0))
+			time.Sleep(20 * time.Millisecond)
+			r.send(write4KCmd(0x130000, make([]byte, 4096)))
+			r.expect(hx("04 0E FF 01 E0 FC F4 07 00 0F 00 D8 00 00 12 00"))
+			r.silent(200 * time.Millisecond)
+			if n := r.d.Stats().Commands["FlashWrite4K"]; n != 0 || !allFF(r.d.Flash()[0x130000:0x131000]) {
+				t.Errorf("the write sent during the erase was executed")
+			}
+		}
+	})
 }
 
 func TestLogAndStats(t *testing.T) {

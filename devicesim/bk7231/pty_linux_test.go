@@ -59,7 +59,7 @@ func TestOverPseudoTerminal(t *testing.T) {
 		t.Fatal("FlashRead4K over the pty returned other data")
 	}
 
-	if err := transport.WriteAll(host, cmdShort(0x0F, cat(le(921600), []byte{50})...)); err != nil {
+	if err := transport.WriteAll(host, cmdShort(0x0F, cat(le(921600), []byte{200})...)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
@@ -70,7 +70,7 @@ func TestOverPseudoTerminal(t *testing.T) {
 	if _, err := transport.ReadFull(host, buf, time.Now().Add(3*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if want := cat(hx("04 0E 09 01 E0 FC 0F"), le(921600), []byte{50}); !bytes.Equal(buf, want) {
+	if want := cat(hx("04 0E 09 01 E0 FC 0F"), le(921600), []byte{200}); !bytes.Equal(buf, want) {
 		t.Fatalf("SetBaudRate echo % X, want % X", buf, want)
 	}
 	if got := exchange(read4KCmd(0x12000), 4111); !bytes.Equal(got, read4KReply(0x12000, f[0x12000:0x13000])) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -55,13 +56,20 @@ type session struct {
 	epoch    uint64
 	lineBaud int
 	readErr  chan error
+	// appOn says App.Boot was called without a Halt since; appGen is the
+	// Device.appBoots value it was booted for.
+	appOn  bool
+	appGen int
+	// pulled is the fault that took the line away (under d.mu).
+	pulled error
 }
 
 // Serve runs the chip on l until ctx ends (it returns nil) or the line fails
-// or closes (it returns the error; ErrDisconnected when Faults.DisconnectAfter
-// pulled the cable). It keeps reading l all the time. Serve may be called
-// again afterwards, with the same or another line; the device keeps its
-// state, including its UART rate.
+// or closes (it returns the error; ErrDisconnected or ErrUnplugged when a
+// fault pulled the cable or the adapter). It keeps reading l all the time.
+// Serve calls Config.App's Boot and Halt; it halts a running App when it
+// returns. Serve may be called again afterwards, with the same or another
+// line; the device keeps its state, including its UART rate.
 func (d *Device) Serve(ctx context.Context, l Line) error {
 	d.mu.Lock()
 	if d.serving {
@@ -85,6 +93,7 @@ func (d *Device) Serve(ctx context.Context, l Line) error {
 		in:      &inbox{notify: make(chan struct{}, 1)},
 		readErr: make(chan error, 1),
 	}
+	defer s.haltApp()
 	if err := s.syncBaud(); err != nil {
 		return err
 	}
@@ -105,11 +114,17 @@ func (d *Device) Serve(ctx context.Context, l Line) error {
 	if errors.Is(err, errStopped) {
 		return nil
 	}
+	d.mu.Lock()
+	if s.pulled != nil {
+		// A write may notice the pulled cable before the reader reports it.
+		err = s.pulled
+	}
+	d.mu.Unlock()
 	return err
 }
 
-// reader copies the line into the inbox, applying RxDropRate and
-// DisconnectAfter.
+// reader copies the line into the inbox, applying the receive faults,
+// DisconnectAfter and UnplugAfter.
 func (s *session) reader(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	d := s.d
@@ -123,27 +138,39 @@ func (s *session) reader(stop <-chan struct{}, done chan<- struct{}) {
 		n, err := s.l.Read(buf)
 		if n > 0 {
 			out := make([]byte, 0, n)
-			cut := false
+			var pulled error
 			d.mu.Lock()
 			fa := d.cfg.Faults
 			for _, b := range buf[:n] {
 				d.bytesIn++
-				if fa.RxDropRate > 0 && d.bytesIn > fa.FaultAfter && d.rxRand.Float64() < fa.RxDropRate {
-					continue
+				if d.bytesIn > fa.FaultAfter {
+					out = noisy(out, b, d.rxRand, fa.RxDropRate, fa.RxCorruptRate, fa.RxDupRate)
+				} else {
+					out = append(out, b)
 				}
-				out = append(out, b)
 				if fa.DisconnectAfter > 0 && !d.disconnected && d.bytesIn >= fa.DisconnectAfter {
 					d.disconnected = true
-					cut = true
+					pulled = ErrDisconnected
 					d.logf("cable pulled after %d bytes received (Faults.DisconnectAfter)", d.bytesIn)
 					break
 				}
+				if fa.UnplugAfter > 0 && !d.unplugged && d.bytesIn >= fa.UnplugAfter {
+					d.unplugged = true
+					pulled = ErrUnplugged
+					d.logf("adapter unplugged after %d bytes received (Faults.UnplugAfter)", d.bytesIn)
+					break
+				}
 			}
+			s.pulled = pulled
 			d.mu.Unlock()
 			s.in.put(out)
-			if cut {
-				s.l.Close()
-				s.readErr <- ErrDisconnected
+			if pulled != nil {
+				if u, ok := s.l.(Unplugger); ok && pulled == ErrUnplugged {
+					u.Unplug()
+				} else {
+					s.l.Close()
+				}
+				s.readErr <- pulled
 				return
 			}
 		}
@@ -162,6 +189,7 @@ func (s *session) run() error {
 		if err := s.syncBaud(); err != nil {
 			return err
 		}
+		s.syncApp()
 		d := s.d
 		d.mu.Lock()
 		s.checkEpoch()
@@ -191,6 +219,35 @@ func (s *session) run() error {
 	}
 }
 
+// syncApp calls App.Halt and App.Boot so that the firmware runs exactly
+// when the chip is in its application, and is booted again after every
+// new start.
+func (s *session) syncApp() {
+	d := s.d
+	app := d.cfg.App
+	if app == nil {
+		return
+	}
+	d.mu.Lock()
+	want, gen := d.state == stateApp, d.appBoots
+	d.mu.Unlock()
+	if s.appOn && (!want || gen != s.appGen) {
+		app.Halt()
+		s.appOn = false
+	}
+	if want && !s.appOn {
+		app.Boot(flashView{d})
+		s.appOn, s.appGen = true, gen
+	}
+}
+
+func (s *session) haltApp() {
+	if s.appOn {
+		s.d.cfg.App.Halt()
+		s.appOn = false
+	}
+}
+
 // checkEpoch forgets a half-received frame after a reset; the caller holds
 // d.mu.
 func (s *session) checkEpoch() {
@@ -198,6 +255,15 @@ func (s *session) checkEpoch() {
 		s.p.reset()
 		s.epoch = s.d.epoch
 	}
+}
+
+// idleDeadline is when a bootloader-based chip in download mode gives up on
+// the host; zero when it does not; the caller holds d.mu.
+func (d *Device) idleDeadline() time.Time {
+	if d.state != stateDownload || d.prof.proto == protoFull || d.cfg.IdleExit < 0 {
+		return time.Time{}
+	}
+	return d.lastCmd.Add(d.cfg.IdleExit)
 }
 
 // nextDeadline is when the chip must act without input; the caller holds d.mu.
@@ -213,6 +279,7 @@ func (s *session) nextDeadline() time.Time {
 		consider(d.windowEnd)
 	}
 	consider(d.autoResetAt)
+	consider(d.idleDeadline())
 	if s.p.midFrame() {
 		consider(s.lastByte.Add(frameIdleTimeout(d.baud)))
 	}
@@ -237,8 +304,11 @@ func (s *session) syncBaud() error {
 // process feeds what arrived to the frame decoder and executes a complete
 // frame. Whatever follows the frame arrived while the chip was busy and is
 // dropped: the ROM ignores input until it has answered (one command at a
-// time).
+// time). While the application runs, the bytes go to App.Serial (and the
+// decoder still watches for LinkChecks, which the simulated user answers
+// with a power cycle when Config.AutoReset is set).
 func (s *session) process() error {
+	s.syncApp()
 	chunk := s.in.take()
 	if len(chunk) == 0 {
 		return nil
@@ -248,7 +318,13 @@ func (s *session) process() error {
 	d := s.d
 	d.mu.Lock()
 	s.checkEpoch()
+	var toApp []byte
+	if d.state == stateApp && s.appOn {
+		toApp = chunk
+	}
+	epoch := d.epoch
 	for i, b := range chunk {
+		d.consumed++
 		f := s.p.feed(b)
 		if f == nil {
 			if !s.p.midFrame() {
@@ -262,18 +338,22 @@ func (s *session) process() error {
 			if d.state == stateDownload {
 				d.autoResetAt = time.Time{}
 			}
-			d.consumed += int64(i + 1)
 			d.mu.Unlock()
 			return s.perform(a, len(chunk)-i-1)
 		}
 	}
-	d.consumed += int64(len(chunk))
 	d.mu.Unlock()
+	if toApp != nil {
+		if out := d.cfg.App.Serial(toApp); len(out) > 0 {
+			return s.send(out, epoch)
+		}
+	}
 	return nil
 }
 
 // perform carries out an executed command: UART rate change, waiting, then
-// the reply. dropped counts input bytes already discarded with it.
+// the reply (or the fault that cuts the command). dropped counts input
+// bytes already discarded with it.
 func (s *session) perform(a action, dropped int) error {
 	if err := s.syncBaud(); err != nil {
 		return err
@@ -284,18 +364,40 @@ func (s *session) perform(a action, dropped int) error {
 		}
 	}
 	s.dropInput(dropped)
-	if a.reply == nil {
+	d := s.d
+	if a.cut.kind != cutNone {
+		d.mu.Lock()
+		if d.epoch == a.epoch {
+			why := fmt.Sprintf("%.0f%% into %s", 100*a.cut.frac, a.what)
+			if a.cut.kind == cutPowerLoss {
+				d.powerLosses++
+				d.powerOffLocked("power lost " + why + " (Faults.PowerLoss*)")
+			} else {
+				d.faultResets++
+				d.resetLocked("chip reset " + why + " (Faults.Reset*)")
+			}
+		}
+		d.mu.Unlock()
 		return nil
 	}
-	return s.send(a.reply, a.epoch)
+	var err error
+	if a.reply != nil {
+		err = s.send(a.reply, a.epoch)
+	}
+	d.mu.Lock()
+	if d.epoch == a.epoch && d.state == stateDownload {
+		d.lastCmd = time.Now() // the idle time counts from the end of the reply
+	}
+	d.mu.Unlock()
+	return err
 }
 
 // dropInput discards input that arrived while the chip was busy.
 func (s *session) dropInput(already int) {
-	n := already + len(s.in.take())
+	late := len(s.in.take())
 	s.p.reset()
 	s.d.mu.Lock()
-	s.d.consumed += int64(n)
+	s.d.consumed += int64(already + late)
 	s.d.mu.Unlock()
 }
 
@@ -311,23 +413,30 @@ func (s *session) sleep(d time.Duration, epoch uint64) (bool, error) {
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return true, nil
-	case <-sig:
-		return false, nil
-	case <-s.ctx.Done():
-		return false, errStopped
+	for {
+		select {
+		case <-t.C:
+			return true, nil
+		case <-sig:
+			s.d.mu.Lock()
+			sig, cur = s.d.resetSig, s.d.epoch
+			s.d.mu.Unlock()
+			if cur != epoch {
+				return false, nil
+			}
+		case <-s.ctx.Done():
+			return false, errStopped
+		}
 	}
 }
 
 // send writes b to the host unless the chip was reset since epoch, applying
-// Delay, DropRate and CorruptRate.
+// Delay, DropRate, CorruptRate and DupRate.
 func (s *session) send(b []byte, epoch uint64) error {
 	d := s.d
 	d.mu.Lock()
 	fa := d.cfg.Faults
-	active := d.consumed > fa.FaultAfter
+	active := d.faultActive()
 	delayed := active && fa.Delay > 0 && fa.DelayRate > 0 && d.txRand.Float64() < fa.DelayRate
 	d.mu.Unlock()
 	if delayed {
@@ -342,21 +451,31 @@ func (s *session) send(b []byte, epoch uint64) error {
 		return nil
 	}
 	out := b
-	if active && (fa.DropRate > 0 || fa.CorruptRate > 0) {
+	if active && (fa.DropRate > 0 || fa.CorruptRate > 0 || fa.DupRate > 0) {
 		out = make([]byte, 0, len(b))
 		for _, c := range b {
-			if fa.DropRate > 0 && d.txRand.Float64() < fa.DropRate {
-				continue
-			}
-			if fa.CorruptRate > 0 && d.txRand.Float64() < fa.CorruptRate {
-				c ^= byte(1 + d.txRand.IntN(255))
-			}
-			out = append(out, c)
+			out = noisy(out, c, d.txRand, fa.DropRate, fa.CorruptRate, fa.DupRate)
 		}
 	}
 	d.bytesOut += int64(len(out))
 	d.mu.Unlock()
 	return s.write(out)
+}
+
+// noisy appends c to out as a noisy line delivers it: lost with
+// probability drop, changed with probability corrupt, doubled with
+// probability dup.
+func noisy(out []byte, c byte, rng *rand.Rand, drop, corrupt, dup float64) []byte {
+	if drop > 0 && rng.Float64() < drop {
+		return out
+	}
+	if corrupt > 0 && rng.Float64() < corrupt {
+		c ^= byte(1 + rng.IntN(255))
+	}
+	if dup > 0 && rng.Float64() < dup {
+		out = append(out, c)
+	}
+	return append(out, c)
 }
 
 // write writes all of b, giving up when the context ends (a pseudo-terminal
@@ -392,7 +511,7 @@ func (s *session) write(b []byte) error {
 }
 
 // tick handles the chip's timeouts: an incomplete frame, the end of the link
-// window, the simulated user's power cycle.
+// window, the idle exit of a bootloader, the simulated user's power cycle.
 func (s *session) tick() error {
 	now := time.Now()
 	d := s.d
@@ -406,12 +525,16 @@ func (s *session) tick() error {
 	}
 	var banner []byte
 	if d.state == stateWindow && !now.Before(d.windowEnd) {
-		d.state = stateApp
-		d.logf("no LinkCheck within %v: application running", d.cfg.LinkWindow)
+		d.enterAppLocked(fmt.Sprintf("no LinkCheck within %v", d.cfg.LinkWindow))
+		banner = fmt.Appendf(nil, "\r\n[bksim] %s application started\r\n", d.cfg.Chip)
+	}
+	if t := d.idleDeadline(); !t.IsZero() && !now.Before(t) {
+		d.enterAppLocked(fmt.Sprintf("no command for %v: the bootloader leaves download mode", d.cfg.IdleExit))
 		banner = fmt.Appendf(nil, "\r\n[bksim] %s application started\r\n", d.cfg.Chip)
 	}
 	if !d.autoResetAt.IsZero() && !now.Before(d.autoResetAt) {
 		d.resetLocked("simulated user power cycle (AutoReset)")
+		banner = nil
 	}
 	epoch := d.epoch
 	d.mu.Unlock()
@@ -421,6 +544,9 @@ func (s *session) tick() error {
 		}
 	}
 	if banner != nil {
+		if err := s.syncBaud(); err != nil {
+			return err
+		}
 		return s.send(banner, epoch)
 	}
 	return nil

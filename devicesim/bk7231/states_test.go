@@ -3,6 +3,7 @@ package bksim
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -278,6 +279,89 @@ func TestAutoResetOnGarbageInDownloadMode(t *testing.T) {
 		}
 		if st := r.d.Stats(); st.Resets != 2 || st.Baud != 115200 {
 			t.Fatalf("Stats: %d resets at %d baud; want 2 at 115200", st.Resets, st.Baud)
+		}
+	})
+}
+
+// TestIdleExit: bootloader-based chips leave download mode into their
+// application when the host stays silent for Config.IdleExit (LibreTiny
+// README: "BK7231T (not N) will exit the download mode when it can't
+// communicate with the flasher"); every command restarts the wait; BootROM
+// chips stay.
+func TestIdleExit(t *testing.T) {
+	tests := []struct {
+		chip  Chip
+		idle  time.Duration // Config.IdleExit
+		after time.Duration // expected exit; 0: never
+	}{
+		{BK7231T, 0, DefaultIdleExit},
+		{BK7231U, 0, DefaultIdleExit},
+		{BK7252, 0, DefaultIdleExit},
+		{BK7231T, 2 * time.Second, 2 * time.Second},
+		{BK7231T, -1, 0},
+		{BK7231N, 0, 0},
+		{BK7231M, 0, 0},
+		{BK7238, 0, 0},
+		{BK7252N, time.Second, 0},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%v/%v", tc.chip, tc.idle), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				app := &fakeApp{}
+				r := startRig(t, Config{Chip: tc.chip, IdleExit: tc.idle, App: app}, transport.LinkOptions{})
+				defer r.stop()
+				settle()
+				r.link()
+				// A command half-way through restarts the wait.
+				wait := tc.after
+				if wait == 0 {
+					wait = 10 * DefaultIdleExit
+				}
+				time.Sleep(wait / 2)
+				r.send(linkCheck)
+				r.expect(linkReply)
+				start := time.Now()
+				time.Sleep(wait - time.Millisecond)
+				settle()
+				if st := r.d.Stats().State; st != "download" {
+					t.Fatalf("%v after the last command: state %q, want download", time.Since(start), st)
+				}
+				time.Sleep(time.Millisecond)
+				settle()
+				st := r.d.Stats()
+				if tc.after == 0 {
+					if st.State != "download" || app.history() != "boot halt" {
+						t.Fatalf("a %v left download mode by itself: %q, firmware %q", tc.chip, st.State, app.history())
+					}
+					return
+				}
+				if st.State != "app" || app.history() != "boot halt boot" || st.Baud != 115200 {
+					t.Fatalf("after %v idle: state %q at %d baud, firmware %q; want app, boot halt boot", time.Since(start), st.State, st.Baud, app.history())
+				}
+				r.read(len(fmt.Sprintf("\r\n[bksim] %v application started\r\n", tc.chip)))
+				// The bootloader is gone: link checks reach the firmware.
+				r.send(linkCheck)
+				r.silent(100 * time.Millisecond)
+				if !bytes.HasSuffix(app.received(), linkCheck) {
+					t.Error("the firmware did not get the host's bytes")
+				}
+			})
+		})
+	}
+}
+
+// TestIdleExitWithAutoReset: the client that comes back after the idle exit
+// gets the chip back through the simulated user's power cycle.
+func TestIdleExitWithAutoReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startRig(t, Config{Chip: BK7231T, IdleExit: time.Second, AutoReset: 300 * time.Millisecond}, transport.LinkOptions{})
+		defer r.stop()
+		r.link()
+		time.Sleep(2 * time.Second)
+		r.read(len("\r\n[bksim] BK7231T application started\r\n"))
+		r.sprayLinkChecks(time.Second)
+		if st := r.d.Stats(); st.State != "download" || st.Resets != 2 {
+			t.Fatalf("Stats %+v", st)
 		}
 	})
 }
