@@ -275,7 +275,7 @@ func bekenFlash(t *testing.T, chip string, app []byte) *memFlash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFlash(2 << 20).put(int(c.rf[0]), rfSector(bekenMAC))
+	f := newFlash(2<<20).put(int(c.rf[0]), rfSector(bekenMAC))
 	if app != nil {
 		f.put(bekenApp, app)
 	}
@@ -293,7 +293,7 @@ func obkDemoFlash(t *testing.T, chip string) *memFlash {
 }
 
 // espFlash is a 1 MiB flash with image at 0x0.
-func espFlash(image []byte) *memFlash { return newFlash(1 << 20).put(0, image) }
+func espFlash(image []byte) *memFlash { return newFlash(1<<20).put(0, image) }
 
 func mustESPDemo(t *testing.T, build func(string) ([]byte, error)) []byte {
 	t.Helper()

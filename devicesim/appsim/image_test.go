@@ -74,7 +74,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestRFMAC(t *testing.T) {
-	f := newFlash(2 << 20).put(rfN, rfSector(bekenMAC))
+	f := newFlash(2<<20).put(rfN, rfSector(bekenMAC))
 	if m, off, ok := rfMAC(f, []int64{rfN}); !ok || m != bekenMAC || off != rfN {
 		t.Errorf("rfMAC = %v at 0x%X, %v; want %v", m, off, ok, bekenMAC)
 	}
@@ -84,12 +84,12 @@ func TestRFMAC(t *testing.T) {
 		t.Errorf("synthetic sector: MAC at 0x24 is % X", sec[0x24:0x2A])
 	}
 	// The BK7238 looks at 0x1E3000 too.
-	g := newFlash(2 << 20).put(0x1E3000, rfSector(bekenMAC))
+	g := newFlash(2<<20).put(0x1E3000, rfSector(bekenMAC))
 	if m, _, ok := rfMAC(g, chips["BK7238"].rf); !ok || m != bekenMAC {
 		t.Errorf("BK7238: %v %v", m, ok)
 	}
 	for _, bad := range [][]byte{nil, []byte("TLV\x00\xFF\xFF\x00\x00"), append([]byte("TLV\x00\x08\x00\x00\x00"), 0, 0x11, 0x11, 0x11, 0xF0, 0, 0, 0)} {
-		h := newFlash(2 << 20).put(rfN, bad)
+		h := newFlash(2<<20).put(rfN, bad)
 		if _, _, ok := rfMAC(h, []int64{rfN}); ok {
 			t.Errorf("rfMAC found a MAC in % X", bad)
 		}
