@@ -15,9 +15,6 @@ func (m macAddr) String() string {
 	return fmt.Sprintf("%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
-// compact is the MAC as 12 hex digits in upper case.
-func (m macAddr) compact() string { return strings.ToUpper(hex.EncodeToString(m[:])) }
-
 // parseMAC reads AA:BB:CC:DD:EE:FF, aa-bb-…, or 12 hex digits.
 func parseMAC(s string) (macAddr, error) {
 	var m macAddr
