@@ -168,6 +168,10 @@ type Firmware struct {
 	espMAC macAddr
 	picked [nRoles]bool // the port was picked by the system
 
+	// wmu orders the writes of settings to flash; it is never held
+	// together with mu.
+	wmu sync.Mutex
+
 	mu        sync.Mutex
 	gen       uint64 // bumped by every reset; stale timers and requests see it
 	running   bool
@@ -176,6 +180,9 @@ type Firmware struct {
 	mac       macAddr
 	macFrom   string
 	st        *settings
+	stored    *settings // what the config sector held at boot
+	netInFW   bool      // the image holds the virtual network's name and password
+	pending   *pendingWrite
 	app       app
 	bootAt    time.Time
 	restarted bool // this boot came from a restart the firmware decided on
@@ -350,25 +357,76 @@ func (f *Firmware) Serial(in []byte) []byte {
 	}
 	out := f.out
 	f.out = nil
+	if f.pending != nil {
+		go f.flush() // not on the caller's goroutine: it may hold the chip's locks
+	}
 	return out
 }
 
-// bootLocked starts the firmware in flash; f.mu is held.
+// bootLocked resets into the firmware in flash; f.mu is held. The flash
+// is read when the firmware starts, Timing.Boot later, on the timer's
+// goroutine and without f.mu: Flash is never called under f.mu nor on the
+// caller's goroutine, so a chip simulator may hold its own locks around
+// Boot, Halt and Serial.
 func (f *Firmware) bootLocked(flash Flash, restart bool) {
 	f.gen++
 	f.running, f.flash, f.restarted = true, flash, restart
 	f.bootAt = time.Now()
-	f.img = inspect(flash, f.chip)
-	f.mac, f.macFrom = f.espMAC, "eFuse"
+	f.app, f.st, f.stored, f.img = nil, nil, nil, Image{}
+	g := f.gen
+	var t *time.Timer
+	t = time.AfterFunc(f.cfg.Timing.Boot, func() {
+		snap := f.readFlash(flash)
+		f.mu.Lock()
+		delete(f.timers, t)
+		if f.gen == g && f.running {
+			f.startLocked(snap)
+		}
+		f.mu.Unlock()
+		f.flush()
+	})
+	f.timers[t] = struct{}{}
+}
+
+// flashSnapshot is what the firmware reads from flash when it starts.
+type flashSnapshot struct {
+	img     Image
+	mac     macAddr
+	macFrom string
+	stored  *settings
+	netInFW bool
+}
+
+// readFlash reads what the firmware needs from flash; f.mu is not held.
+func (f *Firmware) readFlash(flash Flash) flashSnapshot {
+	s := flashSnapshot{img: inspect(flash, f.chip), mac: f.espMAC, macFrom: "eFuse"}
 	if f.chip.beken {
 		if m, off, ok := rfMAC(flash, f.chip.rf); ok {
-			f.mac, f.macFrom = m, fmt.Sprintf("RF sector at 0x%X", off)
+			s.mac, s.macFrom = m, fmt.Sprintf("RF sector at 0x%X", off)
 		} else {
-			f.mac, f.macFrom = bekenDefaultMAC, "no RF sector: the Beken default"
+			s.mac, s.macFrom = bekenDefaultMAC, "no RF sector: the Beken default"
 		}
 	}
-	f.logf("reset: %s %s (%s); MAC %s (%s)", f.img.Kind, f.img.Version, f.img.Evidence, f.mac, f.macFrom)
-	f.app, f.st = nil, nil
+	st, err := loadSettings(flash, f.chip.config)
+	switch {
+	case err == nil:
+		s.stored = st
+	case !errors.Is(err, errNoSettings):
+		f.logf("settings: %v", err)
+	}
+	if s.img.Kind == KindESPHome {
+		b := make([]byte, min(flash.Size(), 1<<20))
+		flash.ReadAt(b, 0) //nolint:errcheck // a short read leaves the network unknown
+		n := f.cfg.Network
+		s.netInFW = bytes.Contains(b, []byte(n.SSID)) && bytes.Contains(b, []byte(n.Password))
+	}
+	return s
+}
+
+// startLocked runs the firmware found in flash; f.mu is held.
+func (f *Firmware) startLocked(s flashSnapshot) {
+	f.img, f.mac, f.macFrom, f.stored, f.netInFW = s.img, s.mac, s.macFrom, s.stored, s.netInFW
+	f.logf("start: %s %s (%s); MAC %s (%s)", f.img.Kind, f.img.Version, f.img.Evidence, f.mac, f.macFrom)
 	switch f.img.Kind {
 	case KindTasmota:
 		f.app = newTasmota(f)
@@ -381,7 +439,7 @@ func (f *Firmware) bootLocked(flash Flash, restart bool) {
 	default:
 		return
 	}
-	f.after(f.cfg.Timing.Boot, f.app.start)
+	f.app.start()
 }
 
 // haltLocked stops everything; f.mu is held.
@@ -395,18 +453,22 @@ func (f *Firmware) haltLocked() {
 	for r := range f.srv {
 		f.down(role(r))
 	}
-	f.out, f.line = nil, nil
+	f.out, f.line, f.pending = nil, nil, nil
 	f.apName, f.joined = "", ""
 }
 
 // restart resets the firmware after d, as a restart it decides on itself.
 func (f *Firmware) restart(d time.Duration) {
 	f.after(d, func() {
-		fl, out := f.flash, f.out
+		fl, out, p := f.flash, f.out, f.pending
 		f.logf("restart")
 		f.haltLocked()
 		f.out = out // what the UART sent before the restart is on the wire
 		f.bootLocked(fl, true)
+		if p != nil { // settings saved before the restart are written
+			p.gen = f.gen
+			f.pending = p
+		}
 	})
 }
 
@@ -417,11 +479,12 @@ func (f *Firmware) after(d time.Duration, fn func()) {
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
 		f.mu.Lock()
-		defer f.mu.Unlock()
 		delete(f.timers, t)
 		if f.gen == g && f.running {
 			fn()
 		}
+		f.mu.Unlock()
+		f.flush()
 	})
 	f.timers[t] = struct{}{}
 }
@@ -440,29 +503,57 @@ func (f *Firmware) host(r role) string {
 	return h
 }
 
-// loadSettings reads the firmware's settings from its config sector, or
-// takes def when it holds none of this firmware's; f.mu is held.
+// loadSettings takes the settings the config sector held at boot if this
+// firmware wrote them, else def; f.mu is held.
 func (f *Firmware) loadSettings(def func() *settings) *settings {
-	s, err := loadSettings(f.flash, f.chip.config)
-	if err == nil && s.Firmware == string(f.img.Kind) {
-		return s
-	}
-	if err != nil && !errors.Is(err, errNoSettings) {
-		f.logf("settings: %v; using defaults", err)
+	if f.stored != nil && f.stored.Firmware == string(f.img.Kind) {
+		return f.stored
 	}
 	return def()
 }
 
-// save writes the settings to the config sector; f.mu is held.
+// pendingWrite is a settings sector waiting to be written.
+type pendingWrite struct {
+	gen  uint64
+	off  int64
+	data []byte
+}
+
+// save queues the settings for the config sector; f.mu is held. The write
+// happens in flush, after f.mu is released.
 func (f *Firmware) save() {
 	if f.st == nil {
 		return
 	}
-	if err := saveSettings(f.flash, f.chip.config, f.st); err != nil {
+	if f.chip.config+sectorSize > int64(f.flash.Size()) {
+		f.logf("settings not saved: the config sector 0x%X lies beyond the %d KiB flash", f.chip.config, f.flash.Size()>>10)
+		return
+	}
+	b, err := encodeSettings(f.st)
+	if err != nil {
 		f.logf("settings not saved: %v", err)
 		return
 	}
-	f.logf("settings saved at 0x%X", f.chip.config)
+	f.pending = &pendingWrite{gen: f.gen, off: f.chip.config, data: b}
+}
+
+// flush writes the latest queued settings, unless the firmware was reset
+// since they were queued (a reset stops the write); f.mu is not held.
+func (f *Firmware) flush() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.mu.Lock()
+	p, fl, g := f.pending, f.flash, f.gen
+	f.pending = nil
+	f.mu.Unlock()
+	if p == nil || p.gen != g {
+		return
+	}
+	if _, err := fl.WriteAt(p.data, p.off); err != nil {
+		f.logf("settings not saved: %v", err)
+		return
+	}
+	f.logf("settings saved at 0x%X", p.off)
 }
 
 func (f *Firmware) logf(format string, args ...any) {
@@ -614,6 +705,7 @@ func (f *Firmware) handler(fn func(r *http.Request, body []byte) reply, write fu
 		}
 		rep := fn(r, body)
 		f.mu.Unlock()
+		f.flush()
 		write(w, rep)
 	})
 }

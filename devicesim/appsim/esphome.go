@@ -2,7 +2,6 @@ package appsim
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"html"
@@ -36,10 +35,8 @@ func newESPHome(f *Firmware) *esphome {
 	f.st = f.loadSettings(func() *settings { return &settings{Firmware: string(KindESPHome)} })
 	e.st = f.st
 	e.compiled = Network{SSID: "(network in the YAML)"}
-	b := make([]byte, min(f.flash.Size(), 1<<20))
-	f.flash.ReadAt(b, 0) //nolint:errcheck // a short read leaves the YAML network unknown
-	if n := f.cfg.Network; bytes.Contains(b, []byte(n.SSID)) && bytes.Contains(b, []byte(n.Password)) {
-		e.compiled = n
+	if f.netInFW {
+		e.compiled = f.cfg.Network
 	}
 	return e
 }

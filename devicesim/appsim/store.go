@@ -81,24 +81,33 @@ func loadSettings(f Flash, off int64) (*settings, error) {
 	return &s, nil
 }
 
-// saveSettings writes s to the sector at off (Flash.WriteAt erases it
-// first).
-func saveSettings(f Flash, off int64, s *settings) error {
-	if off+sectorSize > int64(f.Size()) {
-		return fmt.Errorf("the config sector 0x%X lies beyond the %d KiB flash", off, f.Size()>>10)
-	}
+// encodeSettings lays s out as its config sector.
+func encodeSettings(s *settings) ([]byte, error) {
 	j, err := json.Marshal(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(j) > sectorSize-16 {
-		return fmt.Errorf("the settings take %d bytes, more than a sector", len(j))
+		return nil, fmt.Errorf("the settings take %d bytes, more than a sector", len(j))
 	}
 	b := bytes.Repeat([]byte{0xFF}, sectorSize)
 	copy(b, storeMagic)
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(j)))
 	binary.LittleEndian.PutUint32(b[12:], crc32.ChecksumIEEE(j))
 	copy(b[16:], j)
+	return b, nil
+}
+
+// saveSettings writes s to the sector at off (Flash.WriteAt erases it
+// first).
+func saveSettings(f Flash, off int64, s *settings) error {
+	if off+sectorSize > int64(f.Size()) {
+		return fmt.Errorf("the config sector 0x%X lies beyond the %d KiB flash", off, f.Size()>>10)
+	}
+	b, err := encodeSettings(s)
+	if err != nil {
+		return err
+	}
 	_, err = f.WriteAt(b, off)
 	return err
 }
