@@ -139,6 +139,19 @@
 // the simulator's own format (see settings), not the real firmware's; a
 // firmware ignores settings another firmware left.
 //
+// # For chip simulators
+//
+// Boot, Halt and Serial return at once and never call the Flash on the
+// caller's goroutine: the firmware reads the flash when it starts
+// (Timing.Boot after Boot) and writes its settings from its own
+// goroutines. A settings write queued before a reset is dropped; one
+// already under way may land just after Halt, as a write cut by a reset
+// may have landed — and if the simulator holds the lock its Flash needs
+// while it calls Halt, such a write waits for that lock and lands after
+// Halt, so keep that lock out of the call. Serial output the firmware
+// produces on its own waits for the next Serial call: poll Serial(nil)
+// while the application runs.
+//
 // Nothing here is shared with tuyaflash's clients (postflash, provision):
 // the replies are written from the firmwares' documentation, sources and
 // recordings, so that a mistake on one side cannot hide one on the other.
