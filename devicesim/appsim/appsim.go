@@ -292,7 +292,7 @@ func (f *Firmware) Redirect(addr string) string {
 type Status struct {
 	Running bool  `json:"running"`
 	Image   Image `json:"image"`
-	MAC     string
+	MAC     string `json:"mac,omitempty"`
 	// AccessPoint is the SSID of the access point while it is open.
 	AccessPoint string `json:"access_point,omitempty"`
 	// Station is the SSID of the network the station is on, "" while it

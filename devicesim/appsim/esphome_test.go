@@ -102,3 +102,25 @@ func TestESPHomeCompiledNetwork(t *testing.T) {
 		}
 	})
 }
+
+// Wrong credentials through the captive portal: the node saves them, never
+// joins, and its fallback hotspot stays open.
+func TestESPHomeWrongPassword(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBench(t, "ESP8266", espFlash(mustESPDemo(t, demo.ESPHome)), Timing{})
+		b.fw.Boot(b.flash)
+		time.Sleep(defaultBoot + defaultFallbackAP + time.Second)
+		_, err := provision.ProvisionAP(t.Context(), postflash.ESPHome, provision.WiFi{SSID: DefaultSSID, Password: "wrong-password"},
+			provision.APOptions{Host: b.fw.APAddr(), Dial: b.dial})
+		if err != nil {
+			t.Fatalf("ProvisionAP: %v", err)
+		}
+		time.Sleep(10 * time.Minute)
+		if st := b.fw.Status(); st.Station != "" || st.AccessPoint == "" {
+			t.Errorf("status %+v, want the hotspot and no station", st)
+		}
+		if !b.refused(b.fw.StationAddr()) || !b.refused(b.fw.APIAddr()) {
+			t.Error("the station answers")
+		}
+	})
+}
