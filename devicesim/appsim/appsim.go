@@ -290,8 +290,8 @@ func (f *Firmware) Redirect(addr string) string {
 
 // Status is a snapshot of the simulated firmware.
 type Status struct {
-	Running bool  `json:"running"`
-	Image   Image `json:"image"`
+	Running bool   `json:"running"`
+	Image   Image  `json:"image"`
 	MAC     string `json:"mac,omitempty"`
 	// AccessPoint is the SSID of the access point while it is open.
 	AccessPoint string `json:"access_point,omitempty"`
