@@ -588,15 +588,25 @@ func (f *Firmware) listen(r role) (net.Listener, error) {
 	return l, nil
 }
 
-// serveHTTP brings up a web server for a role; f.mu is held.
-func (f *Firmware) serveHTTP(r role, h http.Handler) bool {
+// open listens for a role that is down; f.mu is held. ok is false when
+// the role is up already (l nil) or the address cannot be had.
+func (f *Firmware) open(r role) (l net.Listener, up, ok bool) {
 	if f.srv[r] != nil {
-		return true
+		return nil, true, false
 	}
 	l, err := f.listen(r)
 	if err != nil {
 		f.logf("%s: cannot listen on %s: %v", roleNames[r], f.addr[r], err)
-		return false
+		return nil, false, false
+	}
+	return l, false, true
+}
+
+// serveHTTP brings up a web server for a role; f.mu is held.
+func (f *Firmware) serveHTTP(r role, h http.Handler) bool {
+	l, up, ok := f.open(r)
+	if !ok {
+		return up
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	hs.SetKeepAlivesEnabled(false) // the firmwares close every connection
@@ -610,13 +620,9 @@ func (f *Firmware) serveHTTP(r role, h http.Handler) bool {
 // connection, which is closed when it returns or the role goes down; f.mu
 // is held.
 func (f *Firmware) serveTCP(r role, handle func(c net.Conn, done <-chan struct{})) bool {
-	if f.srv[r] != nil {
-		return true
-	}
-	l, err := f.listen(r)
-	if err != nil {
-		f.logf("%s: cannot listen on %s: %v", roleNames[r], f.addr[r], err)
-		return false
+	l, up, ok := f.open(r)
+	if !ok {
+		return up
 	}
 	s := &server{l: l, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	f.srv[r] = s

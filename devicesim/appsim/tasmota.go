@@ -351,26 +351,23 @@ func (t *tasmota) exec(line string) []result {
 			t.restartSoon()
 		}
 		return one(obj{{"Hostname", t.hostname()}})
-	case "ssid":
+	case "ssid", "password":
 		if idx < 1 || idx > 2 {
 			return one(obj{{"Command", "Error"}})
 		}
+		dst, key, show := &t.st.SSID[idx-1], "SSId", t.st.SSID[idx-1]
+		if name[0] == 'p' || name[0] == 'P' {
+			dst, key, show = &t.st.Password[idx-1], "Password", "****"
+		}
 		if arg != "" {
-			t.st.SSID[idx-1] = textArg(arg)
+			*dst = textArg(arg)
+			if key == "SSId" {
+				show = *dst
+			}
 			t.f.save()
 			t.restartSoon()
 		}
-		return one(obj{{fmt.Sprintf("SSId%d", idx), t.st.SSID[idx-1]}})
-	case "password":
-		if idx < 1 || idx > 2 {
-			return one(obj{{"Command", "Error"}})
-		}
-		if arg != "" {
-			t.st.Password[idx-1] = textArg(arg)
-			t.f.save()
-			t.restartSoon()
-		}
-		return one(obj{{fmt.Sprintf("Password%d", idx), "****"}})
+		return one(obj{{fmt.Sprintf("%s%d", key, idx), show}})
 	case "template":
 		return t.templateCmd(arg)
 	case "module":
