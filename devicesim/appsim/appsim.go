@@ -290,9 +290,11 @@ func (f *Firmware) Redirect(addr string) string {
 
 // Status is a snapshot of the simulated firmware.
 type Status struct {
-	Running bool   `json:"running"`
-	Image   Image  `json:"image"`
-	MAC     string `json:"mac,omitempty"`
+	Running bool `json:"running"`
+	// Image is what the firmware found in flash when it started; zero
+	// until Timing.Boot after Boot.
+	Image Image  `json:"image"`
+	MAC   string `json:"mac,omitempty"`
 	// AccessPoint is the SSID of the access point while it is open.
 	AccessPoint string `json:"access_point,omitempty"`
 	// Station is the SSID of the network the station is on, "" while it
