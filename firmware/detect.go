@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tuyaflash/tuyaflash/espimage"
+	"github.com/tuyaflash/tuyaflash/firmware/demo"
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
 
@@ -140,6 +141,9 @@ type Detection struct {
 	// (RBL header, UF2 tags).
 	Version    string `json:"version,omitempty"`
 	Compressed bool   `json:"gzip,omitempty"`
+	// Demo is set for tuyaflash's demo images (package firmware/demo),
+	// which only its virtual devices run (DemoGate).
+	Demo *demo.Info `json:"demo,omitempty"`
 	// SHA256 and Size are of the file as given (before unpacking).
 	SHA256 string   `json:"sha256"`
 	Size   int      `json:"size"`
@@ -247,6 +251,9 @@ func Detect(data []byte, name string) (*Detection, error) {
 	}
 	d.Data = data
 	err := detectContent(d)
+	if err == nil {
+		d.markDemo()
+	}
 	d.nameNotes(name)
 	return d, err
 }
