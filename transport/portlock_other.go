@@ -7,9 +7,9 @@ package transport
 type osHold struct{}
 
 func acquire(string) (*osHold, error) { return &osHold{}, nil }
-func (h *osHold) release()             {}
-func (h *osHold) rate() (int, bool)    { return 0, false }
-func (h *osHold) restoreLatency()      {}
+func (h *osHold) release()            {}
+func (h *osHold) rate() (int, bool)   { return 0, false }
+func (h *osHold) restoreLatency()     {}
 
 // lowerLatency cannot change anything here.
 func (h *osHold) lowerLatency() LatencyInfo {

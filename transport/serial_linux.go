@@ -175,4 +175,3 @@ func cmdline(pid int) string {
 	}
 	return s
 }
-
