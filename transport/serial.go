@@ -64,7 +64,7 @@ func Open(name string, baud int) (Port, error) {
 		h.release()
 		return nil, openError(name, err)
 	}
-	s := &serialPort{p: p, name: name, hold: h}
+	s := &serialPort{p: p, name: name, hold: h, closeDone: make(chan struct{})}
 	s.baud = s.readBack(baud)
 	s.latency = h.lowerLatency()
 	return s, nil
@@ -108,6 +108,9 @@ type serialPort struct {
 	baud    int
 	latency LatencyInfo
 	closed  atomic.Bool
+	// closeDone is closed once Close has released everything, so that a
+	// Read that Close ended returns only after the port can be opened again.
+	closeDone chan struct{}
 }
 
 // readBack returns the rate the driver set, or the requested one where the
@@ -140,6 +143,9 @@ func (s *serialPort) mapErr(err error) error {
 
 func (s *serialPort) Read(b []byte) (int, error) {
 	n, err := s.p.Read(b)
+	if err != nil && s.closed.Load() {
+		<-s.closeDone
+	}
 	return n, s.mapErr(err)
 }
 
@@ -157,6 +163,7 @@ func (s *serialPort) Close() error {
 	err := s.p.Close()
 	s.hold.restoreLatency()
 	s.hold.release()
+	close(s.closeDone)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}

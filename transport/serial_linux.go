@@ -42,7 +42,7 @@ type serialStruct struct {
 	port      uint32
 	irq       int32
 	flags     int32
-	_         [108]byte
+	rest      [108]byte // xmit_fifo_size, custom_divisor, baud_base, …
 }
 
 func getSerial(fd int) (serialStruct, error) {
