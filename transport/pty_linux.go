@@ -5,6 +5,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -74,45 +75,18 @@ func OpenPTYLink(opts LinkOptions) (*PTY, error) {
 	opts.RxBuffer = -1
 	p.bridge, p.dev = Pipe(opts)
 	p.bridge.rateFn = p.PeerBaud
+	// What the tool writes enters the link as it is written; what the
+	// link delivers goes to the tool when it is delivered. Both copies
+	// end when Close or Unplug closes the master and the link.
 	p.wg.Add(2)
-	go p.fromTool()
-	go p.toTool()
+	go p.pump(p.bridge, p.master)
+	go p.pump(p.master, p.bridge)
 	return p, nil
 }
 
-// fromTool carries what the tool writes into the link, stamped with the
-// time it was written.
-func (p *PTY) fromTool() {
+func (p *PTY) pump(dst io.Writer, src io.Reader) {
 	defer p.wg.Done()
-	buf := make([]byte, 4096)
-	for {
-		n, err := p.master.Read(buf)
-		if n > 0 {
-			if _, werr := p.bridge.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// toTool hands the tool what the link delivers, when it delivers it.
-func (p *PTY) toTool() {
-	defer p.wg.Done()
-	buf := make([]byte, 4096)
-	for {
-		n, err := p.bridge.Read(buf)
-		if n > 0 {
-			if _, werr := p.master.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
+	_, _ = io.Copy(dst, src)
 }
 
 func pollable(f *os.File) (*os.File, error) {

@@ -16,16 +16,7 @@ import (
 // TestPTYWithSerialLibrary opens the slave through go.bug.st/serial, as a
 // user opens /dev/ttyUSB0, and checks bytes, baud tracking and garbling.
 func TestPTYWithSerialLibrary(t *testing.T) {
-	dev, err := OpenPTY(115200)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	defer dev.Close()
-	host, err := Open(dev.SlavePath(), 115200)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	dev, host := ptyPair(t, LinkOptions{Baud: 115200}, 115200)
 
 	if err := host.SetDTR(true); err == nil {
 		t.Error("SetDTR on a pty succeeded; want ErrNoModemControl")
@@ -61,6 +52,24 @@ func TestPTYWithSerialLibrary(t *testing.T) {
 	}
 }
 
+// ptyPair opens a pty with opts and, as a tool would, its slave through
+// Open at baud; both close with the test.
+func ptyPair(t *testing.T, opts LinkOptions, baud int) (*PTY, Port) {
+	t.Helper()
+	testLockDir(t)
+	dev, err := OpenPTYLink(opts)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	host, err := Open(dev.SlavePath(), baud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	return dev, host
+}
+
 // TestPTYPaced: through OpenPTYLink the tool sees the wire and the adapter,
 // in both directions, at the rate each side set; unpaced stays fast.
 // Real time, so only lower bounds are tight.
@@ -80,17 +89,7 @@ func TestPTYPaced(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testLockDir(t)
-			dev, err := OpenPTYLink(tc.opts)
-			if err != nil {
-				t.Skipf("no pseudo-terminals here: %v", err)
-			}
-			defer dev.Close()
-			host, err := Open(dev.SlavePath(), 115200)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer host.Close()
+			dev, host := ptyPair(t, tc.opts, 115200)
 			msg := bytes.Repeat([]byte{0x5A}, tc.n)
 			buf := make([]byte, tc.n)
 
@@ -129,13 +128,7 @@ func TestPTYPaced(t *testing.T) {
 		})
 	}
 	t.Run("unpaced", func(t *testing.T) {
-		testLockDir(t)
-		dev := newPTY(t)
-		host, err := Open(dev.SlavePath(), 115200)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer host.Close()
+		dev, host := ptyPair(t, LinkOptions{Baud: 115200}, 115200)
 		msg := bytes.Repeat([]byte{0x5A}, 20000) // 1.7 s on a paced wire
 		start := time.Now()
 		dev.Write(msg)

@@ -310,12 +310,8 @@ func shareForNobody(t *testing.T, bin, lockDir, tty string) string {
 // TestCloseOnDoneEndsBlockedRead: a Read blocked on a real pty opened
 // through go.bug.st/serial returns at once when the context ends.
 func TestCloseOnDoneEndsBlockedRead(t *testing.T) {
-	dir := testLockDir(t)
-	dev := newPTY(t)
-	p, err := Open(dev.SlavePath(), 115200)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, p := ptyPair(t, LinkOptions{}, 115200)
+	dir := lockDirs[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer CloseOnDone(ctx, p)()
 	type result struct {
@@ -358,13 +354,7 @@ func TestCloseOnDoneEndsBlockedRead(t *testing.T) {
 // TestBaudReadBack: BaudRate is what termios says, not what was asked: a
 // pty keeps what was set, and a driver's rewrite would show.
 func TestBaudReadBack(t *testing.T) {
-	testLockDir(t)
-	dev := newPTY(t)
-	p, err := Open(dev.SlavePath(), 921600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	dev, p := ptyPair(t, LinkOptions{}, 921600)
 	for _, baud := range []int{921600, 74880, 1500000, 115200} {
 		if baud != 921600 {
 			if err := p.SetBaudRate(baud); err != nil {
