@@ -58,12 +58,14 @@ func TestAdapterPackets(t *testing.T) {
 		complete time.Duration
 	}{
 		// FTDI: 62 data bytes a packet; the 38 left wait 16 ms after it.
-		{"ftdi default timer", LinkOptions{}, 100, 62, wt(62), wt(62) + 16*time.Millisecond},
-		{"ftdi low latency", LinkOptions{LowLatency: true}, 100, 62, wt(62), wt(62) + time.Millisecond},
-		{"ftdi --latency 5ms", LinkOptions{Latency: 5 * time.Millisecond}, 100, 62, wt(62), wt(62) + 5*time.Millisecond},
-		{"ftdi full packets only", LinkOptions{}, 124, 62, wt(62), wt(124)},
+		{"ftdi default timer", LinkOptions{Paced: true}, 100, 62, wt(62), wt(62) + 16*time.Millisecond},
+		{"ftdi low latency", LinkOptions{Paced: true, LowLatency: true}, 100, 62, wt(62), wt(62) + time.Millisecond},
+		{"ftdi --latency 5ms", LinkOptions{Paced: true, Latency: 5 * time.Millisecond}, 100, 62, wt(62), wt(62) + 5*time.Millisecond},
+		{"ftdi full packets only", LinkOptions{Paced: true}, 124, 62, wt(62), wt(124)},
 		// CH340: 32-byte packets; 4 left after byte 96 wait 1 ms.
-		{"ch340", LinkOptions{}, 100, 32, wt(32), wt(96) + time.Millisecond},
+		{"ch340", LinkOptions{Paced: true}, 100, 32, wt(32), wt(96) + time.Millisecond},
+		// Unpaced, the model only maps rates: everything at once.
+		{"ftdi unpaced", LinkOptions{}, 100, 100, 0, 0},
 		// The plain link: 64-byte batches, the rest when the write is done.
 		{"none", LinkOptions{Paced: true}, 100, 64, wt(64), wt(100)},
 	}
@@ -92,7 +94,7 @@ func TestAdapterPackets(t *testing.T) {
 // tick of that 16 ms grid, not a full 16 ms (AN232B-04 §3.1).
 func TestLatencyTimerGrid(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ftdi"), Baud: 921600})
+		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ftdi"), Baud: 921600, Paced: true})
 		time.Sleep(40 * time.Millisecond) // ticks at 16 and 32 ms found nothing
 		start := time.Now()
 		dev.Write([]byte{0x55})
@@ -110,7 +112,7 @@ func TestLatencyTimerGrid(t *testing.T) {
 // 1 ms frame, then cross the wire at the adapter's actual rate.
 func TestHostWritesWaitForUSBFrame(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ch340"), Baud: 921600})
+		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ch340"), Baud: 921600, Paced: true})
 		time.Sleep(300 * time.Microsecond)
 		start := time.Now()
 		host.Write(make([]byte, 10))
@@ -194,7 +196,7 @@ func TestReceiveBufferOverrun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ch340"), Baud: 921600, RxBuffer: tc.rx})
+				host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ch340"), Baud: 921600, RxBuffer: tc.rx, Paced: true})
 				reply := bytes.Repeat([]byte{0x42}, 4111)
 				dev.Write(reply)
 				if tc.readLate {
@@ -262,7 +264,7 @@ func TestRequestReplyAdapterCost(t *testing.T) {
 		}
 		got := map[string]time.Duration{}
 		for _, tc := range tests {
-			cycle := requestReply(t, LinkOptions{Adapter: mustAdapter(t, tc.adapter), LowLatency: tc.low}, cycles)
+			cycle := requestReply(t, LinkOptions{Adapter: mustAdapter(t, tc.adapter), LowLatency: tc.low, Paced: true}, cycles)
 			name := tc.adapter
 			if tc.low {
 				name += "+lowlatency"
@@ -291,7 +293,7 @@ func TestRequestReplyAdapterCost(t *testing.T) {
 // mid-session paces (and garbles) what follows.
 func TestBaudChangeFollowed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "cp2102n"), Baud: 115200})
+		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "cp2102n"), Baud: 115200, Paced: true})
 		start := time.Now()
 		slow := bytes.Repeat([]byte{1}, 100)
 		dev.Write(slow)
@@ -315,7 +317,7 @@ func TestBaudChangeFollowed(t *testing.T) {
 
 func TestPipeUnplug(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ftdi")})
+		host, dev := Pipe(LinkOptions{Adapter: mustAdapter(t, "ftdi"), Paced: true})
 		dev.Write([]byte("in flight"))
 		errc := make(chan error, 1)
 		go func() {

@@ -15,14 +15,16 @@ type LinkOptions struct {
 	Baud int
 	// Paced delivers bytes no faster than a UART at the sender's baud
 	// rate would (10 bits a byte), in real time or in the fake time of a
-	// testing/synctest bubble. Unpaced links deliver at once. An adapter
-	// model paces the link whatever Paced says.
+	// testing/synctest bubble, through the adapter model's packets, latency
+	// timer and USB frames. Unpaced links deliver at once (an adapter model
+	// still maps the host's rate).
 	Paced bool
 	// MaxBaud, when set, models an adapter or wiring that cannot keep up
 	// above this rate: one byte in 97 sent faster arrives corrupted.
 	MaxBaud int
 	// Adapter is the USB-UART bridge on the host's side of the link (see
-	// ParseAdapter); the zero value is the plain link.
+	// ParseAdapter); the zero value is the plain link. Its timing applies
+	// on a Paced link only; its rate mapping always.
 	Adapter Adapter
 	// Latency overrides the adapter's latency timer (how long a partial
 	// USB packet waits before it goes to the host); 0 keeps the model's.
@@ -83,7 +85,7 @@ func Pipe(opts LinkOptions) (host, dev *PipePort) {
 	}
 	a := opts.Adapter
 	model := a.IsModel()
-	paced := opts.Paced || model
+	paced := opts.Paced
 	l := &link{adapter: a, maxBaud: opts.MaxBaud, latency: a.Latency}
 	if opts.Latency > 0 {
 		l.latency = opts.Latency

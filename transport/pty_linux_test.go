@@ -84,7 +84,7 @@ func TestPTYPaced(t *testing.T) {
 	}{
 		// 1000 bytes at 115200: 16 full FTDI packets, the last 8 bytes
 		// wait for the 16 ms timer.
-		{"ftdi paced", LinkOptions{Baud: 115200, Adapter: ftdi}, 1000, WireTime(992, 115200) + 16*time.Millisecond, WireTime(1000, 115200)},
+		{"ftdi paced", LinkOptions{Baud: 115200, Adapter: ftdi, Paced: true}, 1000, WireTime(992, 115200) + 16*time.Millisecond, WireTime(1000, 115200)},
 		{"plain paced", LinkOptions{Baud: 115200, Paced: true}, 1000, WireTime(1000, 115200), WireTime(1000, 115200)},
 	}
 	for _, tc := range tests {

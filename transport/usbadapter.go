@@ -8,7 +8,8 @@ import (
 )
 
 // Adapter models the USB-UART bridge between the host and the chip, for the
-// in-memory links made by Pipe and the pseudo-terminals made by OpenPTYLink:
+// in-memory links made by Pipe and the pseudo-terminals made by OpenPTYLink
+// (LinkOptions.Adapter; the timing needs LinkOptions.Paced):
 // the rates the bridge can generate and what its host driver reports back,
 // how received bytes reach the host (USB bulk packets, handed over when full
 // or when the bridge's latency timer expires), and how host writes enter the
