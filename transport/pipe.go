@@ -77,8 +77,9 @@ type link struct {
 //
 // With an adapter model the host's rate goes through the model (Adapter.Rate:
 // the host's UART runs at the bridge's actual rate and BaudRate reports what
-// the driver would), bytes to the host arrive in USB packets after the
-// latency timer, and host writes wait for the next USB frame.
+// the driver would) and, on a Paced link, bytes to the host arrive in USB
+// packets, the last partial one after the latency timer, and host writes
+// wait for the next USB frame.
 func Pipe(opts LinkOptions) (host, dev *PipePort) {
 	if opts.Baud <= 0 {
 		opts.Baud = 115200
