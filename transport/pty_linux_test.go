@@ -136,8 +136,8 @@ func TestPTYPaced(t *testing.T) {
 		if _, err := ReadFull(host, buf, time.Now().Add(5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if el := time.Since(start); el > WireTime(int64(len(msg)), 115200)/2 {
-			t.Errorf("unpaced pty took %v for %d bytes", el, len(msg))
+		if el, paced := time.Since(start), WireTime(int64(len(msg)), 115200); el > paced {
+			t.Errorf("unpaced pty took %v for %d bytes, more than the %v a paced wire takes", el, len(msg), paced)
 		}
 	})
 }
