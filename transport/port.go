@@ -1,7 +1,13 @@
 // Package transport carries bytes between tuyaflash and a device: the Port
-// interface the protocol packages speak, an adapter over go.bug.st/serial, an
-// in-memory link paced at a baud rate, a hex tracer and deadline-aware I/O
-// helpers.
+// interface the protocol packages speak, an adapter over go.bug.st/serial
+// (locked against other processes, root included, with the driver's actual
+// rate read back and an FTDI adapter's latency timer lowered on Linux), an
+// in-memory link and a pseudo-terminal paced at each side's baud rate
+// through a model of the USB-UART adapter (rates, USB packets, latency
+// timer, host buffer), a hex tracer and deadline-aware I/O helpers.
+//
+// A blocked Read ends when its port is closed; CloseOnDone ties that to a
+// context, so that no quiet line can hold up a cancellation.
 //
 // Read follows go.bug.st/serial: it blocks until at least one byte arrives,
 // the read timeout expires (then it returns 0, nil) or the port fails.
@@ -24,7 +30,9 @@ type Port interface {
 	SetReadTimeout(d time.Duration) error
 	// SetBaudRate changes the line rate (8N1).
 	SetBaudRate(baud int) error
-	// BaudRate reports the line rate last set.
+	// BaudRate reports the line rate in effect: where the platform
+	// tells, the rate the driver actually set (which may be a rounded
+	// version of the one asked for), else the one last set.
 	BaudRate() int
 	// SetDTR and SetRTS drive the modem lines. Ports without modem
 	// control (pseudo-terminals, in-memory links) return ErrNoModemControl.

@@ -5,6 +5,8 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -16,43 +18,75 @@ import (
 // PTY is the device side of a pseudo-terminal: tuyaflash's simulators serve
 // it while any serial tool opens SlavePath as if it were /dev/ttyUSB0.
 //
-// A pty carries bytes at any speed, so PTY emulates the one thing of a real
-// wire that matters to the protocols: bytes exchanged while the two sides'
-// baud rates differ arrive garbled. The device side's rate is set with
-// SetBaudRate; the tool's rate is read from the slave's termios.
+// Between the tool and the device side runs the same link model as Pipe:
+// the tool is the host end, its rate read from the slave's termios whenever
+// it matters, the device side has its own (SetBaudRate). Bytes exchanged
+// while the two rates differ arrive garbled; with LinkOptions.Paced or an
+// adapter model they also take the time the wire and the adapter take, in
+// both directions, so an external tool sees real transfer times.
 type PTY struct {
 	master *os.File
 	slave  *os.File // kept open so the master never sees EIO between clients
 	path   string
 
-	mu      sync.Mutex
-	baud    int
-	timeout time.Duration
+	dev    *PipePort // what Read and Write use
+	bridge *PipePort // the tool's end, pumped to and from the master
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	link      string
+	closed    bool
+	unplugged bool
 }
 
 var _ Port = (*PTY)(nil)
 
-// OpenPTY creates a pseudo-terminal in raw mode at baud.
+// OpenPTY creates a pseudo-terminal in raw mode at baud, unpaced: bytes
+// cross at once (rates that differ still garble them). See OpenPTYLink.
 func OpenPTY(baud int) (*PTY, error) {
+	return OpenPTYLink(LinkOptions{Baud: baud})
+}
+
+// OpenPTYLink creates a pseudo-terminal in raw mode at opts.Baud whose link
+// follows opts as Pipe's does (pacing, adapter model, latency). The host's
+// receive buffer is the kernel's pty buffer, so opts.RxBuffer is ignored.
+func OpenPTYLink(opts LinkOptions) (*PTY, error) {
+	if opts.Baud <= 0 {
+		opts.Baud = 115200
+	}
 	m0, s, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open pseudo-terminal: %w", err)
 	}
 	// creack/pty leaves the master in blocking mode (it calls Fd), which
-	// disables read deadlines; reopen it non-blocking so the runtime poller
-	// serves it.
+	// disables read deadlines and Close wake-ups; reopen it non-blocking
+	// so the runtime poller serves it.
 	m, err := pollable(m0)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	p := &PTY{master: m, slave: s, path: s.Name(), baud: baud, timeout: NoTimeout}
-	if err := p.rawSlave(baud); err != nil {
+	p := &PTY{master: m, slave: s, path: s.Name()}
+	if err := p.rawSlave(opts.Baud); err != nil {
 		m.Close()
 		s.Close()
 		return nil, err
 	}
+	opts.RxBuffer = -1
+	p.bridge, p.dev = Pipe(opts)
+	p.bridge.rateFn = p.PeerBaud
+	// What the tool writes enters the link as it is written; what the
+	// link delivers goes to the tool when it is delivered. Both copies
+	// end when Close or Unplug closes the master and the link.
+	p.wg.Add(2)
+	go p.pump(p.bridge, p.master)
+	go p.pump(p.master, p.bridge)
 	return p, nil
+}
+
+func (p *PTY) pump(dst io.Writer, src io.Reader) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
 }
 
 func pollable(f *os.File) (*os.File, error) {
@@ -84,7 +118,7 @@ func (p *PTY) rawSlave(baud int) error {
 	}
 	var ierr error
 	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS2)
+		t, err := unix.IoctlGetTermios(int(fd), tcgets2)
 		if err != nil {
 			ierr = err
 			return
@@ -96,7 +130,7 @@ func (p *PTY) rawSlave(baud int) error {
 		t.Cflag |= unix.CS8 | unix.BOTHER
 		t.Ispeed, t.Ospeed = uint32(baud), uint32(baud)
 		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS2, t)
+		ierr = unix.IoctlSetTermios(int(fd), tcsets2, t)
 	})
 	if err != nil {
 		return err
@@ -107,7 +141,8 @@ func (p *PTY) rawSlave(baud int) error {
 // SlavePath is the path a serial tool opens, e.g. /dev/pts/3.
 func (p *PTY) SlavePath() string { return p.path }
 
-// PeerBaud reports the baud rate the tool has set on the slave side.
+// PeerBaud reports the baud rate the tool has set on the slave side (0
+// once the pty is closed).
 func (p *PTY) PeerBaud() int {
 	rc, err := p.master.SyscallConn()
 	if err != nil {
@@ -115,87 +150,114 @@ func (p *PTY) PeerBaud() int {
 	}
 	var speed uint32
 	_ = rc.Control(func(fd uintptr) {
-		if t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS2); err == nil {
+		if t, err := unix.IoctlGetTermios(int(fd), tcgets2); err == nil {
 			speed = t.Ospeed
 		}
 	})
 	return int(speed)
 }
 
-func (p *PTY) mismatch() (bool, int, int) {
+// Link makes path a symbolic link to SlavePath, for tools that want a fixed
+// name. An existing symlink is replaced; anything else is refused with an
+// error wrapping fs.ErrExist. Close and Unplug remove the link.
+func (p *PTY) Link(path string) error {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSymlink == 0 {
+			return fmt.Errorf("%s exists and is not a symlink: %w", path, fs.ErrExist)
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	if err := os.Symlink(p.path, path); err != nil {
+		return err
+	}
 	p.mu.Lock()
-	mine := p.baud
+	p.link = path
 	p.mu.Unlock()
-	peer := p.PeerBaud()
-	return peer != 0 && !compatible(peer, mine), peer, mine
+	return nil
+}
+
+// removeLink removes the symlink Link made, if it still points here.
+func (p *PTY) removeLink() {
+	p.mu.Lock()
+	path := p.link
+	p.link = ""
+	p.mu.Unlock()
+	if path == "" {
+		return
+	}
+	if dst, err := os.Readlink(path); err == nil && dst == p.path {
+		os.Remove(path)
+	}
+}
+
+// Unplug makes the pty fail like a USB adapter pulled out: the master is
+// closed, so the tool's reads on the slave report a hang-up and its writes
+// fail with EIO, and the Link symlink disappears. The device side's reads
+// and writes fail with ErrClosed from then on.
+func (p *PTY) Unplug() {
+	p.mu.Lock()
+	if p.closed || p.unplugged {
+		p.mu.Unlock()
+		return
+	}
+	p.unplugged = true
+	p.mu.Unlock()
+	p.removeLink()
+	p.bridge.Unplug()
+	p.master.Close()
+	p.slave.Close()
 }
 
 // Read reads what the tool sent, garbled if it was sent at another rate.
 func (p *PTY) Read(b []byte) (int, error) {
-	p.mu.Lock()
-	to := p.timeout
-	p.mu.Unlock()
-	if to >= 0 {
-		_ = p.master.SetReadDeadline(time.Now().Add(to))
-	} else {
-		_ = p.master.SetReadDeadline(time.Time{})
-	}
-	n, err := p.master.Read(b)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return n, nil
-	}
+	n, err := p.dev.Read(b)
 	if err != nil {
-		return n, fmt.Errorf("pty: %w", ErrClosed)
-	}
-	if bad, peer, mine := p.mismatch(); bad {
-		garble(b[:n], peer, mine)
+		return n, fmt.Errorf("pty: %w", err)
 	}
 	return n, nil
 }
 
 // Write sends b to the tool, garbled if the tool listens at another rate.
 func (p *PTY) Write(b []byte) (int, error) {
-	if bad, peer, mine := p.mismatch(); bad {
-		g := append([]byte(nil), b...)
-		garble(g, mine, peer)
-		b = g
-	}
-	n, err := p.master.Write(b)
+	n, err := p.dev.Write(b)
 	if err != nil {
-		return n, fmt.Errorf("pty: %w", ErrClosed)
+		return n, fmt.Errorf("pty: %w", err)
 	}
 	return n, nil
 }
 
-// Close closes both sides; the tool's reads then fail.
+// Close closes both sides; the tool's reads then fail, and a Read blocked
+// on the device side returns ErrClosed at once.
 func (p *PTY) Close() error {
-	err1 := p.master.Close()
-	err2 := p.slave.Close()
-	return errors.Join(err1, err2)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	unplugged := p.unplugged
+	p.mu.Unlock()
+	p.removeLink()
+	p.dev.Close()
+	p.bridge.Close()
+	var err error
+	if !unplugged {
+		err = errors.Join(p.master.Close(), p.slave.Close())
+	}
+	p.wg.Wait()
+	return err
 }
 
 // SetReadTimeout bounds each Read.
-func (p *PTY) SetReadTimeout(d time.Duration) error {
-	p.mu.Lock()
-	p.timeout = d
-	p.mu.Unlock()
-	return nil
-}
+func (p *PTY) SetReadTimeout(d time.Duration) error { return p.dev.SetReadTimeout(d) }
 
 // SetBaudRate sets the device side's rate.
-func (p *PTY) SetBaudRate(baud int) error {
-	p.mu.Lock()
-	p.baud = baud
-	p.mu.Unlock()
-	return nil
-}
+func (p *PTY) SetBaudRate(baud int) error { return p.dev.SetBaudRate(baud) }
 
 // BaudRate reports the device side's rate.
-func (p *PTY) BaudRate() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.baud
-}
+func (p *PTY) BaudRate() int { return p.dev.BaudRate() }
 
 // SetDTR reports ErrNoModemControl.
 func (p *PTY) SetDTR(bool) error { return ErrNoModemControl }
@@ -203,11 +265,12 @@ func (p *PTY) SetDTR(bool) error { return ErrNoModemControl }
 // SetRTS reports ErrNoModemControl.
 func (p *PTY) SetRTS(bool) error { return ErrNoModemControl }
 
-// ResetInputBuffer discards unread input.
+// ResetInputBuffer discards unread input until the line has been quiet for
+// a millisecond (at most 100 ms).
 func (p *PTY) ResetInputBuffer() error {
 	_, err := Discard(p, time.Millisecond, 100*time.Millisecond)
 	return err
 }
 
-// Drain is a no-op: a pty has no transmitter.
-func (p *PTY) Drain() error { return nil }
+// Drain waits until the device side's bytes have crossed the modelled wire.
+func (p *PTY) Drain() error { return p.dev.Drain() }

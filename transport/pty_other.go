@@ -10,10 +10,19 @@ import (
 // PTY is the device side of a pseudo-terminal; only Linux is supported.
 type PTY struct{}
 
+var errNoPTY = errors.New("pseudo-terminal simulators are supported on Linux only")
+
 // OpenPTY is not supported on this system.
-func OpenPTY(baud int) (*PTY, error) {
-	return nil, errors.New("pseudo-terminal simulators are supported on Linux only")
-}
+func OpenPTY(baud int) (*PTY, error) { return nil, errNoPTY }
+
+// OpenPTYLink is not supported on this system.
+func OpenPTYLink(LinkOptions) (*PTY, error) { return nil, errNoPTY }
+
+// Link is not supported on this system.
+func (p *PTY) Link(string) error { return errNoPTY }
+
+// Unplug does nothing on this system.
+func (p *PTY) Unplug() {}
 
 func (p *PTY) SlavePath() string                  { return "" }
 func (p *PTY) PeerBaud() int                      { return 0 }

@@ -49,6 +49,9 @@ func (t *tracer) log(dir string, b []byte) {
 	}
 }
 
+// Unwrap returns the traced port.
+func (t *tracer) Unwrap() Port { return t.Port }
+
 func (t *tracer) Write(b []byte) (int, error) {
 	n, err := t.Port.Write(b)
 	if n > 0 {

@@ -1,0 +1,177 @@
+//go:build linux
+
+package transport
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rate reads the rate the driver set back from termios2 (c_ospeed): drivers
+// that cannot run the requested rate write the actual one there (cp210x,
+// pl2303 via tty_encode_baud_rate); a pty keeps what was set.
+func (h *osHold) rate() (int, bool) {
+	if h == nil || h.fd < 0 {
+		return 0, false
+	}
+	t, err := unix.IoctlGetTermios(h.fd, tcgets2)
+	if err != nil {
+		return 0, false
+	}
+	return int(t.Ospeed), true
+}
+
+// asyncLowLatency is ASYNC_LOW_LATENCY (1 << ASYNCB_LOW_LATENCY,
+// include/uapi/linux/tty_flags.h).
+const asyncLowLatency = 1 << 13
+
+// serialStruct is the head of struct serial_struct
+// (include/uapi/linux/serial.h) up to flags, with room for the rest (72
+// bytes on 64-bit systems): TIOCGSERIAL fills it, TIOCSSERIAL writes it back
+// unchanged but for the flag.
+type serialStruct struct {
+	typ, line int32
+	port      uint32
+	irq       int32
+	flags     int32
+	rest      [108]byte // xmit_fifo_size, custom_divisor, baud_base, …
+}
+
+func getSerial(fd int) (serialStruct, error) {
+	var ss serialStruct
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGSERIAL, uintptr(unsafe.Pointer(&ss)))
+	if e != 0 {
+		return ss, e
+	}
+	return ss, nil
+}
+
+func setSerial(fd int, ss serialStruct) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCSSERIAL, uintptr(unsafe.Pointer(&ss)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// sysfsTTY is where the kernel describes tty devices (tests point it
+// elsewhere).
+var sysfsTTY = "/sys/class/tty"
+
+// ttyDriver returns the driver of a tty device as sysfs names it
+// (/sys/class/tty/ttyUSB0/device/driver → ftdi_sio), "" when unknown.
+func ttyDriver(dev string) string {
+	l, err := os.Readlink(filepath.Join(sysfsTTY, filepath.Base(dev), "device", "driver"))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(l)
+}
+
+// lowerLatency sets ASYNC_LOW_LATENCY on an FTDI adapter, which ftdi_sio
+// turns into a 1 ms latency timer (write_latency_timer). The driver accepts
+// the flag from any user who can open the port (ASYNC_USR_MASK in
+// set_serial_info), unlike the sysfs latency_timer file, which needs root.
+// Other drivers have no latency timer to lower; a pty answers ENOTTY.
+func (h *osHold) lowerLatency() LatencyInfo {
+	if h == nil || h.fd < 0 {
+		return LatencyInfo{}
+	}
+	li := LatencyInfo{Driver: ttyDriver(h.dev)}
+	if li.Driver != "ftdi_sio" {
+		li.Reason = "only FTDI adapters have a latency timer the host can lower"
+		if li.Driver == "" {
+			li.Reason = "not a USB serial adapter the host can tune"
+		}
+		return li
+	}
+	if ms, err := readInt(filepath.Join(sysfsTTY, filepath.Base(h.dev), "device", "latency_timer")); err == nil {
+		li.Timer, li.Known = time.Duration(ms)*time.Millisecond, true
+	}
+	ss, err := getSerial(h.fd)
+	if err != nil {
+		li.Reason = fmt.Sprintf("cannot read the serial flags: %v", err)
+		return li
+	}
+	if ss.flags&asyncLowLatency != 0 {
+		li.Timer, li.Known = time.Millisecond, true
+		li.Reason = "already in low-latency mode"
+		return li
+	}
+	old := ss
+	ss.flags |= asyncLowLatency
+	if err := setSerial(h.fd, ss); err != nil {
+		li.Reason = fmt.Sprintf("the driver refused the low-latency flag: %v", err)
+		return li
+	}
+	h.restore = func() { _ = setSerial(h.fd, old) }
+	li.Timer, li.Known, li.Lowered = time.Millisecond, true, true
+	return li
+}
+
+// restoreLatency puts back the serial flags lowerLatency changed.
+func (h *osHold) restoreLatency() {
+	if h != nil && h.restore != nil && h.fd >= 0 {
+		h.restore()
+		h.restore = nil
+	}
+}
+
+func readInt(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// procRoot is where processes are listed (tests point it elsewhere).
+var procRoot = "/proc"
+
+// procHolder returns a process that has dev open (readable /proc entries
+// only: all of them for root, one's own otherwise), else 0.
+func procHolder(dev string) int {
+	ents, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fdDir := filepath.Join(procRoot, e.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, f := range fds {
+			if l, err := os.Readlink(filepath.Join(fdDir, f.Name())); err == nil && l == dev {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// cmdline returns a process's command line, space-separated and shortened,
+// "" when unreadable.
+func cmdline(pid int) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return ""
+	}
+	s := strings.TrimSpace(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+	if r := []rune(s); len(r) > 120 {
+		s = string(r[:117]) + "..."
+	}
+	return s
+}
