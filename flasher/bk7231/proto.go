@@ -212,6 +212,9 @@ func (c *conn) parse(long bool, code byte) (r reply, consumed int, ok bool) {
 				pos += 2
 				continue
 			}
+			if len(rest) < 10 {
+				return r, pos, false // the opcode has not arrived yet
+			}
 			total := 9 + l
 			op := rest[9]
 			// Some ROMs announce 5 instead of 6 bytes for GetMID

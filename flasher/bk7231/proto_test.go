@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -73,6 +74,27 @@ func TestAwaitFindsReplyInNoise(t *testing.T) {
 			}
 			if !bytes.Equal(r.data, tc.wantData) || r.status != tc.wantStat {
 				t.Errorf("reply data % X status %d, want % X status %d", r.data, r.status, tc.wantData, tc.wantStat)
+			}
+		})
+	}
+}
+
+// TestAwaitLongReplyCutAfterLength reads a long reply whose first read
+// ends right after its length field, before the opcode: the parser must
+// wait for the rest instead of looking at the missing opcode.
+func TestAwaitLongReplyCutAfterLength(t *testing.T) {
+	reply := []byte{0x04, 0x0E, 0xFF, 0x01, 0xE0, 0xFC, 0xF4, 0x07, 0x00, 0x0F, 0x00, 0x20, 0x00, 0x10, 0x01, 0x00}
+	for cut := 1; cut < len(reply); cut++ {
+		synctest.Test(t, func(t *testing.T) {
+			host, dev := transport.Pipe(transport.LinkOptions{})
+			dev.Write(reply[:cut])
+			go func() {
+				time.Sleep(5 * time.Millisecond)
+				dev.Write(reply[cut:])
+			}()
+			r, err := newConn(host).await(true, opFlashErase, time.Now().Add(time.Second))
+			if err != nil || r.status != 0 || !bytes.Equal(r.data, reply[11:]) {
+				t.Errorf("cut after %d bytes: reply % X status %d, err %v", cut, r.data, r.status, err)
 			}
 		})
 	}
