@@ -1,0 +1,143 @@
+package perf
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/synctest"
+)
+
+var (
+	flagAll    = flag.Bool("perf.all", false, "speed suite: run every row (minutes), not only the CI rows")
+	flagRun    = flag.String("perf.run", "", "speed suite: run only the rows whose name matches this regular expression")
+	flagReal   = flag.Bool("perf.realtime", false, "speed suite: run each selected row a second time in real time, to confirm the model")
+	flagUpdate = flag.Bool("perf.update", false, "speed suite: record this run's CI-row results in the package's recorded file")
+)
+
+// Tolerance is how far below its recorded share of the limit a CI row may
+// fall before the suite fails.
+const Tolerance = 0.10
+
+// Row is one row of the suite.
+type Row struct {
+	// Name is chip/operation/adapter/baud.
+	Name string
+	// CI rows run by default (go test ./..., -short) and are compared
+	// with their recorded values; the others run with -perf.all or
+	// -perf.run.
+	CI bool
+	// Run runs the whole command once and returns what it measured
+	// (everything but Name, Clock and CPU, which the suite fills in). It
+	// runs inside a synctest bubble, or in real time with
+	// -perf.realtime, and must leave no goroutine behind.
+	Run func(t *testing.T) Result
+}
+
+// Suite runs the selected rows, prints each result as a benchmark line on
+// stdout (visible with go test -v), and fails a row whose share of the
+// limit dropped more than Tolerance below the value recorded in the file
+// recorded (benchmark lines; -perf.update rewrites it from this run).
+func Suite(t *testing.T, recorded string, rows []Row) {
+	var sel *regexp.Regexp
+	if *flagRun != "" {
+		var err error
+		if sel, err = regexp.Compile(*flagRun); err != nil {
+			t.Fatalf("-perf.run: %v", err)
+		}
+	}
+	want, err := ReadRecorded(recorded)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("recorded speed figures: %v", err)
+	}
+	var lines []string
+	for _, row := range rows {
+		switch {
+		case sel != nil:
+			if !sel.MatchString(row.Name) {
+				continue
+			}
+		case !*flagAll && !row.CI:
+			continue
+		}
+		t.Run(row.Name, func(t *testing.T) {
+			res := runRow(t, row, false)
+			if t.Failed() {
+				return
+			}
+			fmt.Println(res.Line())
+			t.Logf("%.2f s (limit %.2f s, link-up %.2f s): %.1f %% of the limit, %.1f kB/s, CPU %.1f ms/MiB",
+				res.Wall.Seconds(), res.Limit().Seconds(), res.LinkUp.Seconds(), res.Share(), res.Rate(), res.CPUPerMiB())
+			if row.CI {
+				lines = append(lines, res.Line())
+			}
+			if rec, ok := want[row.Name]; ok && !*flagUpdate {
+				if msg := Regression(res, rec, Tolerance); msg != "" {
+					t.Error(msg)
+				}
+			} else if row.CI && !*flagUpdate {
+				t.Errorf("%s has no recorded value in %s: run go test -run TestPerf -perf.update and commit the file", row.Name, recorded)
+			}
+			if *flagReal {
+				real := runRow(t, row, true)
+				fmt.Println(real.Line())
+				t.Logf("real time: %.2f s, model %.2f s (%+.1f %%)", real.Wall.Seconds(), res.Wall.Seconds(),
+					100*(real.Wall.Seconds()-res.Wall.Seconds())/res.Wall.Seconds())
+			}
+		})
+	}
+	if *flagUpdate && !t.Failed() && len(lines) > 0 {
+		if err := writeRecorded(recorded, lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runRow runs one row in a bubble (or in real time) and measures its CPU.
+func runRow(t *testing.T, row Row, realtime bool) Result {
+	var res Result
+	cpu := CPUTime()
+	if realtime {
+		res = row.Run(t)
+		res.Clock = "real"
+	} else {
+		synctest.Test(t, func(t *testing.T) { res = row.Run(t) })
+		res.Clock = "model"
+	}
+	res.CPU = CPUTime() - cpu
+	res.Name = row.Name
+	return res
+}
+
+// ReadRecorded reads a file of benchmark lines into results by row name
+// (model-clock lines only).
+func ReadRecorded(path string) (map[string]Parsed, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]Parsed{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if p, ok := ParseLine(sc.Text()); ok && !p.Real {
+			out[p.Name] = p
+		}
+	}
+	return out, sc.Err()
+}
+
+const recordedHeader = `# Speed suite: recorded CI rows (go test -run TestPerf -perf.update).
+# A row fails when its share of the limit (%limit) drops more than 10 % below
+# the value here. Re-record after a deliberate change of the link or
+# simulator model, and say so in the commit.
+`
+
+func writeRecorded(path string, lines []string) error {
+	return os.WriteFile(path, []byte(recordedHeader+strings.Join(lines, "\n")+"\n"), 0o644)
+}
