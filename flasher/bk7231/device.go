@@ -280,13 +280,25 @@ func (d *Device) read4KWire(wire uint32, dst []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := d.check4K(r, wire); err != nil {
+		return err
+	}
+	copy(dst, r.data[4:])
+	return nil
+}
+
+// check4K checks a FlashRead4K reply for the wire address wire: status,
+// length and address.
+func (d *Device) check4K(r reply, wire uint32) error {
+	if r.status != 0 {
+		return &flasher.StatusError{Command: "read 4K", Status: r.status, Meaning: statusMeaning[r.status]}
+	}
 	if len(r.data) != 4+sectorSize {
 		return fmt.Errorf("read 4K: reply has %d data bytes, want %d: %w", len(r.data), 4+sectorSize, flasher.ErrProtocol)
 	}
 	if got := binary.LittleEndian.Uint32(r.data); got != wire {
 		return fmt.Errorf("read 4K: reply for 0x%X: %w", got, flasher.ErrProtocol)
 	}
-	copy(dst, r.data[4:])
 	return nil
 }
 

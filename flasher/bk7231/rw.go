@@ -76,15 +76,8 @@ func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) (uint32, error) {
 	var done int64
 	fast := func() (uint32, bool) {
-		for off := 0; off < len(buf); off += sectorSize {
-			if ctx.Err() != nil {
-				return 0, false
-			}
-			if err := d.read4K(addr+uint32(off), buf[off:off+sectorSize]); err != nil {
-				return 0, false
-			}
-			p.Advance(sectorSize)
-			done += sectorSize
+		if err := d.readRun(ctx, addr, buf, func() { p.Advance(sectorSize); done += sectorSize }); err != nil {
+			return 0, false
 		}
 		crc, err := d.crcRange(addr, uint32(len(buf)))
 		return crc, err == nil && crc == crc32.ChecksumIEEE(buf)
@@ -109,6 +102,38 @@ func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flash
 		p.Advance(sectorSize)
 	}
 	return crc, nil
+}
+
+// readRun reads len(buf) bytes (whole sectors) with back-to-back
+// FlashRead4K commands, unverified: each request goes out as soon as the
+// chip has sent the previous reply (awaitEarly), so that no adapter latency
+// is paid between sectors. Any failure ends the run; the caller falls back
+// to verified sector reads.
+func (d *Device) readRun(ctx context.Context, addr uint32, buf []byte, advance func()) error {
+	request := func(a uint32) func() error {
+		return func() error { return d.c.send(longFrame(opFlashRead4K, le32(d.wire(a)))) }
+	}
+	if err := request(addr)(); err != nil {
+		return err
+	}
+	timeout := d.replyTimeout(4111, 20*time.Millisecond)
+	for off := 0; off < len(buf); off += sectorSize {
+		a := addr + uint32(off)
+		var next func() error
+		if off+sectorSize < len(buf) && ctx.Err() == nil {
+			next = request(a + sectorSize)
+		}
+		r, err := d.c.awaitEarly(true, opFlashRead4K, time.Now().Add(timeout), next)
+		if err != nil {
+			return err
+		}
+		if err := d.check4K(r, d.wire(a)); err != nil {
+			return err
+		}
+		copy(buf[off:off+sectorSize], r.data[4:])
+		advance()
+	}
+	return ctx.Err()
 }
 
 // Write erases and programs data at addr and verifies it with the chip's
