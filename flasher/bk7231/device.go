@@ -202,13 +202,23 @@ func (d *Device) stillLinked() int {
 			continue
 		}
 		d.c.drop(2 * time.Millisecond)
-		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, 60*time.Millisecond); err == nil {
+		if _, err := d.c.shortCmd("link check", cmdLinkCheck, nil, probeTimeout(d.port)); err == nil {
 			d.c.drop(5 * time.Millisecond)
 			return b
 		}
 	}
 	d.port.SetBaudRate(LinkBaud)
 	return 0
+}
+
+// probeTimeout is how long a probe for a chip still in download mode waits
+// for a LinkCheck reply at a fast rate: two latency timers of the adapter
+// and 10 ms when the port knows its timer, 60 ms otherwise.
+func probeTimeout(p transport.Port) time.Duration {
+	if li := transport.Latency(p); li.Known {
+		return max(2*li.Timer+10*time.Millisecond, 15*time.Millisecond)
+	}
+	return 60 * time.Millisecond
 }
 
 // pulseReset resets the chip through RTS where an adapter wires RTS (or DTR)

@@ -478,11 +478,14 @@ func blank(p []byte) bool {
 // eFuse registers (§6 step 6) and classifies it.
 func (d *Device) readEfuseKey() (string, error) {
 	var key [16]byte
+	// The control register is read once; after that the poll that sees a
+	// byte's read complete holds its current value (one command less per
+	// byte: a round trip each, 16 ms on an FTDI bridge's default timer).
+	ctrl, err := d.readReg(regEfuseCtrl)
+	if err != nil {
+		return "", err
+	}
 	for a := uint32(0); a < 16; a++ {
-		ctrl, err := d.readReg(regEfuseCtrl)
-		if err != nil {
-			return "", err
-		}
 		ctrl = (ctrl &^ 0x1F02) | a<<8 | 1
 		if err := d.writeReg(regEfuseCtrl, ctrl); err != nil {
 			return "", err
@@ -494,7 +497,7 @@ func (d *Device) readEfuseKey() (string, error) {
 				return "", err
 			}
 			if v&1 == 0 {
-				done = true
+				ctrl, done = v, true
 				break
 			}
 		}

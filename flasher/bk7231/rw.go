@@ -11,9 +11,17 @@ import (
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
 
-// verifyGroup is how many bytes are read between two CRC checks on the
-// chip. A mismatch re-reads the group sector by sector.
-const verifyGroup = 16 * sectorSize
+// A read is checked against the chip's CRC in groups: verifyGroup bytes
+// first, doubling after every good group up to maxVerifyGroup, back to
+// verifyGroup after a group that had to be re-read sector by sector. Each
+// CRC costs a round trip (a latency timer on USB adapters, and a LinkCheck
+// on chips that re-protect after a CRC) but no extra chip time (the chip's
+// CRC time is linear), so long groups are faster on a good link, while a
+// failed group re-reads no more than maxVerifyGroup.
+const (
+	verifyGroup    = 16 * sectorSize
+	maxVerifyGroup = 8 * verifyGroup
+)
 
 // FlashSize is the flash size in bytes.
 func (d *Device) FlashSize() uint32 { return d.size }
@@ -28,9 +36,9 @@ func (d *Device) checkRange(op string, addr, size uint32) error {
 	return nil
 }
 
-// Read streams size bytes of flash starting at addr to w. Every 64 KiB is
-// checked against the chip's CRC (a mismatching group is re-read sector by
-// sector, each verified) before it is written to w, and the whole range is
+// Read streams size bytes of flash starting at addr to w. Every group of
+// 64 KiB to 512 KiB is checked against the chip's CRC (a mismatching group
+// is re-read sector by sector, each verified) before it is written to w, and the whole range is
 // checked against the CRC the chip's parts combine to, so that no range is
 // checksummed on the chip twice.
 func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
@@ -50,13 +58,20 @@ func (d *Device) Read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
 	whole := crc32.NewIEEE()
 	var chip uint32 // the chip's CRCs of the groups, combined
-	group := make([]byte, verifyGroup)
-	for off := uint32(0); off < size; off += verifyGroup {
-		n := min(uint32(verifyGroup), size-off)
+	group := make([]byte, maxVerifyGroup)
+	span := uint32(verifyGroup)
+	for off := uint32(0); off < size; {
+		n := min(span, size-off)
 		buf := group[:n]
-		crc, err := d.readGroup(ctx, addr+off, buf, p)
+		crc, clean, err := d.readGroup(ctx, addr+off, buf, p)
 		if err != nil {
 			return err
+		}
+		off += n
+		if clean {
+			span = min(2*span, maxVerifyGroup)
+		} else {
+			span = verifyGroup
 		}
 		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("read: store data: %w", err)
@@ -72,8 +87,9 @@ func (d *Device) read(ctx context.Context, addr, size uint32, w io.Writer, p fla
 
 // readGroup reads len(buf) bytes (a multiple of 4 KiB) and checks them with
 // one CRC; on a mismatch or a failed read it falls back to verified
-// sector-by-sector reads. It returns the chip's CRC of the group.
-func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) (uint32, error) {
+// sector-by-sector reads. It returns the chip's CRC of the group and
+// whether the group passed without the fallback.
+func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flasher.Progress) (uint32, bool, error) {
 	var done int64
 	fast := func() (uint32, bool) {
 		if err := d.readRun(ctx, addr, buf, func() { p.Advance(sectorSize); done += sectorSize }); err != nil {
@@ -83,25 +99,25 @@ func (d *Device) readGroup(ctx context.Context, addr uint32, buf []byte, p flash
 		return crc, err == nil && crc == crc32.ChecksumIEEE(buf)
 	}
 	if crc, ok := fast(); ok {
-		return crc, nil
+		return crc, true, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	p.Advance(-done)
 	if err := d.recover(ctx, 1); err != nil {
-		return 0, &flasher.OpError{Op: "read", Addr: addr, Err: err}
+		return 0, false, &flasher.OpError{Op: "read", Addr: addr, Err: err}
 	}
 	var crc uint32
 	for off := 0; off < len(buf); off += sectorSize {
 		sc, err := d.readSectorVerified(ctx, addr+uint32(off), buf[off:off+sectorSize])
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		crc = crc32Combine(crc, sc, sectorSize)
 		p.Advance(sectorSize)
 	}
-	return crc, nil
+	return crc, false, nil
 }
 
 // readRun reads len(buf) bytes (whole sectors) with back-to-back
