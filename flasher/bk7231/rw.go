@@ -211,18 +211,60 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 	copy(image[addr-start:], data)
 
 	// Work block by block (64 KiB, aligned); each block ends verified by
-	// the chip's CRC, and the whole range by the CRCs combined.
+	// the chip's CRC, and the whole range by the CRCs combined. A block is
+	// written only when a CRC shows it differs. Those checks cost chip time
+	// (the chip's CRC rate) and a round trip each, so:
+	//   - while blocks match, runs of them are checked with one CRC, the
+	//     run doubling up to maxSkipSpan (an identical re-write costs
+	//     little more than one CRC over the range);
+	//   - otherwise a whole block's first sector is checked first: when it
+	//     differs, so does the block, and a fresh write does not pay a CRC
+	//     over every block before writing it.
 	var chip uint32
-	for bs := start &^ (blockSize - 1); bs < end; bs += blockSize {
+	span := uint32(blockSize)
+	matching := false // the last block checked held its data already
+	for bs := start &^ (blockSize - 1); bs < end; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		lo, hi := max(bs, start), min(bs+blockSize, end)
-		crc, err := d.writeBlock(ctx, lo, hi, image[lo-start:hi-start], lo == bs && hi == bs+blockSize, res, p)
+		lo := max(bs, start)
+		if hi := min(bs+span, end); matching && hi-lo > blockSize {
+			crc, err := d.crc(ctx, lo, hi-lo)
+			if err != nil {
+				return err
+			}
+			if crc == crc32.ChecksumIEEE(image[lo-start:hi-start]) {
+				res.Skipped += int(hi - lo)
+				p.Advance(int64(hi - lo))
+				chip = crc32Combine(chip, crc, int64(hi-lo))
+				span = min(2*span, maxSkipSpan)
+				bs = hi
+				continue
+			}
+			span = blockSize
+		}
+		hi := min(bs+blockSize, end)
+		whole := lo == bs && hi == bs+blockSize
+		check := true
+		if whole && !matching {
+			sc, err := d.crc(ctx, lo, sectorSize)
+			if err != nil {
+				return err
+			}
+			check = sc == crc32.ChecksumIEEE(image[lo-start:lo-start+sectorSize])
+		}
+		crc, same, err := d.writeBlock(ctx, lo, hi, image[lo-start:hi-start], whole, check, res, p)
 		if err != nil {
 			return err
 		}
+		matching = same
+		if same {
+			span = min(2*span, maxSkipSpan)
+		} else {
+			span = blockSize
+		}
 		chip = crc32Combine(chip, crc, int64(hi-lo))
+		bs += blockSize
 	}
 	if want := crc32.ChecksumIEEE(image); chip != want {
 		return &flasher.OpError{Op: "verify write", Addr: start, Err: &flasher.ChecksumError{Algo: "CRC32", Addr: start, Len: end - start, Want: fmt.Sprintf("%08X", want), Got: fmt.Sprintf("%08X", chip)}}
@@ -231,26 +273,36 @@ func (d *Device) write(ctx context.Context, addr uint32, data []byte, res *flash
 	return nil
 }
 
+// maxSkipSpan is the longest run of blocks a write checks with one CRC
+// for data the flash already holds.
+const maxSkipSpan = 8 * blockSize
+
 // writeBlock brings [lo, hi) (at most one aligned 64 KiB block) to hold
-// chunk and returns the chip's CRC of it: a block that already matches is
-// skipped; a whole block is erased at once, a partial one sector by sector.
+// chunk and returns the chip's CRC of it and whether it held chunk already.
+// With check, a block that already matches is skipped (without, the caller
+// knows it differs); a whole block is erased at once, a partial one sector
+// by sector, each sector checked first.
 // A write 4K that fails is not retried on the spot: the link is brought
 // back and the pass goes on; the check at the end finds every sector that
 // did not take and rewrites it, erase first (rewriteSector).
-func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, whole bool, res *flasher.WriteResult, p flasher.Progress) (uint32, error) {
+func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, whole, check bool, res *flasher.WriteResult, p flasher.Progress) (uint32, bool, error) {
 	want := crc32.ChecksumIEEE(chunk)
-	crc, err := d.crc(ctx, lo, hi-lo)
-	if err != nil {
-		return 0, err
+	if check {
+		crc, err := d.crc(ctx, lo, hi-lo)
+		if err != nil {
+			return 0, false, err
+		}
+		if crc == want {
+			res.Skipped += int(hi - lo)
+			p.Advance(int64(hi - lo))
+			return crc, true, nil
+		}
 	}
-	if crc == want {
-		res.Skipped += int(hi - lo)
-		p.Advance(int64(hi - lo))
-		return crc, nil
-	}
+	var crc uint32
+	var err error
 	if whole {
 		if err := d.erase(ctx, lo, eraseCmd64K); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		res.Erased += blockSize
 	}
@@ -258,27 +310,29 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 	for a := lo; a < hi; a += sectorSize {
 		sec := chunk[a-lo : a-lo+sectorSize]
 		if !whole {
-			crc, err := d.crc(ctx, a, sectorSize)
-			if err != nil {
-				return 0, err
-			}
-			if crc == crc32.ChecksumIEEE(sec) {
-				res.Skipped += sectorSize
-				p.Advance(sectorSize)
-				continue
+			if check {
+				crc, err := d.crc(ctx, a, sectorSize)
+				if err != nil {
+					return 0, false, err
+				}
+				if crc == crc32.ChecksumIEEE(sec) {
+					res.Skipped += sectorSize
+					p.Advance(sectorSize)
+					continue
+				}
 			}
 			if err := d.erase(ctx, a, eraseCmd4K); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			res.Erased += sectorSize
 		}
 		if !bytes.Equal(sec, allFF) {
 			if err := d.write4K(a, sec); err != nil {
 				if isFatal(err) {
-					return 0, d.interrupted(ctx, "write 4K", a, err)
+					return 0, false, d.interrupted(ctx, "write 4K", a, err)
 				}
 				if err := d.recover(ctx, 1); err != nil {
-					return 0, d.interrupted(ctx, "write 4K", a, err)
+					return 0, false, d.interrupted(ctx, "write 4K", a, err)
 				}
 				bad = true
 			}
@@ -287,10 +341,10 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 	}
 	if !bad {
 		if crc, err = d.crc(ctx, lo, hi-lo); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if crc == want {
-			return crc, nil
+			return crc, false, nil
 		}
 	}
 	// Find and redo the sectors that did not take.
@@ -299,19 +353,19 @@ func (d *Device) writeBlock(ctx context.Context, lo, hi uint32, chunk []byte, wh
 		sec := chunk[a-lo : a-lo+sectorSize]
 		crc, err := d.crc(ctx, a, sectorSize)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if crc != crc32.ChecksumIEEE(sec) {
 			tries, err := d.rewriteSector(ctx, a, sec)
 			res.Retries += tries
 			if err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			crc = crc32.ChecksumIEEE(sec) // rewriteSector verified it
 		}
 		sum = crc32Combine(sum, crc, sectorSize)
 	}
-	return sum, nil
+	return sum, false, nil
 }
 
 var allFF = bytes.Repeat([]byte{0xFF}, sectorSize)
