@@ -570,7 +570,7 @@ func TestStubReadTranscript(t *testing.T) {
 		p, d := connectFake(t, chip.handle)
 		var out bytes.Buffer
 		var prog progress
-		const addr, n = 0x3000, 0x1800 + 64<<10 // two READ_FLASH chunks
+		const addr, n = 0x3000, 0x1800 + maxReadChunk // two READ_FLASH chunks
 		if err := d.Read(context.Background(), addr, n, &out, &prog); err != nil {
 			t.Fatal(err)
 		}
@@ -578,12 +578,12 @@ func TestStubReadTranscript(t *testing.T) {
 			t.Fatal("read data differs")
 		}
 		rf := p.requests(opReadFlash)
-		if len(rf) != 2 || !bytes.Equal(rf[0], words(nil, addr, 64<<10, 0x1000, 64)) || !bytes.Equal(rf[1], words(nil, addr+64<<10, 0x1800, 0x1000, 64)) {
+		if len(rf) != 2 || !bytes.Equal(rf[0], words(nil, addr, maxReadChunk, 0x1000, readWindow)) || !bytes.Equal(rf[1], words(nil, addr+maxReadChunk, 0x1800, 0x1000, readWindow)) {
 			t.Errorf("READ_FLASH % X", rf)
 		}
 		// ACKs carry the bytes received so far within each command.
 		want := []uint32{}
-		for i := uint32(1); i <= 16; i++ {
+		for i := uint32(1); i <= maxReadChunk/0x1000; i++ {
 			want = append(want, i*0x1000)
 		}
 		want = append(want, 0x1000, 0x1800)
@@ -603,17 +603,18 @@ func TestStubReadMD5Mismatch(t *testing.T) {
 		p, d := connectFake(t, chip.handle)
 		var out bytes.Buffer
 		var prog progress
-		if err := d.Read(context.Background(), 0, 0x20000, &out, &prog); err != nil || !bytes.Equal(out.Bytes(), chip.flash[:0x20000]) {
+		const size = 2 * maxReadChunk
+		if err := d.Read(context.Background(), 0, size, &out, &prog); err != nil || !bytes.Equal(out.Bytes(), chip.flash[:size]) {
 			t.Fatalf("retry failed: %v", err)
 		}
-		if prog.done["read"] != 0x20000 {
+		if prog.done["read"] != size {
 			t.Errorf("progress counted a retried chunk twice: 0x%X", prog.done["read"])
 		}
 		var lens []uint32
 		for _, r := range p.requests(opReadFlash) {
 			lens = append(lens, binary.LittleEndian.Uint32(r[4:]))
 		}
-		if want := []uint32{0x10000, 0x8000, 0x10000, 0x8000}; !slices.Equal(lens, want) {
+		if want := []uint32{maxReadChunk, maxReadChunk / 2, maxReadChunk, maxReadChunk / 2}; !slices.Equal(lens, want) {
 			t.Errorf("READ_FLASH lengths %X, want %X", lens, want)
 		}
 		// Between the failed chunk and its retry the client resyncs.

@@ -43,7 +43,13 @@ const (
 	ramBlockSize  = 0x1800 // MEM_DATA block
 	sectorSize    = 0x1000
 	readPacket    = 0x1000 // READ_FLASH packet size
-	readInFlight  = 64     // READ_FLASH max_in_flight as esptool sends it
+	// readWindow is READ_FLASH's max_in_flight: unacknowledged bytes the
+	// stub may send ahead. tuyaflash's stub (and esptool's legacy one)
+	// count bytes, so 4 packets stream without waiting for each ACK — the
+	// next packet pushes the last one's tail through the adapter instead
+	// of its latency timer; esp-flasher-stub keeps one packet in flight
+	// whatever it is told. (esptool sends 64: one packet.)
+	readWindow = 4 * readPacket
 	romBaud       = 115200 // esptool ESP_ROM_BAUD: sync rate
 	statusLen     = 2      // ESP8266 ROM and stubs: [status, error]
 	maxStrayReply = 100    // replies skipped while waiting for a matching one (§4.2)

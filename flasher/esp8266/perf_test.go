@@ -1,0 +1,233 @@
+package esp8266
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	espsim "github.com/tuyaflash/tuyaflash/devicesim/esp8266"
+	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/perf"
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+// The simulator's flash timing (devicesim/esp8266 flash.go, Config.Timing):
+// the busy times a row's limit counts. Kept here rather than imported: the
+// simulator shares no code with the client.
+const (
+	simSectorErase = 45 * time.Millisecond
+	simBlockErase  = 150 * time.Millisecond
+	simPage        = 700 * time.Microsecond // per 256 bytes
+	simMD5PerMiB   = 1500 * time.Millisecond
+)
+
+// simErase is how long the simulated flash takes to erase [addr, addr+n):
+// 4 KiB sectors up to a 64 KiB boundary, blocks while 16 or more sectors
+// remain, then sectors (the ROM's and the stubs' order).
+func simErase(addr, n uint32) time.Duration {
+	var t time.Duration
+	first, count := addr/sectorSize, (n+sectorSize-1)/sectorSize
+	for count > 0 {
+		if first%16 == 0 && count >= 16 {
+			t += simBlockErase
+			first, count = first+16, count-16
+			continue
+		}
+		t += simSectorErase
+		first, count = first+1, count-1
+	}
+	return t
+}
+
+func simProgram(n int) time.Duration { return time.Duration((n+255)/256) * simPage }
+
+func simMD5(n int) time.Duration { return time.Duration(int64(simMD5PerMiB) * int64(n) / (1 << 20)) }
+
+// ownStub is tuyaflash's own stub as the CLI uploads it (its size sets the
+// upload time; the simulator models its behaviour, not its code).
+var ownStub = sync.OnceValues(func() (*Stub, error) {
+	f, err := os.Open("../../stub/esp8266/stub.json")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return LoadStub(f)
+})
+
+// perfImage is the 600 KB Tasmota-like image of the compressed-write rows.
+var perfImage = sync.OnceValue(func() []byte { return tasmotaLike(600_000, 9) })
+
+// zlib9 is the image as a level-9 zlib stream (esptool's compression).
+func zlib9(b []byte) []byte {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return z.Bytes()
+}
+
+// espPerfCase is one ESP8266 command of the suite.
+type espPerfCase struct {
+	op        string
+	flashSize int
+	rom       bool // ROM loader only (no stub, 115200)
+	run       func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result
+}
+
+func espPerfCases() []espPerfCase {
+	read := func(size int) espPerfCase {
+		return espPerfCase{op: fmt.Sprintf("stub-read-%dMiB", size>>20), flashSize: size,
+			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+				h := sha256.New()
+				if err := d.Read(ctx, 0, uint32(size), h, nil); err != nil {
+					t.Fatal(err)
+				}
+				if want := sha256.Sum256(sim.Flash()); !bytes.Equal(h.Sum(nil), want[:]) {
+					t.Fatal("the read differs from the simulated flash")
+				}
+				return perf.Result{Data: int64(size), Wire: int64(size)}
+			}}
+	}
+	written := func(t *testing.T, sim *espsim.Device, img []byte) {
+		if !bytes.Equal(sim.Flash()[:len(img)], img) {
+			t.Fatal("the flash does not hold the image")
+		}
+	}
+	return []espPerfCase{
+		{op: "rom-write-600KB", flashSize: 1 << 20, rom: true,
+			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+				img := perfImage()
+				if _, err := d.Write(ctx, 0, img, nil); err != nil {
+					t.Fatal(err)
+				}
+				written(t, sim, img)
+				n := len(img)
+				// 1 KiB blocks padded with 0xFF, each programmed before its reply.
+				blocks := (n + romBlockSize - 1) / romBlockSize
+				return perf.Result{Data: int64(n), Wire: int64(n), Busy: simErase(0, uint32(n)) + simProgram(blocks*romBlockSize)}
+			}},
+		read(1 << 20),
+		read(4 << 20),
+		{op: "write-compressed-600KB", flashSize: 1 << 20,
+			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+				img := perfImage()
+				res, err := d.Write(ctx, 0, img, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Verified {
+					t.Fatal("not verified")
+				}
+				written(t, sim, img)
+				n := len(img)
+				wire := int64(len(zlib9(img)))
+				// A stub that receives while the flash works overlaps
+				// erase and program with the transfer; the MD5 check after
+				// it cannot overlap.
+				flash := simErase(0, uint32(n)) + simProgram(n)
+				busy := simMD5(n) + max(0, flash-transport.WireTime(wire, d.Info().Baud))
+				return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
+			}},
+	}
+}
+
+// espPerfCI are the rows CI runs (and compares with testdata/perf.txt).
+var espPerfCI = map[string]bool{
+	"esp8266/stub-read-1MiB/ch340/921600":         true,
+	"esp8266/write-compressed-600KB/ch340/460800": true,
+	"esp8266/rom-write-600KB/ftdi/115200":         true,
+}
+
+var (
+	perfAdapters = []struct {
+		name string
+		low  bool
+	}{{"ch340", false}, {"ftdi", false}, {"ftdi", true}}
+	perfBauds = []int{115200, 460800, 921600, 1500000, 2000000}
+)
+
+// TestPerf is the ESP8266 part of the speed suite (internal/perf): whole
+// commands, link-up and stub upload included, against the simulator with
+// flash timing on, over paced links with USB adapter models, in fake time.
+// By default it runs the CI rows and compares them with testdata/perf.txt;
+// -perf.all runs every row (go test -v -run TestPerf -perf.all
+// ./flasher/esp8266).
+func TestPerf(t *testing.T) {
+	var rows []perf.Row
+	for _, c := range espPerfCases() {
+		for _, a := range perfAdapters {
+			adapter := a.name
+			if a.low {
+				adapter += "-lowlatency"
+			}
+			for _, baud := range perfBauds {
+				if c.rom && baud != romBaud {
+					continue // the ROM loader stays at 115200
+				}
+				name := fmt.Sprintf("esp8266/%s/%s/%d", c.op, adapter, baud)
+				rows = append(rows, perf.Row{Name: name, CI: espPerfCI[name], Run: func(t *testing.T) perf.Result {
+					return espPerfRun(t, c, a.name, a.low, baud)
+				}})
+			}
+		}
+	}
+	perf.Suite(t, "testdata/perf.txt", rows)
+}
+
+// espPerfRun runs one command against a simulated module whose user holds
+// GPIO0 low and power-cycles it the moment tuyaflash asks (the user's own
+// delay is not counted): the wall time runs from the start of the command
+// to its end, sync, identification, stub upload and baud change included.
+func espPerfRun(t *testing.T, c espPerfCase, adapter string, low bool, baud int) perf.Result {
+	flash := espsim.DefaultFlash(espsim.ESP8266, c.flashSize)
+	sim, err := espsim.New(espsim.Config{Chip: espsim.ESP8266, Flash: flash, Timing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := transport.ParseAdapter(adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, chip := transport.Pipe(transport.LinkOptions{Baud: romBaud, Paced: true, Adapter: ad, LowLatency: low})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { sim.Serve(ctx, chip); close(served) }()
+	defer func() {
+		cancel()
+		host.Close()
+		chip.Close()
+		<-served
+	}()
+	opts := Options{SyncWindow: 5 * time.Second, Events: func(e flasher.Event) {
+		if e.Kind == flasher.Action {
+			sim.PowerCycle(true)
+		}
+	}}
+	if !c.rom {
+		s, err := ownStub()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Stub, opts.Baud = s, baud
+	}
+	start := time.Now()
+	d, err := Connect(ctx, host, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkUp := time.Since(start)
+	if got := d.Info().Baud; got != baud {
+		t.Fatalf("running at %d baud, want %d", got, baud)
+	}
+	res := c.run(t, ctx, d, sim)
+	res.Wall = time.Since(start)
+	res.LinkUp = linkUp
+	res.Baud = baud
+	return res
+}
