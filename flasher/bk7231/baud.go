@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/transport"
 )
 
 // fallbackBauds are tried, in order, below a rate that failed.
@@ -86,6 +87,86 @@ func (d *Device) confirm() error {
 		return fmt.Errorf("4 KiB test read did not match the chip's CRC: %w", flasher.ErrVerify)
 	}
 	return nil
+}
+
+// BaudMax, as Options.Baud, asks for the highest rate the adapter and the
+// chip hold: 921600 as usual, then, on adapters known to run them
+// (upDrivers), each of upRates in turn, every step confirmed by a 4 KiB
+// read checked against the chip's CRC; the first step that fails goes back
+// at once to the last rate that passed.
+const BaudMax = -1
+
+// upRates are the rates BaudMax tries above DefaultBaud, in order
+// (BK7231GUIFlashTool offers 1500000 and 2000000; Beken's uartprogram ran
+// 1.5 Mbaud before settling on 921600 "for better reliability").
+var upRates = []int{1500000, 2000000}
+
+// upDrivers are the Linux drivers of USB-UART bridges that run upRates: the
+// CH340 (ch341: 2 Mbaud in WCH's data sheet) and the FT232R (ftdi_sio:
+// 3 Mbaud). The cp210x driver also serves the CP2102, which stops at
+// 1 Mbaud, and PL2303 clones are unreliable: those stay at 921600.
+var upDrivers = map[string]bool{"ch341": true, "ftdi_sio": true}
+
+// probeUp is BaudMax's upward probe, after negotiateBaud reached opts.Baud.
+func (d *Device) probeUp(ctx context.Context) error {
+	if d.info.Baud != d.opts.Baud {
+		return nil // the base rate already failed
+	}
+	drv := transport.Latency(d.port).Driver
+	if !upDrivers[drv] {
+		why := "the adapter's driver is unknown"
+		if drv != "" {
+			why = "adapters on " + drv + " are not known to run faster"
+		}
+		d.events.Emit(flasher.Note, fmt.Sprintf("--baud max: staying at %d baud (%s)", d.info.Baud, why))
+		return nil
+	}
+	for _, up := range upRates {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		good := d.info.Baud
+		err := d.switchAndConfirm(up)
+		if err == nil {
+			d.info.Baud = up
+			continue
+		}
+		if isFatal(err) {
+			return err
+		}
+		d.events.Emit(flasher.Note, fmt.Sprintf("--baud max: %d baud failed (%v); back to %d", up, err, good))
+		return d.fallBack(ctx, good)
+	}
+	return nil
+}
+
+// fallBack returns the link to good, a rate that passed, after a step
+// above it failed: the chip is at the new rate or, if the switch was lost,
+// still at good.
+func (d *Device) fallBack(ctx context.Context, good int) error {
+	d.c.drop(20 * time.Millisecond)
+	for try := 0; try < 3; try++ {
+		if d.port.BaudRate() != good {
+			if err := d.setBaud(good); err != nil {
+				linked, err := d.resync(ctx)
+				if err != nil {
+					return err
+				}
+				if linked {
+					return d.restoreBaud(ctx, good)
+				}
+				continue
+			}
+		}
+		if err := d.confirm(); err == nil {
+			d.info.Baud = good
+			return nil
+		}
+		if _, err := d.resync(ctx); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("could not return to %d baud: %w", good, errBaud)
 }
 
 // setBaud performs the SetBaudRate dance: send at the old rate, wait for the

@@ -29,8 +29,8 @@ const DefaultBaud = 921600
 type Options struct {
 	// Baud is the transfer rate to switch to after link-up (0: the chip
 	// row's DefaultBaud, LibreTiny's upload rate for that chip). A failed
-	// switch steps down through 460800, 230400 and 115200; there is no
-	// upward probing.
+	// switch steps down through 460800, 230400 and 115200. BaudMax probes
+	// upward from 921600 on adapters known to run faster.
 	Baud int
 	// LinkTimeout bounds the wait for the chip to answer (0: 20 s).
 	LinkTimeout time.Duration
@@ -87,7 +87,11 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	if err := d.identify(ctx); err != nil {
 		return nil, err
 	}
-	if d.opts.Baud == 0 {
+	probeUp := d.opts.Baud == BaudMax
+	switch {
+	case probeUp:
+		d.opts.Baud = max(d.chip.DefaultBaud, DefaultBaud)
+	case d.opts.Baud == 0:
 		d.opts.Baud = d.chip.DefaultBaud
 		if d.opts.Baud == 0 {
 			d.opts.Baud = DefaultBaud
@@ -95,6 +99,11 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	}
 	if err := d.negotiateBaud(ctx); err != nil {
 		return nil, err
+	}
+	if probeUp {
+		if err := d.probeUp(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.identifyMore(ctx); err != nil {
 		return nil, err
