@@ -49,7 +49,7 @@ const (
 	// next packet pushes the last one's tail through the adapter instead
 	// of its latency timer; esp-flasher-stub keeps one packet in flight
 	// whatever it is told. (esptool sends 64: one packet.)
-	readWindow = 4 * readPacket
+	readWindow    = 4 * readPacket
 	romBaud       = 115200 // esptool ESP_ROM_BAUD: sync rate
 	statusLen     = 2      // ESP8266 ROM and stubs: [status, error]
 	maxStrayReply = 100    // replies skipped while waiting for a matching one (§4.2)
