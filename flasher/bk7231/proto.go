@@ -153,6 +153,7 @@ func (c *conn) await(long bool, code byte, deadline time.Time) (reply, error) {
 		if consumed > 0 {
 			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
 		}
+		c.pace(long, code)
 		// Once a frame has started, a silent line means bytes were lost:
 		// give up early instead of waiting for the whole timeout.
 		wait := deadline
@@ -206,6 +207,7 @@ func (c *conn) awaitEarly(long bool, code byte, deadline time.Time, next func() 
 		if consumed > 0 {
 			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
 		}
+		c.pace(long, code)
 		wait := deadline
 		if len(c.buf) > 0 {
 			if gap := time.Now().Add(interByteGap); gap.Before(wait) {
@@ -222,6 +224,23 @@ func (c *conn) awaitEarly(long bool, code byte, deadline time.Time, next func() 
 			return reply{}, err
 		}
 	}
+}
+
+// batchMax bounds how many bytes pace lets arrive unread: half the
+// smallest host receive buffer tuyaflash meets (4096 bytes, §2.4).
+const batchMax = 2048
+
+// pace waits, before the next read, while the bulk of a long reply that has
+// started is still on the wire: a reader that takes every USB packet as it
+// comes wakes up 130 times for a 4 KiB reply; one that waits for most of
+// it wakes up a few times (CPU per MiB). The tail is read as it arrives.
+func (c *conn) pace(long bool, code byte) {
+	missing, ok := c.partial(long, code)
+	if !ok || missing <= 2*earlyTail {
+		return
+	}
+	n := min(missing-earlyTail, batchMax)
+	time.Sleep(transport.WireTime(int64(n), c.port.BaudRate()))
 }
 
 // partial reports how many bytes are still missing from a long reply with
