@@ -1,0 +1,40 @@
+package espsim
+
+// App is the firmware side of a simulated chip: what runs when the chip is
+// out of reset and not in download mode (contract C1 of the session brief;
+// devicesim/bk7231 declares the same shape, so one implementation serves
+// both simulators).
+type App interface {
+	// Boot starts the firmware held in flash. It is called every time the
+	// chip leaves reset into its application (link window closed without a
+	// link, Reboot command, power-cycle with GPIO0 released on ESP8266).
+	Boot(flash Flash)
+	// Halt stops the firmware: reset, power-off, or entry into download mode.
+	Halt()
+	// Serial receives bytes the host sends on UART while the firmware runs
+	// and returns the firmware's answer on UART (Tasmota's console); nil
+	// when it has nothing to say.
+	Serial(in []byte) []byte
+}
+
+// Flash is the chip's flash as the running firmware sees it (concurrency-
+// safe; writes follow NOR rules only as far as the simulator enforces them).
+type Flash interface {
+	Size() int
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error) // erases the touched 4 KiB sectors first
+}
+
+// NetAddresser is an App that knows where its network side listens; the
+// identification command reports NetAddr() as "net" when Config.NetAddr is
+// empty.
+type NetAddresser interface {
+	NetAddr() string
+}
+
+// MACReceiver is an App that wants the chip's MAC address. An ESP8266
+// keeps its MAC in eFuses, not in flash, so the simulator calls SetMAC
+// (with Config.MAC, or the chip's default) before every Boot.
+type MACReceiver interface {
+	SetMAC(mac [6]byte)
+}
