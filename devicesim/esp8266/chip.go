@@ -141,4 +141,3 @@ func encodeEFuses(chip Chip, mac [6]byte, flashSize int) ([4]uint32, error) {
 	}
 	return w, nil
 }
-

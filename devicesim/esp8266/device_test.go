@@ -2,10 +2,10 @@ package espsim
 
 import (
 	"bytes"
-	"math/bits"
 	"context"
 	"crypto/md5"
 	"errors"
+	"math/bits"
 	"strings"
 	"testing"
 	"testing/synctest"
