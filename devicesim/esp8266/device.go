@@ -498,6 +498,15 @@ func (d *Device) PowerCycle(download bool) {
 	d.wake()
 }
 
+// SetGPIO0 moves the bench's GPIO0 jumper without a reset: it takes effect
+// at the next power-on or EN reset. A software reset still follows the
+// mode latched at the last of those (reference §2.2).
+func (d *Device) SetGPIO0(low bool) {
+	d.mu.Lock()
+	d.gpio0Low = low
+	d.mu.Unlock()
+}
+
 // Reset pulses EN: the chip restarts, in the ROM loader when the bench
 // holds GPIO0 low (as the last PowerCycle left it), in the firmware
 // otherwise.

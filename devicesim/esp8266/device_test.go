@@ -41,6 +41,12 @@ func TestNewValidates(t *testing.T) {
 		{"ESP8285 with 8 MiB", Config{Chip: ESP8285, Flash: make([]byte, 8*mib)}},
 		{"crystal", Config{Crystal: 24}},
 		{"fault rate", Config{Faults: Faults{DropRate: 1.5}}},
+		{"duplicate rate", Config{Faults: Faults{RxDupRate: -0.1}}},
+		{"power-loss fraction", Config{Faults: Faults{PowerLossFraction: 2}}},
+		{"flash operation kind", Config{Faults: Faults{PowerLossOp: 7}}},
+		{"negative command number", Config{Faults: Faults{ResetAtCommand: -1}}},
+		{"stub model", Config{Stub: 9}},
+		{"console rate", Config{AppBaud: 100}},
 	} {
 		if _, err := New(tt.cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", tt.name, tt.cfg.Faults)
@@ -82,7 +88,8 @@ func parseImage(t *testing.T, b []byte) (entry uint32, segs int) {
 func faultSession(t *testing.T, seed int64, faulty bool) (got []byte) {
 	cfg := Config{Seed: seed}
 	if faulty {
-		cfg.Faults = Faults{DropRate: 0.02, CorruptRate: 0.02, RxDropRate: 0.01, Delay: 30 * time.Millisecond, DelayRate: 0.3, FaultAfter: 100}
+		cfg.Faults = Faults{DropRate: 0.02, CorruptRate: 0.02, DupRate: 0.02, RxDropRate: 0.01, RxDupRate: 0.005, RxCorruptRate: 0.005,
+			Delay: 30 * time.Millisecond, DelayRate: 0.3, FaultAfter: 100}
 	}
 	runSim(t, cfg, simOpts{}, func(h *host) {
 		for i := range 40 {
@@ -228,7 +235,45 @@ func TestTiming(t *testing.T) {
 		if el := time.Since(start); el < 1500*time.Millisecond || el > 1700*time.Millisecond {
 			t.Errorf("1 MiB MD5 took %v", el)
 		}
+		// Chip erase: W25Q32FV tCE 10 s for 4 MiB, 2.5 s for 1 MiB.
+		start = time.Now()
+		h.ok(opEraseFlash, nil, 0)
+		if el := time.Since(start); el < 2500*time.Millisecond || el > 2600*time.Millisecond {
+			t.Errorf("1 MiB chip erase took %v", el)
+		}
 	})
+}
+
+// TestReplyTiming: tuyaflash's stub answers FLASH_DATA after its work (4
+// sector erases and 64 page programs: 0.2248 s); esp-flasher-stub
+// answers at once and the next command waits for the work.
+func TestReplyTiming(t *testing.T) {
+	const work = 4*45*time.Millisecond + 64*700*time.Microsecond
+	for _, tt := range []struct {
+		model      StubModel
+		data, next time.Duration
+	}{
+		{StubTuyaflash, work, 0},
+		{StubEsptool, 0, work - 45*time.Millisecond}, // the first erase ran before FLASH_BEGIN's reply
+	} {
+		t.Run(tt.model.String(), func(t *testing.T) {
+			runSim(t, Config{Timing: true, Stub: tt.model}, simOpts{}, func(h *host) {
+				h.uploadStub()
+				img := firmware(0x4000, 6)
+				h.ok(opFlashBegin, words(0x4000, 1, 0x4000, 0x20000, 0), 0)
+				start := time.Now()
+				h.ok(opFlashData, append(words(0x4000, 0, 0, 0), img...), checksum(img))
+				data := time.Since(start)
+				start = time.Now()
+				h.readReg(0x40001000)
+				next := time.Since(start)
+				near := func(got, want time.Duration) bool { return got >= want && got < want+30*time.Millisecond }
+				if !near(data, tt.data) || !near(next, tt.next) {
+					t.Errorf("FLASH_DATA answered after %v (want %v), the next command after %v (want %v)", data, tt.data, next, tt.next)
+				}
+			})
+		})
+	}
 }
 
 // TestPowerCycleDuringCommand: a power cycle 1 s into a 2.5 s chip erase

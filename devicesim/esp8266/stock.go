@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"strings"
+	"unicode/utf8"
 )
 
 // The stock flash: what a Tuya ESP8266 module (TYWE2S/TYWE3S class) holds
@@ -172,7 +173,8 @@ func encodePSM(entries [][2]string, key *[16]byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("PSM1\x00")
 	for _, e := range entries {
-		if strings.ContainsAny(e[0], "=\x00\xFF") || strings.ContainsAny(e[1], "\x00\xFF") {
+		sep := func(r rune) bool { return r == 0 || r == utf8.RuneError }
+		if strings.ContainsRune(e[0], '=') || strings.ContainsFunc(e[0], sep) || strings.ContainsFunc(e[1], sep) {
 			return nil, fmt.Errorf("espsim: PSM entry %q holds a separator", e[0])
 		}
 		b.WriteString(e[0] + "=" + e[1] + "\x00")

@@ -2,13 +2,13 @@ package espsim
 
 import (
 	"bytes"
-	"fmt"
-	"sync"
 	"crypto/aes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -11,14 +11,13 @@ import (
 // (README "Protocol as implemented", src/proto.c, src/flashw.c) for
 // StubTuyaflash.
 type stubProfile struct {
-	// replyFirst: FLASH_DATA, FLASH_DEFL_DATA, READ_FLASH,
-	// CHANGE_BAUDRATE and MEM_END are acknowledged before their work runs
-	// and a failure of that work is the answer to the next command, which
-	// is skipped. Otherwise every command's work is done before its reply.
+	// replyFirst (esp-flasher-stub): FLASH_DATA, FLASH_DEFL_DATA,
+	// READ_FLASH, CHANGE_BAUDRATE and MEM_END are acknowledged before
+	// their work runs and a failure of that work is the answer to the next
+	// command, which is skipped; the first erase of a write session starts
+	// before FLASH_BEGIN's reply; data is programmed as it comes; MEM_*
+	// are served. Otherwise every command's work is done before its reply.
 	replyFirst bool
-	// eraseOnBegin: the first erase of a write session starts before
-	// FLASH_BEGIN's reply.
-	eraseOnBegin bool
 	// tuyaflash: data is staged in 4 KiB before it is programmed; a
 	// repeated sequence number is acknowledged without writing, any other
 	// unexpected one is 0xC0; the first error of a write session is
@@ -37,7 +36,7 @@ type stubProfile struct {
 var (
 	profileTuyaflash = stubProfile{tuyaflash: true, errRange: stubBadDataLen, errWriteReg: stubBadDataLen,
 		errEndShort: stubNotEnoughData, errSecInfo: stubInvalidCommand, endNoSession: stubOK}
-	profileEsptool = stubProfile{replyFirst: true, eraseOnBegin: true, errRange: stubFailedSPIOp,
+	profileEsptool = stubProfile{replyFirst: true, errRange: stubFailedSPIOp,
 		errWriteReg: stubNotEnoughData, errEndShort: stubBadDataLen, errSecInfo: stubNotImplemented, endNoSession: stubNotInFlashMode}
 )
 
@@ -58,8 +57,9 @@ type stubResult struct {
 	data  []byte
 	note  string
 	post  func() (byte, error)
-	// silent: no reply at all (esp-flasher-stub's RUN_USER_CODE).
-	silent bool
+	// silent: no reply at all (esp-flasher-stub's RUN_USER_CODE), or
+	// the reply has been sent already (replied).
+	silent, replied bool
 }
 
 func fail(code byte, format string, args ...any) stubResult {
@@ -107,7 +107,9 @@ func (c *conn) stubFrame(f rxFrame) error {
 		}
 	}
 	if res.silent {
-		c.logf("stub", fmt.Sprintf("%s %s -> no reply", opName(r.op), res.note))
+		if !res.replied {
+			c.logf("stub", fmt.Sprintf("%s %s -> no reply", opName(r.op), res.note))
+		}
 		return nil
 	}
 	if err := c.stubReply(r.op, res); err != nil {
@@ -291,7 +293,7 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		return fail(p.errSecInfo, "(ESP8266 has no security info)"), nil
 	case opIdentify:
 		if ok, err := c.identify(r, "stub"); ok || err != nil {
-			return stubResult{silent: true, note: "(answered)"}, err
+			return stubResult{silent: true, replied: true}, err
 		}
 	}
 	return fail(stubInvalidCommand, "unknown opcode"), nil
