@@ -63,6 +63,13 @@ func (c *conn) loop() error {
 		if err == nil && ok {
 			err = c.dispatch(f)
 			c.d.active()
+			if err == nil && c.strike {
+				// The command sent no reply and did no flash work: the
+				// reset lands right after it.
+				c.logf(c.d.currentMode().String(), "reset at the end of the command")
+				c.interrupt(false)
+				err = errInterrupted
+			}
 		}
 		c.strike, c.delayReply = false, false
 		if errors.Is(err, errInterrupted) {

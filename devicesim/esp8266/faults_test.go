@@ -151,6 +151,17 @@ func TestResetDuringCommand(t *testing.T) {
 			}
 		})
 	})
+	t.Run("GPIO0 released", func(t *testing.T) {
+		app := &fakeApp{}
+		runSim(t, Config{App: app, Faults: Faults{ResetAtCommand: 1}}, simOpts{}, func(h *host) {
+			h.d.SetGPIO0(false)
+			h.send(opReadReg, words(0x40001000), 0)
+			time.Sleep(time.Second)
+			if b, _ := app.counts(); b != 1 || h.d.Stats().Mode != "app" {
+				t.Errorf("reset with GPIO0 released: %d boots, mode %s", b, h.d.Stats().Mode)
+			}
+		})
+	})
 	t.Run("write in the stub", func(t *testing.T) {
 		img := firmware(0x4000, 4)
 		// Commands: MEM_BEGIN, 2 × MEM_DATA, MEM_END, FLASH_BEGIN, FLASH_DATA.

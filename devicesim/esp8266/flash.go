@@ -9,20 +9,25 @@ import (
 )
 
 // Flash busy times used when Config.Timing is set: the typical values of
-// the Winbond W25Q32FV datasheet (AC electrical characteristics: tSE 45 ms
-// for a 4 KiB sector, tBE2 150 ms for a 64 KiB block, tPP 0.7 ms for a
-// 256-byte page, tCE 10 s for the 4 MiB chip, here 2.5 s per MiB). The
-// GigaDevice GD25Q and XMC XM25QH parts of Tuya modules are W25Q clones
-// whose datasheets are not among the sources; their typical figures are
-// assumed to be of the same order (unverified). Cross-checks: the W25X40
-// header in the code corpus gives the same 150 ms block erase and 0.7 ms
-// page program; esptool#380 measured 1.93 s for the ROM erase of a
-// 236 544-byte image, which this model gives as 1.47 s (26 sector and 2
-// block erases), so a real part may be up to a third slower.
+// the Winbond W25Q32FV datasheet's AC characteristics as this package has
+// used them since it was written (tSE 45 ms for a 4 KiB sector, tBE2
+// 150 ms for a 64 KiB block, tPP 0.7 ms for a 256-byte page, tCE 10 s for
+// the 4 MiB chip, here 2.5 s per MiB); the PDF is not among the stored
+// sources, so they were cross-checked against secondary ones instead: a
+// W25X40 driver header (page program 0.7 ms, 64 KiB block erase 150 ms,
+// sector erase 30 ms typical), Apache Mynewt's SPI-flash settings (tPP
+// 700 µs, tBE2 150 ms, tSE 30 ms, tCE 3 s) and a W25Q64JV note (tSE
+// 45 ms). The GigaDevice GD25Q and XMC XM25QH parts of Tuya modules are
+// W25Q clones whose datasheets are not among the sources either; their
+// figures are assumed to be of the same order (unverified). Field check:
+// esptool#380 measured 1.93 s for the ROM erase of a 236 544-byte image,
+// which this model gives as 1.47 s (26 sector and 2 block erases), so a
+// real part may be up to a third slower.
 //
-// The MD5 rate is an estimate (no source measures the ESP8266 ROM's
-// MD5Update over SPI reads): 1.5 s per MiB, well inside esptool's 8 s/MB
-// budget (reference §10.4) and its field reports of slower chips (§14).
+// The MD5 rate is an estimate (no source measures the ESP8266's MD5 over
+// SPI reads): 1.5 s per MiB, well inside esptool's 8 s/MB budget
+// (reference §10.4) and faster than the chips of its field reports that
+// needed more (§14, esptool#559).
 const (
 	tSectorErase   = 45 * time.Millisecond
 	tBlockErase    = 150 * time.Millisecond
