@@ -25,11 +25,20 @@ type Flash interface {
 	WriteAt(p []byte, off int64) (int, error) // erases the touched 4 KiB sectors first
 }
 
-// NetAddresser is an App that knows where its network side listens; the
+// NetAddrer is an App that knows where its network side listens; the
 // identification command reports NetAddr() as "net" when Config.NetAddr is
-// empty.
-type NetAddresser interface {
+// empty (the name devicesim/bk7231 uses too).
+type NetAddrer interface {
 	NetAddr() string
+}
+
+// Rebooter is implemented by the Flash that App.Boot receives: the running
+// firmware restarts the chip with it (Tasmota's "Restart 1", the restart
+// after new Wi-Fi credentials). It is a software reset: after a serial
+// download, and until the module is power-cycled, the ESP8266 lands in
+// download mode again (reference §2.2).
+type Rebooter interface {
+	Reboot()
 }
 
 // MACReceiver is an App that wants the chip's MAC address. An ESP8266

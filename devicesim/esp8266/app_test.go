@@ -88,13 +88,7 @@ func TestBenchCycle(t *testing.T) {
 		}
 		h.buf = nil
 		// The tool wants the loader again: SYNCs reach the firmware.
-		start := time.Now()
-		for time.Since(start) < 10*time.Second {
-			if rs := h.sync(); len(rs) == 8 {
-				break
-			}
-		}
-		if el := time.Since(start); el < 3*time.Second || el > 5*time.Second {
+		if el := h.syncUntilROM(10 * time.Second); el < 3*time.Second || el > 5*time.Second {
 			t.Errorf("the ROM answered %v after the first SYNC, want the user's 3 s", el)
 		}
 		if _, halts := app.counts(); halts != 1 {
@@ -200,12 +194,18 @@ func TestAppServeRestart(t *testing.T) {
 		app.mu.Lock()
 		fl := app.flash
 		app.mu.Unlock()
-		if _, err := fl.WriteAt([]byte("cfg"), 0xFE010); err != nil {
+		// 0xFD000 holds the SDK's system parameters (not 0xFF).
+		before := d.Flash()[0xFD000:0xFE000]
+		if _, err := fl.WriteAt([]byte("cfg"), 0xFD010); err != nil {
 			t.Fatal(err)
 		}
-		got := make([]byte, 5)
-		if _, err := fl.ReadAt(got, 0xFE00F); err != nil || string(got[1:4]) != "cfg" || got[0] != 0xFF || got[4] != 0xFF {
-			t.Errorf("read back % X %v", got, err)
+		got := make([]byte, 0x1000)
+		if _, err := fl.ReadAt(got, 0xFD000); err != nil || string(got[0x10:0x13]) != "cfg" ||
+			!bytes.Equal(got[:0x10], before[:0x10]) || !bytes.Equal(got[0x13:], before[0x13:]) {
+			t.Errorf("read back % X %v: the bytes around the write are not kept", got[:0x20], err)
+		}
+		if h := d.Stats().Erased[0xFD000]; h != 1 {
+			t.Errorf("sector erased %d times", h)
 		}
 		if _, err := fl.WriteAt([]byte{1}, mib); err == nil {
 			t.Error("write past the flash accepted")
@@ -219,8 +219,54 @@ func TestAppServeRestart(t *testing.T) {
 			t.Errorf("the next Serve did not boot the firmware again (%d boots)", b)
 		}
 		stop()
-		if !bytes.Equal(d.Flash()[0xFE010:0xFE013], []byte("cfg")) {
+		if !bytes.Equal(d.Flash()[0xFD010:0xFD013], []byte("cfg")) {
 			t.Error("the firmware's write is lost")
 		}
 	})
+}
+
+// TestFirmwareReboot: the firmware's own restart (Rebooter) is a software
+// reset. After a power-on with GPIO0 released it boots the firmware again;
+// when the firmware was started from the loader (FLASH_END(1), no power
+// cycle) the chip lands in download mode instead (reference §2.2).
+func TestFirmwareReboot(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		start    func(h *host)
+		boots    int
+		mode     string
+		download bool
+	}{
+		{"after a power cycle", func(h *host) { h.d.PowerCycle(false) }, 2, "app", false},
+		{"after a serial download", func(h *host) {
+			h.d.SetGPIO0(false)
+			h.ok(opFlashEnd, words(1), 0) // run the firmware without a reset
+		}, 1, "rom", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := &fakeApp{}
+			runSim(t, Config{App: app}, simOpts{}, func(h *host) {
+				tt.start(h)
+				time.Sleep(200 * time.Millisecond)
+				app.mu.Lock()
+				fl := app.flash
+				app.mu.Unlock()
+				if fl == nil {
+					t.Fatal("the firmware did not start")
+				}
+				fl.(Rebooter).Reboot()
+				time.Sleep(200 * time.Millisecond)
+				boots, halts := app.counts()
+				if boots != tt.boots || halts != 1 || h.d.Stats().Mode != tt.mode {
+					t.Errorf("%d boots, %d halts, mode %s; want %d boots, mode %s", boots, halts, h.d.Stats().Mode, tt.boots, tt.mode)
+				}
+				if tt.download {
+					h.discardInput()
+					if rs := h.sync(); len(rs) != 8 {
+						t.Errorf("%d ROM replies after the firmware's restart", len(rs))
+					}
+				}
+			})
+		})
+	}
 }

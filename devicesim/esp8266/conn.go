@@ -106,9 +106,12 @@ func (c *conn) unplug() error {
 	d := c.d
 	c.haltApp()
 	c.logf(d.currentMode().String(), "USB adapter unplugged: the module loses power")
-	if u, ok := c.l.(unplugger); ok {
+	switch u := c.l.(type) {
+	case unplugger:
+		u.Unplug()
+	case unpluggerErr:
 		_ = u.Unplug()
-	} else {
+	default:
 		_ = c.l.Close()
 	}
 	d.mu.Lock()

@@ -19,12 +19,14 @@ type Line interface {
 	SetBaudRate(int) error
 }
 
-// unplugger is a Line whose adapter can be pulled out of the USB socket:
-// the port fails with EIO and its device node disappears (transport's
-// PipePort and PTY, issue 11).
-type unplugger interface {
-	Unplug() error
-}
+// A Line whose adapter can be pulled out of the USB socket (the port
+// fails with EIO and its device node disappears) has an Unplug method:
+// transport's PipePort and PTY have Unplug(); Unplug() error is accepted
+// too.
+type (
+	unplugger    interface{ Unplug() }
+	unpluggerErr interface{ Unplug() error }
+)
 
 // StubModel selects the flasher stub whose behaviour the simulator models
 // once an uploaded stub has passed the ROM's checks (package doc). The

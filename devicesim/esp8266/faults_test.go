@@ -258,18 +258,26 @@ func TestDelayedReply(t *testing.T) {
 }
 
 // unplugPort is a pipe end with the adapter-unplug hook issue 11 adds to
-// transport's ports.
+// transport's ports (Unplug()).
 type unplugPort struct {
 	*transport.PipePort
 	mu    sync.Mutex
 	calls int
 }
 
-func (u *unplugPort) Unplug() error {
+func (u *unplugPort) Unplug() {
 	u.mu.Lock()
 	u.calls++
 	u.mu.Unlock()
-	return u.Close()
+	u.Close()
+}
+
+// unplugErrPort has the other accepted shape, Unplug() error.
+type unplugErrPort struct{ unplugPort }
+
+func (u *unplugErrPort) Unplug() error {
+	u.unplugPort.Unplug()
+	return nil
 }
 
 // TestUnplug: the unplug fault (and Device.Unplug) pull the adapter: the
@@ -277,7 +285,7 @@ func (u *unplugPort) Unplug() error {
 // power — an erase under way is left partly done — and the next Serve
 // finds it in download mode again.
 func TestUnplug(t *testing.T) {
-	for _, viaMethod := range []bool{false, true} {
+	for i, viaMethod := range []bool{false, true, false} {
 		synctest.Test(t, func(t *testing.T) {
 			cfg := Config{Timing: true, Flash: filled(mib, 0)}
 			if !viaMethod {
@@ -289,8 +297,13 @@ func TestUnplug(t *testing.T) {
 			}
 			hp, dp := transport.Pipe(transport.LinkOptions{})
 			up := &unplugPort{PipePort: dp}
+			var line Line = up
+			if i == 2 {
+				ue := &unplugErrPort{unplugPort{PipePort: dp}}
+				line, up = ue, &ue.unplugPort
+			}
 			done := make(chan error, 1)
-			go func() { done <- d.Serve(context.Background(), up) }()
+			go func() { done <- d.Serve(context.Background(), line) }()
 			h := &host{t: t, p: hp, d: d}
 			h.discardInput()
 			if viaMethod {

@@ -387,8 +387,10 @@ func (f appFlash) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// WriteAt erases the 4 KiB sectors [off, off+len(p)) touches, then
-// programs p: the SDK's spi_flash_erase_sector + spi_flash_write.
+// WriteAt erases every 4 KiB sector p touches, keeping the bytes around
+// p, and programs them with p: what the SDK's spi_flash_erase_sector and
+// spi_flash_write do for a firmware's config save (as devicesim/bk7231's
+// view does, so one App behaves alike on both).
 func (f appFlash) WriteAt(p []byte, off int64) (int, error) {
 	d := f.d
 	if off < 0 || off+int64(len(p)) > int64(len(d.flash)) {
@@ -399,9 +401,26 @@ func (f appFlash) WriteAt(p []byte, off int64) (int, error) {
 	}
 	lo := int(off) &^ (sectorSize - 1)
 	hi := (int(off) + len(p) + sectorSize - 1) &^ (sectorSize - 1)
+	d.mu.Lock()
+	keep := append([]byte(nil), d.flash[lo:hi]...)
+	d.mu.Unlock()
+	copy(keep[int(off)-lo:], p)
 	d.eraseCells(lo, hi, 1)
-	d.programCells(uint32(off), p, 1)
+	d.programCells(uint32(lo), keep, 1)
 	return len(p), nil
+}
+
+// Reboot is the firmware's software reset (Rebooter): after a serial
+// download the chip lands in download mode again until it is
+// power-cycled (reference §2.2); otherwise it boots the firmware anew.
+func (f appFlash) Reboot() {
+	d := f.d
+	d.mu.Lock()
+	if d.mode == modeApp {
+		d.softResetLocked()
+	}
+	d.mu.Unlock()
+	d.wake()
 }
 
 var errOutOfFlash = errors.New("espsim: beyond the end of the flash")

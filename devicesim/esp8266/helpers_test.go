@@ -274,6 +274,20 @@ func (h *host) sync() []resp {
 	}
 }
 
+// syncUntilROM sends SYNCs until the ROM loader answers and returns how
+// long that took; it fails the test after limit.
+func (h *host) syncUntilROM(limit time.Duration) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if rs := h.sync(); len(rs) == 8 && rs[0].value == syncValueROM {
+			return time.Since(start)
+		}
+	}
+	h.t.Fatalf("no ROM loader within %v", limit)
+	return 0
+}
+
 func syncPayloadForTest() []byte {
 	return append([]byte{0x07, 0x07, 0x12, 0x20}, bytes.Repeat([]byte{0x55}, 32)...)
 }

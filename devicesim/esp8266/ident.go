@@ -21,7 +21,7 @@ type identity struct {
 // identityJSON is the answer to the identification command.
 func (d *Device) identityJSON() []byte {
 	net := d.cfg.NetAddr
-	if n, ok := d.cfg.App.(NetAddresser); ok && net == "" {
+	if n, ok := d.cfg.App.(NetAddrer); ok && net == "" {
 		net = n.NetAddr()
 	}
 	b, err := json.Marshal(identity{Virtual: true, Sim: "espsim", Chip: strings.ToUpper(d.chip.String()), Net: net})

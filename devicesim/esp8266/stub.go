@@ -344,6 +344,23 @@ func (c *conn) stubMem(r request) stubResult {
 	return res
 }
 
+// startWrite opens a stub write session of total bytes at off: the
+// sectors it touches are erased just ahead of the data.
+func (s *session) startWrite(compressed bool, total, blocks, off uint32) {
+	s.fw = flashWrite{
+		active:     true,
+		compressed: compressed,
+		numBlocks:  blocks,
+		remaining:  total,
+		cursor:     off,
+		eraseNext:  off &^ (sectorSize - 1),
+		eraseEnd:   (off + total + sectorSize - 1) &^ (sectorSize - 1),
+	}
+	if compressed {
+		s.inf = newInflater()
+	}
+}
+
 // inRange reports whether [addr, addr+size) lies inside the flash size
 // the stub works with.
 func (s *session) inRange(addr, size uint32) bool {
@@ -400,18 +417,7 @@ func (c *conn) stubFlashBegin(r request) (stubResult, error) {
 		return fail(stubFailedSPIOp, "0x%X+0x%X beyond 0x%X", off, total, s.stubSize), nil
 	}
 	s.abortInflate()
-	compressed := r.op == opFlashDeflBegin
-	s.fw = flashWrite{
-		active:     true,
-		compressed: compressed,
-		remaining:  total,
-		cursor:     off,
-		eraseNext:  off &^ (sectorSize - 1),
-		eraseEnd:   (off + total + sectorSize - 1) &^ (sectorSize - 1),
-	}
-	if compressed {
-		s.inf = newInflater()
-	}
+	s.startWrite(r.op == opFlashDeflBegin, total, blocks, off)
 	// The stub starts the first erase before it answers.
 	if err := c.eraseAhead(s.fw.eraseNext + 1); err != nil {
 		return stubResult{}, err

@@ -30,19 +30,7 @@ func (c *conn) tfBegin(r request) stubResult {
 	if off%4 != 0 || !s.inRange(off, total) {
 		return fail(stubBadDataLen, "0x%X+0x%X (unaligned or beyond 0x%X)", off, total, s.stubSize)
 	}
-	compressed := r.op == opFlashDeflBegin
-	s.fw = flashWrite{
-		active:     true,
-		compressed: compressed,
-		numBlocks:  blocks,
-		remaining:  total,
-		cursor:     off,
-		eraseNext:  off &^ (sectorSize - 1),
-		eraseEnd:   (off + total + sectorSize - 1) &^ (sectorSize - 1),
-	}
-	if compressed {
-		s.inf = newInflater()
-	}
+	s.startWrite(r.op == opFlashDeflBegin, total, blocks, off)
 	return stubResult{note: fmt.Sprintf("size=0x%X blocks=%d block=0x%X offset=0x%X", total, blocks, bs, off)}
 }
 
