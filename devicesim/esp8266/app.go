@@ -13,16 +13,26 @@ type App interface {
 	Halt()
 	// Serial receives bytes the host sends on UART while the firmware runs
 	// and returns the firmware's answer on UART (Tasmota's console); nil
-	// when it has nothing to say.
+	// when it has nothing to say. The simulator also calls Serial(nil) at
+	// its poll interval (20 ms) while no bytes arrive, so that output the
+	// firmware produces on its own goes out.
 	Serial(in []byte) []byte
 }
 
 // Flash is the chip's flash as the running firmware sees it (concurrency-
 // safe; writes follow NOR rules only as far as the simulator enforces them).
-type Flash interface {
+// WriteAt erases the touched 4 KiB sectors first, keeping the bytes around
+// the written ones.
+//
+// It is an alias of an interface literal, not a defined type, so that an
+// App whose Boot takes another package's identical alias (devicesim/appsim,
+// devicesim/bk7231) is the same method signature: Go matches method
+// signatures by type identity, and two defined interface types with the
+// same methods are different types.
+type Flash = interface {
 	Size() int
 	ReadAt(p []byte, off int64) (int, error)
-	WriteAt(p []byte, off int64) (int, error) // erases the touched 4 KiB sectors first
+	WriteAt(p []byte, off int64) (int, error)
 }
 
 // NetAddrer is an App that knows where its network side listens; the

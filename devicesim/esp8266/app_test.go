@@ -148,6 +148,22 @@ func TestBootLogModes(t *testing.T) {
 	})
 }
 
+// TestAppOwnOutput: output the firmware produces by itself (its boot
+// log) reaches the host without the host sending anything: the simulator
+// polls Serial(nil).
+func TestAppOwnOutput(t *testing.T) {
+	app := &fakeApp{}
+	runSim(t, Config{App: app}, simOpts{}, func(h *host) {
+		h.d.PowerCycle(false)
+		time.Sleep(500 * time.Millisecond)
+		for h.fill(100 * time.Millisecond) {
+		}
+		if !bytes.Contains(h.buf, []byte("fake firmware booted")) {
+			t.Errorf("host read %q", h.buf)
+		}
+	})
+}
+
 // TestAppConsoleRate: the firmware's console runs at AppBaud; a host at
 // another rate reads garbage.
 func TestAppConsoleRate(t *testing.T) {

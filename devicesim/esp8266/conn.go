@@ -379,6 +379,10 @@ func (c *conn) nextFrame() (rxFrame, bool, error) {
 		if rerr := c.received(c.rbuf[:n]); rerr != nil {
 			return rxFrame{}, false, rerr
 		}
+	} else if err == nil {
+		if werr := c.appSerial(nil); werr != nil {
+			return rxFrame{}, false, werr
+		}
 	}
 	if err != nil {
 		if c.ctx.Err() != nil {
@@ -388,6 +392,21 @@ func (c *conn) nextFrame() (rxFrame, bool, error) {
 	}
 	f, ok := c.dec.next()
 	return f, ok, nil
+}
+
+// appSerial hands bytes from the host to a running firmware — nil at each
+// poll interval without input, so that output the firmware produced on its
+// own (boot log, results of queued commands) goes out — and sends its
+// answer at the console rate.
+func (c *conn) appSerial(in []byte) error {
+	d := c.d
+	if !d.appRunning || d.currentMode() != modeApp {
+		return nil
+	}
+	if out := d.cfg.App.Serial(in); len(out) > 0 {
+		return c.write(out)
+	}
+	return nil
 }
 
 // received counts bytes from the host, applies the disconnect, unplug and
@@ -417,11 +436,9 @@ func (c *conn) received(p []byte) error {
 	}
 	c.dec.feed(p)
 	c.watchJunk()
-	if m == modeApp && d.appRunning && len(p) > 0 {
-		if out := d.cfg.App.Serial(p); len(out) > 0 {
-			if err := c.write(out); err != nil {
-				return err
-			}
+	if m == modeApp && len(p) > 0 {
+		if err := c.appSerial(p); err != nil {
+			return err
 		}
 	}
 	switch {

@@ -81,8 +81,13 @@
 //     not modelled. PowerCycle(false) and Config.ReleaseAfterWrite (the
 //     user after a write) boot from flash: the ROM checks the image at 0x0
 //     (romBootCheck) and the App runs at Config.AppBaud, its console on
-//     the UART. Config.AutoReset is the user who power-cycles with GPIO0
-//     held when SYNCs arrive at a running (or crashed) chip.
+//     the UART (Serial, polled with nil every 20 ms for output of its
+//     own); its Flash keeps the bytes around a write and restarts the chip
+//     (Rebooter, a software reset). Config.AutoReset is the user who
+//     power-cycles with GPIO0 held when SYNCs arrive at a running (or
+//     crashed) chip; SetGPIO0 moves the jumper without a reset, Reset
+//     pulses EN. Software resets follow the mode latched at the last
+//     power-on or EN reset.
 //   - Faults (Faults): byte drops, corruption and duplicates in both
 //     directions, delayed replies, a disconnect, an unplugged adapter
 //     (the line's Unplug), a power loss during the n-th erase or program,

@@ -245,7 +245,7 @@ type fakeApp struct {
 	boots, halts int
 	flash        Flash
 	mac          [6]byte
-	serial       []byte
+	serial, out  []byte
 	net          string
 }
 
@@ -254,6 +254,7 @@ func (a *fakeApp) Boot(f Flash) {
 	defer a.mu.Unlock()
 	a.boots++
 	a.flash = f
+	a.out = []byte("fake firmware booted\r\n")
 }
 
 func (a *fakeApp) Halt() {
@@ -274,11 +275,13 @@ func (a *fakeApp) Serial(b []byte) []byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.serial = append(a.serial, b...)
+	out := a.out // output of its own, collected by the next call
+	a.out = nil
 	if bytes.Contains(a.serial, []byte("Status 0\n")) {
 		a.serial = nil
-		return []byte("{\"Status\":{\"Module\":0}}\r\n")
+		out = append(out, "{\"Status\":{\"Module\":0}}\r\n"...)
 	}
-	return nil
+	return out
 }
 
 // counts returns boots and halts so far.
