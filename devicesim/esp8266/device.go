@@ -534,6 +534,10 @@ func (d *Device) Unplug() bool {
 	return ok
 }
 
+// MAC returns the MAC in the chip's eFuses (Config.MAC or the chip's
+// default): what a firmware App on this chip reports.
+func (d *Device) MAC() [6]byte { return d.cfg.MAC }
+
 // Flash returns a copy of the flash contents.
 func (d *Device) Flash() []byte {
 	d.mu.Lock()

@@ -71,6 +71,9 @@ func TestEFuses(t *testing.T) {
 				if err != nil {
 					t.Fatalf("words %08X: %v", w, err)
 				}
+				if h.d.MAC() != tt.mac {
+					t.Errorf("Device.MAC %X, eFuses %X", h.d.MAC(), tt.mac)
+				}
 				if mac != tt.mac || desc != tt.desc || id != tt.chipID {
 					t.Errorf("decoded %X %s chip id %06X, want %X %s %06X (words %08X)", mac, desc, id, tt.mac, tt.desc, tt.chipID, w)
 				}
