@@ -268,21 +268,8 @@ func (inv *Inventory) Candidates(info flasher.Info) []Device {
 	return out
 }
 
-// Bind tells the inventory that the connected chip, whose MAC identifies
-// nothing, is the device of record key (its flash content showed it), so
-// that RecordWrite and the journal find it in this session.
-func (inv *Inventory) Bind(info flasher.Info, key string) error {
-	if find(inv.devices, key) == nil {
-		return fmt.Errorf("bind to %s: %w", key, ErrUnknownDevice)
-	}
-	if _, mac := macKey(info); !mac {
-		inv.session[chipIdentity(info)] = key
-	}
-	return nil
-}
-
 // Key returns the record key of the connected chip when it is known: by its
-// MAC, or by a backup or Bind in this session.
+// MAC, or by a backup of it in this session.
 func (inv *Inventory) Key(info flasher.Info) (string, bool) { return inv.keyFor(info) }
 
 // RecordVerifyOf records a network check of the device of record key (as

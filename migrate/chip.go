@@ -46,15 +46,11 @@ func (r *runner) detect(ctx context.Context) (Status, string, error) {
 			return "", "", err
 		}
 	}
-	now := time.Now().UTC()
 	station := ""
 	if r.virt != nil {
 		station = r.virt.Station
 	}
 	if err := r.journal(func(m *inventory.Migration) {
-		if m.Completed.IsZero() && m.Outcome == "" && len(m.Steps) <= 1 {
-			m.Started = now
-		}
 		m.Port, m.Outcome, m.Completed, m.Virtual = r.file, "", time.Time{}, station
 	}); err != nil {
 		return "", "", err

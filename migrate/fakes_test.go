@@ -467,6 +467,8 @@ type setup struct {
 	// after that moment runs but its deferred cleanup.
 	kill   func(Event) bool
 	killed map[string]bool
+	// ownPins: the test checks the pins itself (not fakeConfig's).
+	ownPins bool
 }
 
 func newSetup(t *testing.T) *setup {

@@ -47,7 +47,7 @@ func checkMigrated(t *testing.T, s *setup, port string, c *fakeChip, stock []byt
 	if fw != c.kind || !online {
 		t.Errorf("the chip runs %s (online %v), want %s online", fw, online, c.kind)
 	}
-	if c.kind == postflash.OpenBeken {
+	if c.kind == postflash.OpenBeken && !s.ownPins {
 		// rl1_pin:6 → Rel (1) on channel 1, bt1_pin:8 → Btn (3) on 1.
 		if pins[6] != [2]int{1, 1} || pins[8] != [2]int{3, 1} {
 			t.Errorf("pins on the device: %v", pins)
@@ -721,6 +721,43 @@ func TestEventsAndReportMarshal(t *testing.T) {
 		b, err = json.Marshal(rep)
 		if err != nil || !bytes.Contains(b, []byte(`"result":"migrated"`)) || bytes.Contains(b, []byte(homePass)) {
 			t.Errorf("report JSON: %v %s", err, b)
+		}
+	})
+}
+
+// TestInterrupted: Ctrl-C in the middle of the backup ends the run as
+// interrupted (not as a link fault), and the next run resumes the backup.
+func TestInterrupted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSetup(t)
+		c := s.bench.add("p1", newChip(t, flasher.BK7231N, "D8:1F:12:00:00:01", 1))
+		c.chunk = time.Millisecond
+		stock := bytes.Clone(c.flash)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.kill = func(e Event) bool {
+			if e.Kind == KindProgress && e.Step == StepBackup && e.Done >= e.Total/2 {
+				cancel()
+			}
+			return false
+		}
+		o := s.o
+		o.Ports = []string{"p1"}
+		rep, err := Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := rep.Ports[0]
+		if p.Result != ResultFailed || !errors.Is(p.Err, context.Canceled) || !strings.Contains(p.Hint, "run the same command again") {
+			t.Fatalf("interrupted run: %s %v (hint %q)", p.Result, p.Err, p.Hint)
+		}
+		if strings.Contains(p.Hint, "wires") {
+			t.Errorf("an interruption blamed on the wiring: %s", p.Hint)
+		}
+		s.kill = nil
+		p = s.run("p1").Ports[0]
+		checkMigrated(t, s, "p1", c, stock, p)
+		if !strings.Contains(p.Step(StepBackup).Message, "resumed") {
+			t.Errorf("the backup did not resume: %s", p.Step(StepBackup).Message)
 		}
 	})
 }

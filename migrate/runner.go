@@ -157,8 +157,13 @@ func (r *runner) step(ctx context.Context, st Step) bool {
 	status, msg, err := r.do(ctx, st)
 	el := time.Since(t0).Seconds()
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w: %v", ctx.Err(), err)
+		if ctx.Err() != nil {
+			// An interruption, whatever the step made of it (a link
+			// error after the port was closed is not a link fault).
+			if !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w: %v", ctx.Err(), err)
+			}
+			err = &flasher.HintError{Err: err, Hint: "interrupted: nothing is lost (a backup resumes from its verified part, a write skips what is in place); run the same command again to resume"}
 		}
 		r.fail(st, err, el)
 		return false
@@ -214,11 +219,6 @@ func (r *runner) fail(st Step, err error, elapsed float64) {
 		r.res.Result = ResultDuplicate
 	case errors.As(err, &flag):
 		r.res.Result = ResultFlagged
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		r.res.Result = ResultFailed
-		if r.res.Hint == "" {
-			r.res.Hint = "interrupted: nothing is lost; run the same command again to resume"
-		}
 	default:
 		r.res.Result = ResultFailed
 	}
