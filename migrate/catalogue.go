@@ -24,7 +24,7 @@ type Catalogue struct {
 func (c *Catalogue) Resolve(ctx context.Context, spec string, chip firmware.Chip, o ResolveOptions) (*firmware.Resolved, error) {
 	if spec == DemoFirmware {
 		if c.Demo == nil {
-			return nil, &flasher.HintError{Err: fmt.Errorf("no demo image for %s in this build: %w", chip.Family, flasher.ErrUnsupported),
+			return nil, &flasher.HintError{Err: fmt.Errorf("this build has no demo image for %s: %w", chip.Family, flasher.ErrUnsupported),
 				Hint: "demo images are for the virtual devices; name a real firmware with --firmware"}
 		}
 		return c.Demo(ctx, chip)

@@ -211,6 +211,7 @@ func TestResumeAfterKill(t *testing.T) {
 	for _, fam := range []flasher.Family{flasher.BK7231N, flasher.ESP8266} {
 		for _, pt := range points {
 			t.Run(string(fam)+"/"+pt.name, func(t *testing.T) {
+				t.Parallel() // mostly waiting for fsync
 				synctest.Test(t, func(t *testing.T) {
 					s := newSetup(t)
 					c := s.bench.add("p1", newChip(t, fam, "D8:1F:12:00:00:01", 1))

@@ -246,7 +246,8 @@ func (o *Options) precheck(ctx context.Context, ports []string) error {
 		}
 		allVirtual = false
 		if _, err := o.ResolvePort(p); err != nil {
-			return &flasher.HintError{Err: fmt.Errorf("port %s: %w", p, err), Hint: "'tuyaflash ports' lists the adapters this computer sees"}
+			const hint = "'tuyaflash ports' lists the adapters this computer sees"
+			return &flasher.HintError{Err: &transport.OpenError{Name: p, Err: err}, Hint: hint}
 		}
 	}
 	if sp.has(StepProvision) && o.WiFi.SSID == "" && !allVirtual {
@@ -279,14 +280,16 @@ func (o *Options) checkFirmware(ctx context.Context, ports []string) error {
 	type want struct {
 		spec string
 		chip firmware.Chip
+		// known: the port holds this family (not one of several guesses).
+		known bool
 	}
 	var wants []want
-	add := func(fam flasher.Family, virtual bool) {
+	add := func(fam flasher.Family, virtual, known bool) {
 		spec := o.Firmware
 		if spec == "" {
 			spec = defaultSpec(fam, virtual)
 		}
-		w := want{spec, firmware.Chip{Family: fam}}
+		w := want{spec, firmware.Chip{Family: fam}, known}
 		if !slices.Contains(wants, w) {
 			wants = append(wants, w)
 		}
@@ -294,13 +297,13 @@ func (o *Options) checkFirmware(ctx context.Context, ports []string) error {
 	for _, p := range ports {
 		switch fam := simFamily(p); {
 		case fam != "":
-			add(fam, true)
+			add(fam, true, true)
 		case o.Chip != "":
-			add(o.Chip, false)
+			add(o.Chip, false, true)
 		default:
 			for _, f := range firmware.Families {
 				if f != flasher.ESP8285 { // takes the ESP8266 build
-					add(f, false)
+					add(f, false, false)
 				}
 			}
 		}
@@ -308,7 +311,10 @@ func (o *Options) checkFirmware(ctx context.Context, ports []string) error {
 	var errs []error
 	var hints []string
 	for _, w := range wants {
-		_, err := o.Firmwares.Resolve(ctx, w.spec, w.chip, ResolveOptions{NoDownload: o.DryRun})
+		res, err := o.Firmwares.Resolve(ctx, w.spec, w.chip, ResolveOptions{NoDownload: o.DryRun})
+		if err == nil && w.known && res.Detection != nil && res.Detection.Arch != "" && res.Detection.Arch != firmware.ArchOf(w.chip.Family) {
+			err = fmt.Errorf("%s is an image for %s chips: %w", w.spec, res.Detection.Arch, flasher.ErrRefused)
+		}
 		switch {
 		case err == nil:
 		case o.DryRun && errors.Is(err, firmware.ErrNotCached):
@@ -327,7 +333,7 @@ func (o *Options) checkFirmware(ctx context.Context, ports []string) error {
 	}
 	err := errors.Join(errs...)
 	hint := strings.Join(hints, "; ")
-	if o.Chip == "" && o.Firmware == "" {
+	if o.Chip == "" && slices.ContainsFunc(ports, func(p string) bool { return simFamily(p) == "" }) {
 		hint += "; --chip narrows the check to one family"
 	}
 	if slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, firmware.ErrNotCached) }) {

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -155,7 +156,10 @@ func (r *Report) Table() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tCHIP\tMAC\tBACKUP\tFIRMWARE\tIP\tRESULT")
 	for _, p := range r.Ports {
-		bk := p.Backup
+		bk := filepath.Base(p.Backup)
+		if p.Backup == "" {
+			bk = ""
+		}
 		if p.BackupReused && bk != "" {
 			bk += " (reused)"
 		}
