@@ -39,7 +39,7 @@ func (r *runner) detect(ctx context.Context) (Status, string, error) {
 	}
 	if r.o.DryRun {
 		if key, ok := r.inv.Key(r.info); ok {
-			r.key, r.res.Key = key, key
+			r.setKey(key) // saves nothing in a dry run
 		}
 	} else if d, ok := r.inv.RecordDetect(r.info); ok {
 		if err := r.setKey(d.Key); err != nil {
@@ -161,9 +161,6 @@ func (r *runner) backup(ctx context.Context) (Status, string, error) {
 		if err := r.adoptBackup(b, true); err != nil {
 			return "", "", err
 		}
-		if r.o.DryRun {
-			return StatusPlanned, "would reuse " + b.Path + ": " + why, nil
-		}
 		return StatusReused, b.Path + ": " + why, nil
 	}
 	if r.o.DryRun {
@@ -233,7 +230,7 @@ func (r *runner) adoptBackup(b *backup.Backup, reused bool) error {
 	r.res.Backup, r.res.BackupReused = b.Path, reused
 	if r.o.DryRun {
 		if d := r.inv.Find(b.Sidecar.SHA256); len(d) == 1 && r.key == "" {
-			r.key, r.res.Key = d[0].Key, d[0].Key
+			r.setKey(d[0].Key) // saves nothing in a dry run
 		}
 		return nil
 	}

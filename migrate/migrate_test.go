@@ -606,6 +606,14 @@ func TestDryRunChangesNothing(t *testing.T) {
 				if st := p.Step(StepWrite); !strings.Contains(st.Message, "0x011000") {
 					t.Errorf("the plan does not say where it writes: %q", st.Message)
 				}
+				if prior == StepRecord {
+					// The plan re-checks what earlier runs did.
+					for _, st := range []Step{StepBackup, StepWrite, StepProvision} {
+						if got := p.Step(st).Status; got != StatusReused {
+							t.Errorf("dry run after a migration: %s %s (%s)", st, got, p.Step(st).Message)
+						}
+					}
+				}
 				after := snapshot(t, s.dir)
 				for f, v := range after {
 					if before[f] != v {

@@ -193,7 +193,10 @@ func (r *runner) provisionSerial(ctx context.Context, w provision.WiFi) error {
 func (r *runner) provisionAP(ctx context.Context, w provision.WiFi) error {
 	host := r.o.APHost
 	if r.virt != nil {
-		host = r.virt.apHost()
+		if host = r.virt.apHost(); host == "" {
+			return &flasher.HintError{Err: fmt.Errorf("this virtual device has no network side: %w", flasher.ErrUnsupported),
+				Hint: "the virtual devices come online with the virtual bench (issue 11); stop before with --until reboot"}
+		}
 	} else {
 		r.reg.ap.Lock()
 		defer r.reg.ap.Unlock()
