@@ -203,6 +203,8 @@ func (r *runner) stillValid(ctx context.Context, b *backup.Backup, c candidate) 
 	switch err := r.dev.Verify(ctx, 0, b.Data); {
 	case err == nil:
 		return "the chip confirms its flash is still exactly this backup", nil
+	case errors.Is(err, flasher.ErrUnsupported):
+		return "", nil // the chip cannot tell (ROM loader without a stub)
 	case !errors.Is(err, flasher.ErrVerify):
 		return "", err
 	}
@@ -210,7 +212,7 @@ func (r *runner) stillValid(ctx context.Context, b *backup.Backup, c candidate) 
 		img, err := r.needImage(ctx)
 		if err == nil && img.sha == c.m.Image.SHA256 {
 			ok, err := r.imageInPlace(ctx)
-			if err != nil {
+			if err != nil && !errors.Is(err, flasher.ErrUnsupported) {
 				return "", err
 			}
 			if ok {
