@@ -144,8 +144,9 @@ func (n LiveNetwork) WritePins(ctx context.Context, host string, fw postflash.Fi
 		}
 		return nil
 	case postflash.Tasmota:
-		var reply map[string]any
-		return n.getJSON(ctx, host, tasmotaCmnd(n.Probe, "Backlog Template "+c.Template+"; Module 0"), &reply)
+		// Backlog answers before its commands run (its replies go to
+		// the log): any 200 is taken, the read-back tells.
+		return n.getJSON(ctx, host, tasmotaCmnd(n.Probe, "Backlog Template "+c.Template+"; Module 0"), nil)
 	}
 	return fmt.Errorf("pins of %s: %w", fw, flasher.ErrUnsupported)
 }
@@ -169,8 +170,9 @@ func (n LiveNetwork) getJSON(ctx context.Context, host, path string, v any) erro
 	return n.do(ctx, host, http.MethodGet, path, nil, v)
 }
 
-// do sends one request and decodes the JSON reply into v. Errors name the
-// host and path, never the query (it may hold a password).
+// do sends one request and decodes the JSON reply into v (nil: any reply
+// with status 200 will do). Errors name the host and path, never the query
+// (it may hold a password).
 func (n LiveNetwork) do(ctx context.Context, host, method, path string, body []byte, v any) error {
 	timeout := n.Probe.Timeout
 	if timeout <= 0 {
@@ -221,6 +223,9 @@ func (n LiveNetwork) do(ctx context.Context, host, method, path string, body []b
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: HTTP %d: %w", host, op, resp.StatusCode, flasher.ErrDevice)
+	}
+	if v == nil {
+		return nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%s %s: %w: %v", host, op, flasher.ErrProtocol, err)

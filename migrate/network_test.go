@@ -185,7 +185,7 @@ func (s *tasmotaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rest == "Module 0" {
 			s.module = 0
 		}
-		io.WriteString(w, `{"NAME":"x","GPIO":[],"FLAG":0,"BASE":18}`)
+		// Backlog's replies go to the log: the HTTP reply is empty.
 	case cmd == "Module" && s.module == 0:
 		io.WriteString(w, `{"Module":{"0":"tuya-plug"}}`)
 	case cmd == "Module":
