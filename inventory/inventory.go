@@ -94,6 +94,8 @@ type Device struct {
 	Hostname string `json:"hostname,omitempty"`
 	// LastVerify is the last check of the device over the network.
 	LastVerify *Verification `json:"last_verify,omitempty"`
+	// Migration is the journal of `tuyaflash migrate` (journal.go).
+	Migration *Migration `json:"migration,omitempty"`
 }
 
 // BackupRef is one stored dump.
@@ -321,6 +323,7 @@ func clone(d *Device) Device {
 		v := *d.LastVerify
 		c.LastVerify = &v
 	}
+	c.Migration = cloneMigration(d.Migration)
 	return c
 }
 

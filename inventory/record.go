@@ -263,6 +263,11 @@ func (inv *Inventory) RecordVerify(mac string, r *postflash.Result, problem erro
 	if key == "" {
 		return Device{}, fmt.Errorf("record verify of %s (MAC %q): %w", r.Host, mac, ErrUnknownDevice)
 	}
+	return inv.recordVerify(key, r, problem), nil
+}
+
+// recordVerify records a network check on the record key.
+func (inv *Inventory) recordVerify(key string, r *postflash.Result, problem error) Device {
 	now := inv.stamp()
 	v := Verification{Date: now, Host: r.Host, Firmware: string(r.Firmware), Version: r.Version, MAC: r.MAC,
 		IP: r.IP, Hostname: r.Hostname, Encrypted: r.Encrypted, OK: problem == nil}
@@ -281,7 +286,7 @@ func (inv *Inventory) RecordVerify(mac string, r *postflash.Result, problem erro
 			d.LastSeen = now
 		}
 	})
-	return clone(find(inv.devices, key)), nil
+	return clone(find(inv.devices, key))
 }
 
 // latest returns the key of the matching record seen last.

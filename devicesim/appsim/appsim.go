@@ -15,7 +15,7 @@ import (
 
 // Flash is the chip's flash as the running firmware sees it (contract C1):
 // concurrency-safe; WriteAt erases the 4 KiB sectors it touches first.
-type Flash interface {
+type Flash = interface {
 	Size() int
 	ReadAt(p []byte, off int64) (int, error)
 	WriteAt(p []byte, off int64) (int, error)

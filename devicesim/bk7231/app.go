@@ -25,7 +25,7 @@ type App interface {
 
 // Flash is the chip's flash as the running firmware sees it (concurrency-
 // safe; writes follow NOR rules only as far as the simulator enforces them).
-type Flash interface {
+type Flash = interface {
 	Size() int
 	ReadAt(p []byte, off int64) (int, error)
 	WriteAt(p []byte, off int64) (int, error) // erases the touched 4 KiB sectors first
@@ -40,10 +40,10 @@ type NetAddrer interface {
 }
 
 // Unplugger is implemented by lines that can simulate a USB adapter pulled
-// out of the host (the port then fails with EIO); Faults.UnplugAfter uses
-// it.
+// out of the host (the port then fails with EIO), as transport's PipePort
+// and PTY do; Faults.UnplugAfter uses it.
 type Unplugger interface {
-	Unplug() error
+	Unplug()
 }
 
 // Rebooter is implemented by the Flash that App.Boot receives: a running

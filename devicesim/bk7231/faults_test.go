@@ -319,16 +319,15 @@ func TestResetMidCommand(t *testing.T) {
 	}
 }
 
-// unpluggableLine is a line with an Unplug method, as transport's ports
-// will have one.
+// unpluggableLine is transport's PipePort, noting when it is unplugged.
 type unpluggableLine struct {
 	*transport.PipePort
 	unplugged chan struct{}
 }
 
-func (l *unpluggableLine) Unplug() error {
+func (l *unpluggableLine) Unplug() {
 	close(l.unplugged)
-	return l.Close()
+	l.PipePort.Unplug()
 }
 
 func TestUnplugAfter(t *testing.T) {
@@ -340,7 +339,7 @@ func TestUnplugAfter(t *testing.T) {
 					t.Fatal(err)
 				}
 				host, dev := transport.Pipe(transport.LinkOptions{})
-				var line Line = dev
+				var line Line = struct{ Line }{dev} // hides PipePort's Unplug
 				ul := &unpluggableLine{PipePort: dev, unplugged: make(chan struct{})}
 				if withUnplug {
 					line = ul

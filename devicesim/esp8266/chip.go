@@ -2,7 +2,6 @@ package espsim
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 )
 
@@ -59,6 +58,14 @@ var (
 	// the eFuses carry in word 3.
 	defaultMAC8285 = [6]byte{0xDC, 0x4F, 0x22, 0x6B, 0x21, 0x9E}
 )
+
+// defaultMAC is the eFuse MAC of a chip whose Config leaves MAC zero.
+func defaultMAC(c Chip) [6]byte {
+	if c == ESP8285 {
+		return defaultMAC8285
+	}
+	return defaultMAC8266
+}
 
 // defaultFlashID returns a GigaDevice GD25Q-series JEDEC id (manufacturer
 // 0xC8, memory type 0x40) whose capacity byte is log2 of size, the
@@ -133,126 +140,4 @@ func encodeEFuses(chip Chip, mac [6]byte, flashSize int) ([4]uint32, error) {
 		w[3] |= oui
 	}
 	return w, nil
-}
-
-// imageSizeNibble is the flash-size nibble of an ESP8266 image header
-// (reference §11.1).
-func imageSizeNibble(size int) byte {
-	switch size {
-	case 256 * kib:
-		return 0x1
-	case 512 * kib:
-		return 0x0
-	case 1 * mib:
-		return 0x2
-	case 2 * mib:
-		return 0x3
-	case 4 * mib:
-		return 0x4
-	case 8 * mib:
-		return 0x8
-	case 16 * mib:
-		return 0x9
-	}
-	return 0x2
-}
-
-// Layout of the image DefaultFlash builds.
-const (
-	defaultBootEntry = 0x4010F000
-	defaultAppOffset = 0x1000
-	defaultAppEntry  = 0x40100004
-)
-
-// DefaultFlash returns the synthetic stock flash of a simulated module of
-// size bytes (0 = 1 MiB): a V1 ESP8266 boot image (magic 0xE9, DIO, two
-// segments, correct XOR checksum) at 0x0, a V1 application image with an
-// IROM segment at 0x1000, a sector of ASCII settings at the half-way point
-// and a system-parameter sector 16 KiB below the end; every other byte is
-// 0xFF (erased). The contents depend only on chip and size.
-func DefaultFlash(chip Chip, size int) []byte {
-	if size <= 0 {
-		size = defaultFlashSize
-	}
-	f := make([]byte, size)
-	for i := range f {
-		f[i] = 0xFF
-	}
-	r := rand.New(rand.NewPCG(0x8266, uint64(chip)<<32|uint64(size)))
-	sizeFreq := imageSizeNibble(size) << 4 // low nibble 0: 40 MHz
-	boot := buildImage(0x02, sizeFreq, defaultBootEntry, []segment{
-		{addr: 0x4010F000, data: codeBytes(r, 0xD90)},
-		{addr: 0x3FFE8000, data: codeBytes(r, 0x30)},
-	})
-	copy(f, boot)
-	appSize := min(0x12000, size/4)
-	app := buildImage(0x02, sizeFreq, defaultAppEntry, []segment{
-		{addr: 0x40201010, data: codeBytes(r, appSize)},
-		{addr: 0x40100000, data: codeBytes(r, 0x2000)},
-		{addr: 0x3FFE8000, data: codeBytes(r, 0x400)},
-	})
-	if defaultAppOffset+len(app) <= size/2 {
-		copy(f[defaultAppOffset:], app)
-	}
-	settings := fmt.Sprintf(`{"sim":"tuyaflash espsim","chip":%q,"flash":%d,"note":"synthetic settings, no secrets"}`, chip.String(), size)
-	copy(f[size/2:], settings)
-	sys := f[size-0x4000 : size-0x3000]
-	for i := range 128 {
-		sys[i] = byte(r.IntN(8))
-	}
-	return f
-}
-
-type segment struct {
-	addr uint32
-	data []byte
-}
-
-// buildImage lays out a V1 ESP8266 image: 8-byte header, segments
-// (load address, size, data), zero padding so that the length is 15 mod
-// 16, then the checksum byte 0xEF ^ every segment data byte (reference
-// §11.1).
-func buildImage(mode, sizeFreq byte, entry uint32, segs []segment) []byte {
-	img := []byte{0xE9, byte(len(segs)), mode, sizeFreq}
-	img = le32(img, entry)
-	sum := byte(0xEF)
-	for _, s := range segs {
-		img = le32(img, s.addr)
-		img = le32(img, uint32(len(s.data)))
-		img = append(img, s.data...)
-		for _, b := range s.data {
-			sum ^= b
-		}
-	}
-	for len(img)%16 != 15 {
-		img = append(img, 0)
-	}
-	return append(img, sum)
-}
-
-// codeBytes returns n (rounded up to 4) bytes that compress about as well
-// as Xtensa code does: short random runs over a skewed alphabet.
-func codeBytes(r *rand.Rand, n int) []byte {
-	n = (n + 3) &^ 3
-	b := make([]byte, n)
-	for i := 0; i < n; {
-		run := 1 + r.IntN(6)
-		v := byte(r.IntN(256))
-		if r.IntN(3) > 0 {
-			v &= 0x3F
-		}
-		for ; run > 0 && i < n; run-- {
-			b[i] = v
-			i++
-		}
-	}
-	return b
-}
-
-func le32(b []byte, v uint32) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
-}
-
-func getLE32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }

@@ -1,59 +1,3 @@
-// Package espsim simulates an ESP8266/ESP8285 module on a serial line: the
-// ROM serial bootloader, the flasher stub that a client uploads into RAM,
-// the SPI flash behind them and the application that runs when GPIO0 is
-// released. It is the ground truth the ESP8266 client is tested against,
-// so it is written from the byte-level reference
-// (/work/shared/reference/esp8266-protocol.md, §-numbers below) and the
-// public sources it names, with its own SLIP codec and packet parsing.
-//
-// What is modelled, and how faithfully:
-//
-//   - ROM loader: opcodes 0x02–0x0A only; two status bytes [status, error];
-//     any other opcode, and a 20-byte FLASH_BEGIN, get status 1 / error
-//     0x05. SYNC answers eight frames with value 0x20120707. FLASH_BEGIN
-//     attaches the flash and erases up front with the erase-size bug of
-//     §8.1 (head sectors extra when the range crosses a 64 KiB boundary,
-//     double otherwise). FLASH_DATA programs like NOR flash (bits can only
-//     be cleared), checks the XOR checksum (error 0x07) and the sequence
-//     number (a block may be repeated, not skipped: error 0x01), then reads
-//     the block back (error 0x08 when it differs, e.g. programmed over
-//     sectors the ROM did not erase). FLASH_END(0) reboots into the ROM
-//     loader again (§2.2: the first soft reset after a serial download
-//     lands in download mode); FLASH_END(1) runs the application.
-//     MEM_END(0, entry≠0) sends its reply (esptool: "usually sends a correct
-//     response", §8.3; Faults.MemEndNoReply drops it), then whatever was
-//     uploaded runs as the flasher stub and sends "OHAI".
-//   - Flasher stub: modelled on esp-flasher-stub v1.1.0 (esptool's default
-//     stub since v5.3.0, reference §12.3): status bytes [code, 0]
-//     (the legacy stub sends the same two bytes for its errors); SYNC value
-//     0; unknown opcodes 0xC3 (INVALID_COMMAND; the legacy stub answers
-//     0xFF); FLASH_DATA, FLASH_DEFL_DATA, READ_FLASH, CHANGE_BAUDRATE and
-//     MEM_END are acknowledged before their work runs and a failure of that
-//     work is the answer to the next command, which is then skipped;
-//     FLASH_END/FLASH_DEFL_END require the announced size to have been
-//     written (0xC0) and do not reboot; RUN_USER_CODE sends no reply and
-//     does nothing; READ_FLASH keeps one packet in flight whatever
-//     max_in_flight says (both stubs do that with esptool's 4096/64
-//     arguments), ends early with the MD5 frame when a frame other than a
-//     4-byte ACK arrives, and stalls while the host does not acknowledge.
-//     The stub erases just in time (64 KiB blocks where aligned).
-//   - Registers: chip magic 0x40001000, eFuse words 0x3FF00050…5C (MAC,
-//     ESP8285 bits, §7.2/§7.3), UART0 clock divider 0x60000014 (§7.4,
-//     read-only here), and the SPI0 controller at 0x60000200: CMD bit 18
-//     runs the user command in USER2 (RDID 0x9F, RDSR 0x05/0x35, SFDP 0x5A
-//     at address 0) and returns the MISO bytes in W0…; the one-shot CMD bits
-//     28 (RDID) and 27 (RDSR) work too; other one-shot bits complete without
-//     effect (no ROM-only flash read). Before the flash is attached (ROM
-//     mode, no FLASH_BEGIN yet) SPI commands read zeros (inference: esptool
-//     always attaches first, §9.1 step 1).
-//   - Flash: a byte slice; programs wrap at the physical size as SPI NOR
-//     address decoding does, the ROM's up-front erase stops at the end;
-//     the stub refuses ranges beyond the size it assumes (0xC4); optional
-//     datasheet-typical timings.
-//   - Boot: PowerCycle(true) prints the ROM boot log at 74880 baud (115200
-//     with a 40 MHz crystal) and the loader then listens at 115200, the rate
-//     esptool syncs at. The ROM's auto-baud is not modelled: a host must
-//     sync at 115200.
 package espsim
 
 import (
@@ -75,21 +19,72 @@ type Line interface {
 	SetBaudRate(int) error
 }
 
+// A Line whose adapter can be pulled out of the USB socket (the port
+// fails with EIO and its device node disappears) has an Unplug method:
+// transport's PipePort and PTY have Unplug(); Unplug() error is accepted
+// too.
+type (
+	unplugger    interface{ Unplug() }
+	unpluggerErr interface{ Unplug() error }
+)
+
+// StubModel selects the flasher stub whose behaviour the simulator models
+// once an uploaded stub has passed the ROM's checks (package doc). The
+// simulator cannot tell from the uploaded bytes which stub it received;
+// it is a configuration choice.
+type StubModel int
+
+const (
+	// StubTuyaflash is tuyaflash's own stub (stub/esp8266): every command
+	// finishes its work before its reply, errors are reported on the
+	// packet that caused them. The default.
+	StubTuyaflash StubModel = iota
+	// StubEsptool is esp-flasher-stub v1.1.0, esptool's default stub
+	// since v5.3.0: FLASH_DATA, FLASH_DEFL_DATA, READ_FLASH,
+	// CHANGE_BAUDRATE and MEM_END are acknowledged before their work and
+	// a failure of that work is the answer to the next command.
+	StubEsptool
+)
+
+// String names the model as ParseStubModel accepts it.
+func (m StubModel) String() string {
+	switch m {
+	case StubTuyaflash:
+		return "tuyaflash"
+	case StubEsptool:
+		return "esptool"
+	}
+	return fmt.Sprintf("StubModel(%d)", int(m))
+}
+
+// ParseStubModel accepts "tuyaflash" and "esptool".
+func ParseStubModel(s string) (StubModel, error) {
+	switch s {
+	case "tuyaflash", "":
+		return StubTuyaflash, nil
+	case "esptool":
+		return StubEsptool, nil
+	}
+	return 0, fmt.Errorf("espsim: unknown stub model %q (want tuyaflash or esptool)", s)
+}
+
 // Config describes the simulated module. The zero value is a 1 MiB
-// ESP8266 with a 26 MHz crystal and the DefaultFlash contents.
+// ESP8266 with a 26 MHz crystal, the stock Tuya flash of StockFlash, the
+// ROM loader waiting (GPIO0 held low) and tuyaflash's stub model.
 type Config struct {
 	Chip Chip
 	// Flash is the initial flash contents (copied); nil means
-	// DefaultFlash(Chip, 0). Its length is the flash size: a power of two
-	// from 256 KiB to 16 MiB; 1, 2 or 4 MiB for an ESP8285.
+	// StockFlash(Stock{Chip, MAC}): a stock Tuya module, deterministic per
+	// MAC. Its length is the flash size: a power of two from 256 KiB to
+	// 16 MiB; 1, 2 or 4 MiB for an ESP8285.
 	Flash []byte
 	// FlashID is the JEDEC id as RDID returns it in SPI W0 (MFR |
 	// TYPE<<8 | CAP<<16); 0 means a GigaDevice GD25Q part of the flash
 	// size (0x1440C8 for 1 MiB, 0x1540C8 for 2 MiB, 0x1640C8 for 4 MiB;
-	// GD25Q80 seen on an ESP-07 in esp8266/Arduino#822). The stub takes
-	// the flash size from the capacity byte, as esp-flasher-stub does: an
-	// id claiming more than len(Flash) models a mislabelled chip whose
-	// high addresses wrap around to the start.
+	// GD25Q80 seen on an ESP-07 in esp8266/Arduino#822). The esptool stub
+	// model takes the flash size from the capacity byte, as
+	// esp-flasher-stub does: an id claiming more than len(Flash) models a
+	// mislabelled chip whose high addresses wrap around to the start.
 	FlashID uint32
 	// MAC is programmed into the eFuse words (reference §7.3): OUIs
 	// 18:FE:34 and AC:D0:74 as the index in word 1, any other OUI in
@@ -104,18 +99,40 @@ type Config struct {
 	// strap at reset, not during a window after power-on. The field
 	// exists so that simulator configurations look alike.
 	LinkWindow time.Duration
-	// AutoReset > 0 models the bench: while the chip runs its
-	// application and SYNC frames arrive, the user (holding GPIO0 low)
-	// power-cycles it AutoReset after the first of them; likewise when 64
-	// bytes of garbage (a tool at another baud rate asking for a power
-	// cycle) reach the loader or the stub without a frame in between. 0
-	// means only explicit PowerCycle calls reset the chip.
+	// Stub is the flasher stub behaviour modelled after a plausible
+	// upload; the zero value is tuyaflash's own stub.
+	Stub StubModel
+	// AutoReset > 0 models the bench user who re-enters download mode:
+	// while the chip runs its application (or has crashed) and SYNC
+	// frames arrive, the user holds GPIO0 low and power-cycles it
+	// AutoReset after the first of them; likewise when 64 bytes of
+	// garbage (a tool at another baud rate asking for a power cycle)
+	// reach the loader or the stub without a frame in between. 0 means
+	// only explicit PowerCycle calls reset the chip.
 	AutoReset time.Duration
-	// Timing makes flash operations take datasheet-typical time
-	// (Winbond W25Q32FV: sector erase 45 ms, 64 KiB block erase 150 ms,
-	// page program 0.7 ms; chip erase as block erases; MD5 at an
-	// estimated 1.5 s/MiB). For scale: esptool#380 measured 1.93 s for
-	// the ROM erase of a 236 544-byte image; this model gives 1.47 s.
+	// ReleaseAfterWrite > 0 models the bench user after a write: once the
+	// host has started a flash write (FLASH_BEGIN or FLASH_DEFL_BEGIN, in
+	// the ROM or the stub) or asked for a reboot (FLASH_END, RUN_USER_CODE)
+	// and then both sides have been quiet this long, the user releases
+	// GPIO0 and power-cycles the module, which boots the firmware in flash
+	// (App.Boot). tuyaflash tells the user to do exactly that after a
+	// write. 0: only PowerCycle(false) boots the firmware.
+	ReleaseAfterWrite time.Duration
+	// App is the firmware side: booted when the chip leaves reset into
+	// its application with a valid image at 0x0, halted on reset, power
+	// loss, entry into download mode and when Serve returns. nil: the
+	// application prints a banner and ignores the UART.
+	App App
+	// AppBaud is the application's console rate; 0 means 115200
+	// (Tasmota's default).
+	AppBaud int
+	// NetAddr is the loopback host:port the identification command
+	// reports as "net"; empty means the App's NetAddr() when it has one.
+	NetAddr string
+	// Timing makes flash operations take datasheet-typical time (see
+	// the constants in flash.go: sector erase 45 ms, 64 KiB block erase
+	// 150 ms, page program 0.7 ms, chip erase 2.5 s/MiB, MD5 at an
+	// estimated 1.5 s/MiB).
 	Timing bool
 	Faults Faults
 	// Seed makes the fault injection reproducible.
@@ -124,21 +141,35 @@ type Config struct {
 	Log io.Writer
 }
 
-// Faults injects line and flash errors. Rates are probabilities in [0, 1]
-// drawn per byte (DelayRate per frame) from generators seeded by
-// Config.Seed, so a run is reproducible.
+// Faults injects line, flash and power faults. Rates are probabilities in
+// [0, 1] drawn per byte (DelayRate per write) from generators seeded by
+// Config.Seed, so a run is reproducible. Command counts are 1-based and
+// count every command frame the ROM or a stub received since New (the
+// sum of Stats.Commands).
 type Faults struct {
-	// DropRate and CorruptRate apply to the bytes the chip sends.
-	DropRate, CorruptRate float64
-	// RxDropRate applies to the bytes the host sends.
-	RxDropRate float64
-	// Delay holds back a frame the chip sends, with probability DelayRate.
-	Delay     time.Duration
-	DelayRate float64
+	// DropRate, CorruptRate and DupRate apply to the bytes the chip
+	// sends: a byte is lost, XORed with a random non-zero value, or sent
+	// twice.
+	DropRate, CorruptRate, DupRate float64
+	// RxDropRate, RxCorruptRate and RxDupRate apply likewise to the bytes
+	// the host sends, before the chip decodes them.
+	RxDropRate, RxCorruptRate, RxDupRate float64
+	// Delay holds back a write of the chip, with probability DelayRate,
+	// and always the reply to command number DelayAtCommand (a reply
+	// delayed past the host's timeout).
+	Delay          time.Duration
+	DelayRate      float64
+	DelayAtCommand int
 	// DisconnectAfter closes the line once the chip has received this
 	// many bytes (0 = never); Serve then returns ErrDisconnected. It
 	// fires once per Device.
 	DisconnectAfter int64
+	// UnplugAfter pulls the USB adapter once the chip has received this
+	// many bytes (0 = never): Serve calls the line's Unplug method when it
+	// has one (else Close) and returns ErrUnplugged. The module, powered
+	// from the adapter, loses power: the next Serve finds it powered up
+	// again in download mode. It fires once per Device.
+	UnplugAfter int64
 	// FaultAfter delays the rate-based faults until the chip has received
 	// this many bytes.
 	FaultAfter int64
@@ -150,11 +181,30 @@ type Faults struct {
 	// MemEndNoReply drops the ROM's MEM_END reply before the stub starts
 	// (reference §8.3); only "OHAI" follows.
 	MemEndNoReply bool
+	// PowerLossAt cuts the power during the PowerLossAt-th flash
+	// operation of kind PowerLossOp since New (erases of a sector, block
+	// or the chip; page programs of up to 256 bytes), when
+	// PowerLossFraction of its busy time has passed (0 or ≥ 1: a seeded
+	// random fraction). That operation is left partly done as NOR flash
+	// does (package doc), nothing is answered, and the chip stays off for
+	// PowerOffTime, then powers up with GPIO0 as the bench holds it
+	// (download mode unless released). 0 = never; it fires once.
+	PowerLossAt       int
+	PowerLossOp       FlashOp
+	PowerLossFraction float64
+	PowerOffTime      time.Duration
+	// ResetAtCommand resets the chip (an EN pulse) while it works on
+	// command number ResetAtCommand: during its first flash operation,
+	// left partly done, or else instead of its reply. The chip restarts
+	// at once in the ROM loader when GPIO0 is held, in the application
+	// otherwise. 0 = never; it fires once.
+	ResetAtCommand int
 }
 
 // Stats is a snapshot of what the simulated chip has done.
 type Stats struct {
-	// Mode is "app", "rom" or "stub".
+	// Mode is "app", "rom", "stub", "crashed" (an implausible upload ran)
+	// or "off" (power lost).
 	Mode string
 	// Baud is the chip's UART rate.
 	Baud int
@@ -162,18 +212,27 @@ type Stats struct {
 	// by esptool's command name (0xNN for unknown opcodes).
 	Commands map[string]int
 	// Erased counts erase operations per 4 KiB sector, keyed by the
-	// sector's start address.
+	// sector's start address (a block or chip erase counts for each of
+	// its sectors).
 	Erased map[uint32]int
 	// BytesIn and BytesOut count the bytes received from and written to
 	// the line.
 	BytesIn, BytesOut int64
-	// Resets counts power cycles and resets since New.
+	// Resets counts power cycles, resets and power losses since New.
 	Resets int
+	// AppBoots counts the times the firmware in flash was started.
+	AppBoots int
+	// GPIO0Low reports whether the bench holds GPIO0 low.
+	GPIO0Low bool
 }
 
 // ErrDisconnected is returned by Serve when Faults.DisconnectAfter closed
 // the line.
 var ErrDisconnected = errors.New("espsim: line closed by the simulated disconnect fault")
+
+// ErrUnplugged is returned by Serve when Faults.UnplugAfter or Unplug
+// pulled the adapter.
+var ErrUnplugged = errors.New("espsim: USB adapter unplugged")
 
 // ErrBusy is returned by Serve while another Serve runs on the device.
 var ErrBusy = errors.New("espsim: the device is already being served")
@@ -184,6 +243,8 @@ const (
 	modeApp mode = iota
 	modeROM
 	modeStub
+	modeCrashed
+	modeOff
 )
 
 func (m mode) String() string {
@@ -192,6 +253,10 @@ func (m mode) String() string {
 		return "rom"
 	case modeStub:
 		return "stub"
+	case modeCrashed:
+		return "crashed"
+	case modeOff:
+		return "off"
 	}
 	return "app"
 }
@@ -200,11 +265,12 @@ func (m mode) String() string {
 type bootEvent struct {
 	download bool
 	cause    int  // rst cause printed in the boot log
+	soft     bool // software reset: boot mode (1,7)
 	jump     bool // ROM jumped to the application: no boot log
 }
 
 // pollInterval bounds how long Serve waits in Read before it checks for
-// cancellation, resets and the bench auto-reset.
+// cancellation, resets and the bench user.
 const pollInterval = 20 * time.Millisecond
 
 // Device is one simulated module. Its methods are safe for concurrent
@@ -215,25 +281,39 @@ type Device struct {
 	efuse    [4]uint32
 	flashID  uint32
 	xtal     int
-	stubSize uint32 // flash size the stub assumes at start (from the JEDEC id)
+	stubSize uint32 // flash size the esptool stub assumes at start (from the JEDEC id)
 
 	mu             sync.Mutex
 	flash          []byte
 	mode           mode
+	gpio0Low       bool // the bench holds GPIO0 low
+	latchDownload  bool // strap latched at the last power-on or EN reset
+	offUntil       time.Time
 	baud           int
 	clkdiv         uint32
 	gen            uint64
 	boot           *bootEvent
 	serving        bool
+	line           Line // the line Serve uses, for Unplug
+	unplugged      bool
 	spiAttached    bool
 	regs           map[uint32]uint32
 	commands       map[string]int
+	cmdTotal       int
 	erased         map[uint32]int
+	ops            [2]int64 // flash operations by opKind
 	bytesIn        int64
 	bytesOut       int64
 	resets         int
+	appBoots       int
 	autoResetAt    time.Time
+	wrote          bool      // a write or reboot request since the last reset
+	lastActive     time.Time // last byte received or command finished
 	disconnectDone bool
+	unplugDone     bool
+	powerLossDone  bool
+	resetCmdDone   bool
+	flashRand      *rand.Rand
 
 	kick chan struct{} // wakes a sleeping Serve after PowerCycle
 
@@ -241,6 +321,8 @@ type Device struct {
 	rxRand, txRand *rand.Rand
 	sess           session
 	sessGen        uint64
+	appRunning     bool
+	lastBootOK     bool // the last boot into the application found a valid image
 }
 
 // New validates cfg and returns a powered module in download mode: GPIO0
@@ -250,9 +332,19 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Chip != ESP8266 && cfg.Chip != ESP8285 {
 		return nil, fmt.Errorf("espsim: unknown chip %d", int(cfg.Chip))
 	}
+	if cfg.Stub != StubTuyaflash && cfg.Stub != StubEsptool {
+		return nil, fmt.Errorf("espsim: unknown stub model %d", int(cfg.Stub))
+	}
+	mac := cfg.MAC
+	if mac == ([6]byte{}) {
+		mac = defaultMAC(cfg.Chip)
+	}
 	var flash []byte
 	if cfg.Flash == nil {
-		flash = DefaultFlash(cfg.Chip, 0)
+		var err error
+		if flash, err = StockFlash(Stock{Chip: cfg.Chip, MAC: mac}); err != nil {
+			return nil, err
+		}
 	} else {
 		flash = append([]byte(nil), cfg.Flash...)
 	}
@@ -267,53 +359,58 @@ func New(cfg Config) (*Device, error) {
 	if xtal != 26 && xtal != 40 {
 		return nil, fmt.Errorf("espsim: crystal %d MHz: an ESP8266 uses 26 or 40", cfg.Crystal)
 	}
-	mac := cfg.MAC
-	if mac == ([6]byte{}) {
-		mac = defaultMAC8266
-		if cfg.Chip == ESP8285 {
-			mac = defaultMAC8285
-		}
-	}
 	efuse, err := encodeEFuses(cfg.Chip, mac, n)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.AppBaud == 0 {
+		cfg.AppBaud = romBaud
+	}
+	if cfg.AppBaud < 300 {
+		return nil, fmt.Errorf("espsim: application console rate %d", cfg.AppBaud)
+	}
 	f := cfg.Faults
-	for _, r := range []float64{f.DropRate, f.CorruptRate, f.RxDropRate, f.DelayRate} {
+	for _, r := range []float64{f.DropRate, f.CorruptRate, f.DupRate, f.RxDropRate, f.RxCorruptRate, f.RxDupRate, f.DelayRate, f.PowerLossFraction} {
 		if r < 0 || r > 1 {
 			return nil, fmt.Errorf("espsim: fault rate %v is not in [0, 1]", r)
 		}
 	}
-	if f.Delay < 0 || f.DisconnectAfter < 0 || f.FaultAfter < 0 {
+	if f.Delay < 0 || f.DisconnectAfter < 0 || f.UnplugAfter < 0 || f.FaultAfter < 0 || f.PowerLossAt < 0 ||
+		f.PowerOffTime < 0 || f.ResetAtCommand < 0 || f.DelayAtCommand < 0 {
 		return nil, errors.New("espsim: negative fault parameter")
+	}
+	if f.PowerLossOp < AnyFlashOp || f.PowerLossOp > ProgramOp {
+		return nil, fmt.Errorf("espsim: unknown flash operation kind %d", int(f.PowerLossOp))
 	}
 	id := cfg.FlashID
 	if id == 0 {
 		id = defaultFlashID(n)
 	}
 	cfg.Flash = nil
+	cfg.MAC = mac
 	d := &Device{
-		chip:     cfg.Chip,
-		cfg:      cfg,
-		efuse:    efuse,
-		flashID:  id,
-		xtal:     xtal,
-		stubSize: detectedSize(id),
-		flash:    flash,
-		commands: map[string]int{},
-		erased:   map[uint32]int{},
-		kick:     make(chan struct{}, 1),
-		rxRand:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5258)),
-		txRand:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5458)),
+		chip:      cfg.Chip,
+		cfg:       cfg,
+		efuse:     efuse,
+		flashID:   id,
+		xtal:      xtal,
+		stubSize:  detectedSize(id),
+		flash:     flash,
+		commands:  map[string]int{},
+		erased:    map[uint32]int{},
+		kick:      make(chan struct{}, 1),
+		rxRand:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5258)),
+		txRand:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5458)),
+		flashRand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x464C)),
 	}
-	d.resetLocked(true, 1)
+	d.powerOnLocked(true)
 	d.resets = 0
 	return d, nil
 }
 
-// detectedSize is the flash size the stub derives from the JEDEC capacity
-// byte at start-up, or the chip maximum when the byte is not a size
-// (reference §5.1 SPI_SET_PARAMS, §9.1).
+// detectedSize is the flash size esp-flasher-stub derives from the JEDEC
+// capacity byte at start-up, or the chip maximum when the byte is not a
+// size (reference §5.1 SPI_SET_PARAMS, §9.1).
 func detectedSize(id uint32) uint32 {
 	c := (id >> 16) & 0xFF
 	if c >= 0x12 && c <= 0x18 {
@@ -322,9 +419,31 @@ func detectedSize(id uint32) uint32 {
 	return maxFlashSize
 }
 
-// resetLocked models a reset: download selects the ROM loader (GPIO0 low)
-// or the application. The caller holds d.mu.
-func (d *Device) resetLocked(download bool, cause int) {
+// powerOnLocked is a power-on reset (rst cause 1) with GPIO0 held low
+// (download) or released. The caller holds d.mu.
+func (d *Device) powerOnLocked(download bool) {
+	d.gpio0Low = download
+	d.offUntil = time.Time{}
+	d.hardResetLocked(1)
+}
+
+// hardResetLocked is a power-on or EN reset: the ROM samples GPIO0 again.
+func (d *Device) hardResetLocked(cause int) {
+	d.latchDownload = d.gpio0Low
+	d.resetLocked(d.gpio0Low, cause, false)
+}
+
+// softResetLocked is a software reset (FLASH_END(0), the stub's reboot):
+// the boot mode latched at the last hard reset still applies, so after a
+// serial download the chip lands in download mode again (reference §2.2).
+func (d *Device) softResetLocked() {
+	wrote := d.wrote
+	d.resetLocked(d.latchDownload, 2, true)
+	d.wrote = wrote // the bench user still has to power-cycle
+}
+
+// resetLocked starts a new boot into download mode or the application.
+func (d *Device) resetLocked(download bool, cause int, soft bool) {
 	d.gen++
 	d.resets++
 	d.mode = modeApp
@@ -336,7 +455,20 @@ func (d *Device) resetLocked(download bool, cause int) {
 	d.spiAttached = false
 	d.regs = map[uint32]uint32{}
 	d.autoResetAt = time.Time{}
-	d.boot = &bootEvent{download: download, cause: cause}
+	d.wrote = false
+	d.boot = &bootEvent{download: download, cause: cause, soft: soft}
+}
+
+// powerLossLocked switches the chip off for the configured time; it powers
+// up again on its own (GPIO0 as the bench holds it).
+func (d *Device) powerLossLocked(off time.Duration) {
+	d.gen++
+	d.resets++
+	d.mode = modeOff
+	d.boot = nil
+	d.autoResetAt = time.Time{}
+	d.wrote = false
+	d.offUntil = time.Now().Add(off)
 }
 
 // romClkdiv is the UART divider the ROM's auto-baud leaves at 115200:
@@ -356,16 +488,55 @@ func (d *Device) wake() {
 
 // PowerCycle switches the module off and on. With download the user holds
 // GPIO0 low: the ROM prints its boot log at 74880 baud and waits in the
-// serial loader at 115200. Without it the ROM boots the application from
-// flash, which ignores SLIP frames. A stub session ends; the flash
-// contents stay. The boot output is sent by the running Serve, or by the
-// next one.
+// serial loader at 115200. Without it (GPIO0 released) the ROM boots the
+// firmware in flash (App.Boot when the image at 0x0 passes the ROM's
+// checks), which ignores SLIP frames. A stub session ends; a flash
+// operation in progress is left partly done; the flash contents stay.
+// The boot output is sent by the running Serve, or by the next one.
 func (d *Device) PowerCycle(download bool) {
 	d.mu.Lock()
-	d.resetLocked(download, 1)
+	d.powerOnLocked(download)
 	d.mu.Unlock()
 	d.wake()
 }
+
+// SetGPIO0 moves the bench's GPIO0 jumper without a reset: it takes effect
+// at the next power-on or EN reset. A software reset still follows the
+// mode latched at the last of those (reference §2.2).
+func (d *Device) SetGPIO0(low bool) {
+	d.mu.Lock()
+	d.gpio0Low = low
+	d.mu.Unlock()
+}
+
+// Reset pulses EN: the chip restarts, in the ROM loader when the bench
+// holds GPIO0 low (as the last PowerCycle left it), in the firmware
+// otherwise.
+func (d *Device) Reset() {
+	d.mu.Lock()
+	d.hardResetLocked(2)
+	d.mu.Unlock()
+	d.wake()
+}
+
+// Unplug pulls the USB adapter of the line the device is served on (see
+// Faults.UnplugAfter); Serve returns ErrUnplugged. It reports false when
+// no Serve is running.
+func (d *Device) Unplug() bool {
+	d.mu.Lock()
+	ok := d.serving && !d.unplugged
+	if ok {
+		d.unplugged = true
+		d.gen++ // interrupts the command in progress
+	}
+	d.mu.Unlock()
+	d.wake()
+	return ok
+}
+
+// MAC returns the MAC in the chip's eFuses (Config.MAC or the chip's
+// default): what a firmware App on this chip reports.
+func (d *Device) MAC() [6]byte { return d.cfg.MAC }
 
 // Flash returns a copy of the flash contents.
 func (d *Device) Flash() []byte {
@@ -386,6 +557,8 @@ func (d *Device) Stats() Stats {
 		BytesIn:  d.bytesIn,
 		BytesOut: d.bytesOut,
 		Resets:   d.resets,
+		AppBoots: d.appBoots,
+		GPIO0Low: d.gpio0Low,
 	}
 }
 
@@ -401,10 +574,13 @@ func (d *Device) currentMode() mode {
 	return d.mode
 }
 
-func (d *Device) count(op byte) {
+// count records a command frame and reports its 1-based number.
+func (d *Device) count(op byte) int {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.commands[opName(op)]++
-	d.mu.Unlock()
+	d.cmdTotal++
+	return d.cmdTotal
 }
 
 // faultsActive reports whether the rate-based faults apply yet.
@@ -415,23 +591,27 @@ func (d *Device) faultsActive() bool {
 }
 
 // Serve runs the chip on l until ctx ends (it returns nil) or the line
-// fails (it returns the error; ErrDisconnected for the disconnect fault).
-// It can be called again later, with the same or another line; the chip's
-// state is kept, except that a compressed write in progress is abandoned.
+// fails (it returns the error; ErrDisconnected and ErrUnplugged for those
+// faults). It can be called again later, with the same or another line;
+// the chip's state is kept, except that a compressed write in progress is
+// abandoned and a running App is halted (and booted again by the next
+// Serve).
 func (d *Device) Serve(ctx context.Context, l Line) error {
 	d.mu.Lock()
 	if d.serving {
 		d.mu.Unlock()
 		return ErrBusy
 	}
-	d.serving = true
+	d.serving, d.line, d.unplugged = true, l, false
+	d.lastActive = time.Now()
 	d.mu.Unlock()
 	c := &conn{d: d, l: l, ctx: ctx, rbuf: make([]byte, 4096)}
 	c.dec.max = stubMaxData + 8 + 64
 	defer func() {
 		d.sess.abortInflate()
+		c.haltApp()
 		d.mu.Lock()
-		d.serving = false
+		d.serving, d.line = false, nil
 		d.mu.Unlock()
 	}()
 	err := c.loop()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
+	"math/bits"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -40,6 +41,12 @@ func TestNewValidates(t *testing.T) {
 		{"ESP8285 with 8 MiB", Config{Chip: ESP8285, Flash: make([]byte, 8*mib)}},
 		{"crystal", Config{Crystal: 24}},
 		{"fault rate", Config{Faults: Faults{DropRate: 1.5}}},
+		{"duplicate rate", Config{Faults: Faults{RxDupRate: -0.1}}},
+		{"power-loss fraction", Config{Faults: Faults{PowerLossFraction: 2}}},
+		{"flash operation kind", Config{Faults: Faults{PowerLossOp: 7}}},
+		{"negative command number", Config{Faults: Faults{ResetAtCommand: -1}}},
+		{"stub model", Config{Stub: 9}},
+		{"console rate", Config{AppBaud: 100}},
 	} {
 		if _, err := New(tt.cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", tt.name, tt.cfg.Faults)
@@ -76,42 +83,13 @@ func parseImage(t *testing.T, b []byte) (entry uint32, segs int) {
 	return getLE32(b[4:]), int(b[1])
 }
 
-func TestDefaultFlash(t *testing.T) {
-	for _, size := range []int{0, 2 * mib, 4 * mib} {
-		f := DefaultFlash(ESP8266, size)
-		if size == 0 {
-			size = mib
-		}
-		if len(f) != size {
-			t.Fatalf("size %d", len(f))
-		}
-		if _, n := parseImage(t, f); n != 2 {
-			t.Errorf("boot image has %d segments", n)
-		}
-		if _, n := parseImage(t, f[0x1000:]); n != 3 {
-			t.Errorf("app image has %d segments", n)
-		}
-		if f[3]>>4 != imageSizeNibble(size) {
-			t.Errorf("size nibble %#x for %d", f[3]>>4, size)
-		}
-		if !bytes.Equal(f[size-0x1000:], filled(0x1000, 0xFF)) {
-			t.Error("last sector not erased")
-		}
-		if !bytes.Equal(f, DefaultFlash(ESP8266, size)) {
-			t.Error("not deterministic")
-		}
-	}
-	if bytes.Equal(DefaultFlash(ESP8266, mib), DefaultFlash(ESP8285, mib)) {
-		t.Error("chips share the same synthetic flash")
-	}
-}
-
 // faultSession runs a fixed exchange and returns every byte the host
 // received.
 func faultSession(t *testing.T, seed int64, faulty bool) (got []byte) {
 	cfg := Config{Seed: seed}
 	if faulty {
-		cfg.Faults = Faults{DropRate: 0.02, CorruptRate: 0.02, RxDropRate: 0.01, Delay: 30 * time.Millisecond, DelayRate: 0.3, FaultAfter: 100}
+		cfg.Faults = Faults{DropRate: 0.02, CorruptRate: 0.02, DupRate: 0.02, RxDropRate: 0.01, RxDupRate: 0.005, RxCorruptRate: 0.005,
+			Delay: 30 * time.Millisecond, DelayRate: 0.3, FaultAfter: 100}
 	}
 	runSim(t, cfg, simOpts{}, func(h *host) {
 		for i := range 40 {
@@ -257,11 +235,51 @@ func TestTiming(t *testing.T) {
 		if el := time.Since(start); el < 1500*time.Millisecond || el > 1700*time.Millisecond {
 			t.Errorf("1 MiB MD5 took %v", el)
 		}
+		// Chip erase: W25Q32FV tCE 10 s for 4 MiB, 2.5 s for 1 MiB.
+		start = time.Now()
+		h.ok(opEraseFlash, nil, 0)
+		if el := time.Since(start); el < 2500*time.Millisecond || el > 2600*time.Millisecond {
+			t.Errorf("1 MiB chip erase took %v", el)
+		}
 	})
 }
 
-// TestPowerCycleDuringCommand: a power cycle while a long erase runs ends
-// the stub session; the chip comes back in the ROM.
+// TestReplyTiming: tuyaflash's stub answers FLASH_DATA after its work (4
+// sector erases and 64 page programs: 0.2248 s); esp-flasher-stub
+// answers at once and the next command waits for the work.
+func TestReplyTiming(t *testing.T) {
+	const work = 4*45*time.Millisecond + 64*700*time.Microsecond
+	for _, tt := range []struct {
+		model      StubModel
+		data, next time.Duration
+	}{
+		{StubTuyaflash, work, 0},
+		{StubEsptool, 0, work - 45*time.Millisecond}, // the first erase ran before FLASH_BEGIN's reply
+	} {
+		t.Run(tt.model.String(), func(t *testing.T) {
+			runSim(t, Config{Timing: true, Stub: tt.model}, simOpts{}, func(h *host) {
+				h.uploadStub()
+				img := firmware(0x4000, 6)
+				h.ok(opFlashBegin, words(0x4000, 1, 0x4000, 0x20000, 0), 0)
+				start := time.Now()
+				h.ok(opFlashData, append(words(0x4000, 0, 0, 0), img...), checksum(img))
+				data := time.Since(start)
+				start = time.Now()
+				h.readReg(0x40001000)
+				next := time.Since(start)
+				near := func(got, want time.Duration) bool { return got >= want && got < want+30*time.Millisecond }
+				if !near(data, tt.data) || !near(next, tt.next) {
+					t.Errorf("FLASH_DATA answered after %v (want %v), the next command after %v (want %v)", data, tt.data, next, tt.next)
+				}
+			})
+		})
+	}
+}
+
+// TestPowerCycleDuringCommand: a power cycle 1 s into a 2.5 s chip erase
+// ends the stub session, the chip comes back in the ROM, and the flash is
+// left partly erased: about 40 % of its bits set, no sector blank, none
+// untouched.
 func TestPowerCycleDuringCommand(t *testing.T) {
 	runSim(t, Config{Timing: true, Flash: filled(mib, 0)}, simOpts{}, func(h *host) {
 		h.uploadStub()
@@ -272,14 +290,31 @@ func TestPowerCycleDuringCommand(t *testing.T) {
 		if rs := h.sync(); len(rs) != 8 || rs[0].value != 0x20120707 {
 			t.Fatalf("after power cycle: %d replies", len(rs))
 		}
-		n := len(erasedSectors(h.d.Flash()))
-		if n == 0 || n == 256 {
-			t.Errorf("%d sectors erased; want a partial chip erase", n)
+		f := h.d.Flash()
+		if n := len(erasedSectors(f)); n != 0 {
+			t.Errorf("%d sectors blank after an interrupted chip erase", n)
+		}
+		if frac := setBits(f); frac < 0.35 || frac > 0.45 {
+			t.Errorf("%.3f of the bits set, want about 0.4 (1 s of 2.5 s)", frac)
+		}
+		for i := 0; i < len(f); i += 0x1000 {
+			if bytes.Count(f[i:i+0x1000], []byte{0}) == 0x1000 {
+				t.Fatalf("sector 0x%X untouched", i)
+			}
 		}
 		if st := h.d.Stats(); st.Resets != 1 || st.Mode != "rom" {
 			t.Errorf("stats %+v", st)
 		}
 	})
+}
+
+// setBits is the fraction of 1 bits in b.
+func setBits(b []byte) float64 {
+	n := 0
+	for _, v := range b {
+		n += bits.OnesCount8(v)
+	}
+	return float64(n) / float64(8*len(b))
 }
 
 // TestLog: one line per command.

@@ -22,6 +22,8 @@ type host struct {
 	p   transport.Port
 	d   *Device
 	buf []byte // bytes read but not yet consumed
+	// closed is set once a read fails: the port is gone.
+	closed bool
 }
 
 // simOpts configures one simulated session.
@@ -132,6 +134,7 @@ func (h *host) fill(timeout time.Duration) bool {
 	_ = h.p.SetReadTimeout(timeout)
 	n, err := h.p.Read(tmp)
 	if err != nil {
+		h.closed = true // no more bytes will come: callers stop waiting
 		return false
 	}
 	h.buf = append(h.buf, tmp[:n]...)
@@ -151,7 +154,7 @@ func (h *host) frame(timeout time.Duration) ([]byte, bool) {
 			continue
 		}
 		left := time.Until(deadline)
-		if left <= 0 {
+		if left <= 0 || h.closed {
 			return nil, false
 		}
 		h.fill(left)
@@ -269,6 +272,20 @@ func (h *host) sync() []resp {
 			rs = append(rs, r)
 		}
 	}
+}
+
+// syncUntilROM sends SYNCs until the ROM loader answers and returns how
+// long that took; it fails the test after limit.
+func (h *host) syncUntilROM(limit time.Duration) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if rs := h.sync(); len(rs) == 8 && rs[0].value == syncValueROM {
+			return time.Since(start)
+		}
+	}
+	h.t.Fatalf("no ROM loader within %v", limit)
+	return 0
 }
 
 func syncPayloadForTest() []byte {

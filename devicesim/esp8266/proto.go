@@ -26,6 +26,9 @@ const (
 	opEraseRegion    = 0xD1
 	opReadFlash      = 0xD2
 	opRunUserCode    = 0xD3
+	// opIdentify is the virtual identification command (contract C2):
+	// real loaders answer it as an unknown command.
+	opIdentify = 0x7E
 )
 
 var opNames = map[byte]string{

@@ -31,7 +31,7 @@ func (c *conn) romReply(op byte, value uint32, code byte, note string) error {
 		result = fmt.Sprintf("error 0x%02X", code)
 	}
 	c.logf("rom", fmt.Sprintf("%s %s -> %s", opName(op), note, result))
-	return c.sendFrame(response(op, value, nil, st))
+	return c.respond(appendSLIP(nil, response(op, value, nil, st)))
 }
 
 // romFrame handles one frame in the ROM serial loader (reference §5).
@@ -43,7 +43,6 @@ func (c *conn) romFrame(f rxFrame) error {
 	if dir != 0x00 {
 		return nil // not a request: the ROM waits for the next one
 	}
-	c.d.count(r.op)
 	if bad || len(r.data) > romMaxData {
 		return c.romReply(r.op, 0, romErrMsg, fmt.Sprintf("malformed frame (%d data bytes)", len(r.data)))
 	}
@@ -78,11 +77,16 @@ func (c *conn) romFrame(f rxFrame) error {
 		s := &c.d.sess
 		size, n, bs, addr := getLE32(r.data), getLE32(r.data[4:]), getLE32(r.data[8:]), getLE32(r.data[12:])
 		s.mem = memWrite{active: true, size: size, blockSize: bs, addr: addr, remaining: size}
+		s.announced = append(s.announced, span{addr, size})
 		return c.romReply(r.op, 0, 0, fmt.Sprintf("size=0x%X blocks=%d block=0x%X addr=0x%08X", size, n, bs, addr))
 	case opMemData:
 		return c.romMemData(r)
 	case opMemEnd:
 		return c.romMemEnd(r)
+	case opIdentify:
+		if ok, err := c.identify(r, "rom"); ok || err != nil {
+			return err
+		}
 	}
 	return c.romReply(r.op, 0, romErrMsg, "not a ROM loader command")
 }
@@ -93,7 +97,7 @@ func (c *conn) romSync(r request) error {
 	}
 	c.logf("rom", "SYNC -> 8 replies")
 	p := appendSLIP(nil, response(opSync, syncValueROM, nil, [2]byte{}))
-	return c.write(bytes.Repeat(p, 8))
+	return c.respond(bytes.Repeat(p, 8))
 }
 
 // applyWriteReg runs one 16-byte WRITE_REG entry: delay_us, then the
@@ -128,6 +132,7 @@ func (c *conn) romFlashBegin(r request) error {
 	d := c.d
 	d.mu.Lock()
 	d.spiAttached = true
+	d.wrote = d.wrote || eraseSize > 0 || n > 0
 	d.mu.Unlock()
 	first, head, rest := romEraseSectors(off, eraseSize)
 	lim := uint32(len(d.flash) / sectorSize)
@@ -136,7 +141,7 @@ func (c *conn) romFlashBegin(r request) error {
 	count := head + rest
 	d.sess.fw = flashWrite{active: true, numBlocks: n, blockSize: bs, offset: off}
 	for i := range head {
-		if err := c.sleep(d.eraseUnit((first+i)*sectorSize, false)); err != nil {
+		if err := c.eraseUnit((first+i)*sectorSize, false); err != nil {
 			return err
 		}
 	}
@@ -196,10 +201,11 @@ func (c *conn) romFlashEnd(r request) error {
 	}
 	d := c.d
 	d.mu.Lock()
+	d.wrote = true
 	if flag == 0 {
 		// Soft reset: the boot strap latched at power-on still says
 		// "download" (reference §2.2).
-		d.resetLocked(true, 2)
+		d.softResetLocked()
 	} else {
 		d.gen++
 		d.mode = modeApp
@@ -245,32 +251,48 @@ func (c *conn) romMemEnd(r request) error {
 		return c.romReply(r.op, 0, romErrMsg, "bad length")
 	}
 	flag, entry := getLE32(r.data), getLE32(r.data[4:])
-	run := flag == 0 && entry != 0
 	note := fmt.Sprintf("flag=%d entry=0x%08X", flag, entry)
-	if run && c.d.cfg.Faults.MemEndNoReply {
+	if flag == 0 && c.d.cfg.Faults.MemEndNoReply {
 		c.logf("rom", "MEM_END "+note+" -> reply lost (fault)")
 	} else if err := c.romReply(r.op, 0, 0, note); err != nil {
 		return err
 	}
 	c.d.sess.mem = memWrite{}
-	if !run {
+	if flag != 0 {
 		return nil
+	}
+	return c.runUpload(entry)
+}
+
+// runUpload jumps to the uploaded RAM code: a plausible upload runs as the
+// flasher stub (Config.Stub), anything else crashes the chip, which then
+// stays silent until reset (checkUpload).
+func (c *conn) runUpload(entry uint32) error {
+	d := c.d
+	if err := checkUpload(d.sess.announced, d.sess.uploaded, entry); err != nil {
+		c.logf(d.currentMode().String(), fmt.Sprintf("the uploaded code would crash (%v): silent until reset", err))
+		d.mu.Lock()
+		d.mode = modeCrashed
+		d.gen++
+		d.mu.Unlock()
+		return errInterrupted
 	}
 	return c.startStub()
 }
 
-// startStub: the uploaded code runs as the flasher stub (whatever it is),
-// attaches the flash and greets the host.
+// startStub: the uploaded code runs as the flasher stub, attaches the
+// flash and greets the host.
 func (c *conn) startStub() error {
 	d := c.d
-	up := d.sess.uploaded
 	d.sess.reset()
-	d.sess.uploaded = up
-	d.sess.stubSize = d.stubSize
+	d.sess.stubSize = maxFlashSize // tuyaflash's stub until SPI_SET_PARAMS
+	if d.cfg.Stub == StubEsptool {
+		d.sess.stubSize = d.stubSize
+	}
 	d.mu.Lock()
 	d.mode = modeStub
 	d.spiAttached = true
 	d.mu.Unlock()
-	c.logf("stub", "flasher stub running: OHAI")
+	c.logf("stub", fmt.Sprintf("flasher stub (%s model) running: OHAI", d.cfg.Stub))
 	return c.sendFrame([]byte(greeting))
 }

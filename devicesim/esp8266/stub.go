@@ -5,14 +5,61 @@ import (
 	"fmt"
 )
 
-// stubResult is a stub command's immediate answer and the work that runs
-// after the answer has been sent (esp-flasher-stub's post-processing).
+// stubProfile is what differs between the two modelled flasher stubs.
+// Sources: esp-flasher-stub v1.1.0 src/command_handler.c (reference
+// §4.5, §5.1, §10.1, §12.3) for StubEsptool; tuyaflash's stub/esp8266
+// (README "Protocol as implemented", src/proto.c, src/flashw.c) for
+// StubTuyaflash.
+type stubProfile struct {
+	// replyFirst (esp-flasher-stub): FLASH_DATA, FLASH_DEFL_DATA,
+	// READ_FLASH, CHANGE_BAUDRATE and MEM_END are acknowledged before
+	// their work runs and a failure of that work is the answer to the next
+	// command, which is skipped; the first erase of a write session starts
+	// before FLASH_BEGIN's reply; data is programmed as it comes; MEM_*
+	// are served. Otherwise every command's work is done before its reply.
+	replyFirst bool
+	// tuyaflash: data is staged in 4 KiB before it is programmed; a
+	// repeated sequence number is acknowledged without writing, any other
+	// unexpected one is 0xC0; the first error of a write session is
+	// repeated for its later packets and its END; FLASH_END(0) reboots;
+	// READ_FLASH's max_in_flight counts bytes and a frame other than an
+	// ACK ends the transfer without the MD5 and is the next command.
+	tuyaflash bool
+	// Error codes that differ.
+	errRange     byte // address range beyond the flash
+	errWriteReg  byte // WRITE_REG length not a multiple of 16
+	errEndShort  byte // FLASH_END before all announced bytes
+	errSecInfo   byte // GET_SECURITY_INFO
+	endNoSession byte // FLASH_END without a FLASH_BEGIN
+}
+
+var (
+	profileTuyaflash = stubProfile{tuyaflash: true, errRange: stubBadDataLen, errWriteReg: stubBadDataLen,
+		errEndShort: stubNotEnoughData, errSecInfo: stubInvalidCommand, endNoSession: stubOK}
+	profileEsptool = stubProfile{replyFirst: true, errRange: stubFailedSPIOp,
+		errWriteReg: stubNotEnoughData, errEndShort: stubBadDataLen, errSecInfo: stubNotImplemented, endNoSession: stubNotInFlashMode}
+)
+
+func (c *conn) profile() *stubProfile {
+	if c.d.cfg.Stub == StubEsptool {
+		return &profileEsptool
+	}
+	return &profileTuyaflash
+}
+
+// stubResult is a stub command's answer and the work that runs after the
+// answer has been sent: esp-flasher-stub's post-processing, or what any
+// stub does only after replying (switch the baud rate, stream READ_FLASH,
+// reboot).
 type stubResult struct {
 	code  byte
 	value uint32
 	data  []byte
 	note  string
 	post  func() (byte, error)
+	// silent: no reply at all (esp-flasher-stub's RUN_USER_CODE), or
+	// the reply has been sent already (replied).
+	silent, replied bool
 }
 
 func fail(code byte, format string, args ...any) stubResult {
@@ -33,7 +80,7 @@ func (c *conn) stubReply(op byte, r stubResult) error {
 		data = nil
 	}
 	c.logf("stub", fmt.Sprintf("%s %s -> %s", opName(op), r.note, result))
-	return c.sendFrame(response(op, r.value, data, [2]byte{r.code, 0}))
+	return c.respond(appendSLIP(nil, response(op, r.value, data, [2]byte{r.code, 0})))
 }
 
 // stubFrame handles one frame in the flasher stub (reference §5, §12.3).
@@ -41,8 +88,8 @@ func (c *conn) stubFrame(f rxFrame) error {
 	if len(f.data) < 8 {
 		return nil
 	}
+	p := c.profile()
 	r, dir, bad := parseFrame(f)
-	c.d.count(r.op)
 	s := &c.d.sess
 	var res stubResult
 	switch {
@@ -50,18 +97,20 @@ func (c *conn) stubFrame(f rxFrame) error {
 		res = fail(stubInvalidCommand, "direction byte 0x%02X", dir)
 	case bad:
 		res = fail(stubBadDataLen, "size field does not match %d data bytes", len(r.data))
-	case s.pendingErr != stubOK:
+	case p.replyFirst && s.pendingErr != stubOK:
 		res = fail(s.pendingErr, "(failure of the previous command's work)")
 		s.pendingErr = stubOK
 	default:
-		if r.op == opRunUserCode {
-			c.logf("stub", "RUN_USER_CODE -> no reply, no effect")
-			return nil
-		}
 		var err error
-		if res, err = c.stubCommand(r); err != nil {
+		if res, err = c.stubCommand(r, p); err != nil {
 			return err
 		}
+	}
+	if res.silent {
+		if !res.replied {
+			c.logf("stub", fmt.Sprintf("%s %s -> no reply", opName(r.op), res.note))
+		}
+		return nil
 	}
 	if err := c.stubReply(r.op, res); err != nil {
 		return err
@@ -73,32 +122,37 @@ func (c *conn) stubFrame(f rxFrame) error {
 	if err != nil {
 		return err
 	}
-	if code != stubOK {
-		c.logf("stub", fmt.Sprintf("%s work failed: error 0x%02X reported on the next command", opName(r.op), code))
+	if p.replyFirst {
+		if code != stubOK {
+			c.logf("stub", fmt.Sprintf("%s work failed: error 0x%02X reported on the next command", opName(r.op), code))
+		}
+		s.pendingErr = code
 	}
-	s.pendingErr = code
 	return nil
 }
 
-func (c *conn) stubCommand(r request) (stubResult, error) {
+func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 	d := c.d
 	s := &d.sess
 	n := len(r.data)
+	tf := p.tuyaflash
 	switch r.op {
 	case opSync:
 		if n != syncPayloadLen {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
 		// Seven extra answers, then the normal one: eight, value 0.
-		p := appendSLIP(nil, response(opSync, 0, nil, [2]byte{}))
+		extra := appendSLIP(nil, response(opSync, 0, nil, [2]byte{}))
+		var seven []byte
 		for range 7 {
-			if err := c.write(p); err != nil {
-				return stubResult{}, err
-			}
+			seven = append(seven, extra...)
+		}
+		if err := c.respond(seven); err != nil {
+			return stubResult{}, err
 		}
 		return stubResult{note: "(8 replies, value 0)"}, nil
 	case opReadReg:
-		if n != 4 {
+		if n != 4 || (tf && getLE32(r.data)%4 != 0) {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
 		addr := getLE32(r.data)
@@ -106,7 +160,12 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 		return stubResult{value: v, note: fmt.Sprintf("0x%08X = 0x%08X", addr, v)}, nil
 	case opWriteReg:
 		if n == 0 || n%16 != 0 {
-			return fail(stubNotEnoughData, "%d bytes", n), nil
+			return fail(p.errWriteReg, "%d bytes", n), nil
+		}
+		for i := 0; tf && i < n; i += 16 {
+			if getLE32(r.data[i:])%4 != 0 {
+				return fail(stubBadDataLen, "unaligned address 0x%08X", getLE32(r.data[i:])), nil
+			}
 		}
 		for i := 0; i < n; i += 16 {
 			if err := c.applyWriteReg(r.data[i : i+16]); err != nil {
@@ -115,73 +174,65 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 		}
 		return stubResult{note: fmt.Sprintf("%d writes", n/16)}, nil
 	case opFlashBegin, opFlashDeflBegin:
+		d.markWrite()
+		if tf {
+			return c.tfBegin(r), nil
+		}
 		return c.stubFlashBegin(r)
-	case opFlashData:
-		return c.stubFlashData(r), nil
-	case opFlashDeflData:
+	case opFlashData, opFlashDeflData:
+		if tf {
+			return c.tfData(r, r.op == opFlashDeflData)
+		}
+		if r.op == opFlashData {
+			return c.stubFlashData(r), nil
+		}
 		return c.stubDeflData(r), nil
 	case opFlashEnd, opFlashDeflEnd:
 		if n != 4 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
+		d.markWrite()
+		if tf {
+			return c.tfEnd(r)
+		}
 		if !s.fw.active {
-			return fail(stubNotInFlashMode, "no FLASH_BEGIN"), nil
+			return fail(p.endNoSession, "no FLASH_BEGIN"), nil
 		}
 		if s.fw.remaining != 0 {
-			return fail(stubBadDataLen, "0x%X announced bytes not written", s.fw.remaining), nil
+			return fail(p.errEndShort, "0x%X announced bytes not written", s.fw.remaining), nil
 		}
 		s.abortInflate()
 		s.fw = flashWrite{}
 		// esp-flasher-stub v1.1.0 does not reboot for flag 0 (a TODO).
 		return stubResult{note: fmt.Sprintf("flag=%d (no reboot)", getLE32(r.data))}, nil
-	case opMemBegin:
-		if n != 16 {
-			return fail(stubBadDataLen, "%d bytes", n), nil
+	case opMemBegin, opMemData, opMemEnd:
+		if tf {
+			break // tuyaflash's stub does not serve them
 		}
-		size, addr := getLE32(r.data), getLE32(r.data[12:])
-		s.mem = memWrite{active: true, size: size, addr: addr, remaining: size}
-		return stubResult{note: fmt.Sprintf("size=0x%X addr=0x%08X", size, addr)}, nil
-	case opMemData:
-		if n < 16 {
-			return fail(stubNotEnoughData, "%d bytes", n), nil
+		return c.stubMem(r), nil
+	case opRunUserCode:
+		if tf {
+			break
 		}
-		if !s.mem.active {
-			return fail(stubNotInFlashMode, "no MEM_BEGIN"), nil
-		}
-		ln, payload := getLE32(r.data), r.data[16:]
-		if ln > s.mem.remaining || int(ln) != len(payload) {
-			return fail(stubTooMuchData, "len=%d, %d bytes left", ln, s.mem.remaining), nil
-		}
-		s.store(s.mem.addr, payload)
-		s.mem.addr += ln
-		s.mem.remaining -= ln
-		return stubResult{note: fmt.Sprintf("%d bytes", ln)}, nil
-	case opMemEnd:
-		if n != 8 {
-			return fail(stubBadDataLen, "%d bytes", n), nil
-		}
-		if !s.mem.active {
-			return fail(stubNotInFlashMode, "no MEM_BEGIN"), nil
-		}
-		s.mem = memWrite{}
-		flag, entry := getLE32(r.data), getLE32(r.data[4:])
-		res := stubResult{note: fmt.Sprintf("flag=%d entry=0x%08X", flag, entry)}
-		if flag == 0 && entry != 0 {
-			res.post = func() (byte, error) { return stubOK, c.startStub() }
-		}
-		return res, nil
+		d.markWrite()
+		return stubResult{silent: true, note: "(no effect)"}, nil
 	case opSPISetParams:
 		if n != 24 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
 		size := getLE32(r.data[4:])
-		if size == 0 || size > maxFlashSize {
+		switch {
+		case tf && size == 0:
+			return fail(stubBadDataLen, "total_size=0"), nil
+		case tf:
+			size = min(size, maxFlashSize)
+		case size == 0 || size > maxFlashSize:
 			return fail(stubFailedSPIOp, "total_size=0x%X", size), nil
 		}
 		s.stubSize = size
 		return stubResult{note: fmt.Sprintf("id=0x%X total_size=0x%X", getLE32(r.data), size)}, nil
 	case opSPIAttach:
-		if n != 4 {
+		if n != 4 && !(tf && n == 8) {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
 		d.mu.Lock()
@@ -193,8 +244,8 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
 		baud := getLE32(r.data)
-		if baud == 0 {
-			return fail(stubBadDataLen, "baud 0"), nil
+		if baud == 0 || (tf && (baud < 300 || baud > 8_000_000)) {
+			return fail(stubBadDataLen, "baud %d", baud), nil
 		}
 		return stubResult{
 			note: fmt.Sprintf("new=%d old=%d", baud, getLE32(r.data[4:])),
@@ -206,7 +257,7 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 		}
 		addr, size := getLE32(r.data), getLE32(r.data[4:])
 		if !s.inRange(addr, size) {
-			return fail(stubFailedSPIOp, "0x%X+0x%X beyond 0x%X", addr, size, s.stubSize), nil
+			return fail(p.errRange, "0x%X+0x%X beyond 0x%X", addr, size, s.stubSize), nil
 		}
 		sum, err := c.md5Of(addr, size)
 		if err != nil {
@@ -214,16 +265,12 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 		}
 		return stubResult{data: sum[:], note: fmt.Sprintf("0x%X+0x%X = %x", addr, size, sum)}, nil
 	case opReadFlash:
-		if n != 16 {
+		return c.stubReadFlash(r, p), nil
+	case opEraseFlash:
+		if tf && n != 0 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
-		addr, size, packet := getLE32(r.data), getLE32(r.data[4:]), getLE32(r.data[8:])
-		return stubResult{
-			note: fmt.Sprintf("0x%X+0x%X packet=%d max_in_flight=%d", addr, size, packet, getLE32(r.data[12:])),
-			post: func() (byte, error) { return c.readFlash(addr, size, packet) },
-		}, nil
-	case opEraseFlash:
-		if err := c.eraseSectors(0, uint32(len(d.flash)/sectorSize)); err != nil {
+		if err := c.eraseChip(); err != nil {
 			return stubResult{}, err
 		}
 		return stubResult{note: "whole chip"}, nil
@@ -236,16 +283,82 @@ func (c *conn) stubCommand(r request) (stubResult, error) {
 			return fail(stubBadDataLen, "0x%X+0x%X not 4 KiB aligned", addr, size), nil
 		}
 		if !s.inRange(addr, size) {
-			return fail(stubFailedSPIOp, "0x%X+0x%X beyond 0x%X", addr, size, s.stubSize), nil
+			return fail(p.errRange, "0x%X+0x%X beyond 0x%X", addr, size, s.stubSize), nil
 		}
 		if err := c.eraseSectors(addr/sectorSize, size/sectorSize); err != nil {
 			return stubResult{}, err
 		}
 		return stubResult{note: fmt.Sprintf("0x%X+0x%X", addr, size)}, nil
 	case opGetSecInfo:
-		return fail(stubNotImplemented, "(ESP8266 has no security info)"), nil
+		return fail(p.errSecInfo, "(ESP8266 has no security info)"), nil
+	case opIdentify:
+		if ok, err := c.identify(r, "stub"); ok || err != nil {
+			return stubResult{silent: true, replied: true}, err
+		}
 	}
 	return fail(stubInvalidCommand, "unknown opcode"), nil
+}
+
+// stubMem serves MEM_BEGIN/MEM_DATA/MEM_END in esp-flasher-stub: another
+// RAM program may be loaded and started (it is checked like the first).
+func (c *conn) stubMem(r request) stubResult {
+	s := &c.d.sess
+	n := len(r.data)
+	switch r.op {
+	case opMemBegin:
+		if n != 16 {
+			return fail(stubBadDataLen, "%d bytes", n)
+		}
+		size, addr := getLE32(r.data), getLE32(r.data[12:])
+		s.mem = memWrite{active: true, size: size, addr: addr, remaining: size}
+		s.announced = append(s.announced, span{addr, size})
+		return stubResult{note: fmt.Sprintf("size=0x%X addr=0x%08X", size, addr)}
+	case opMemData:
+		if n < 16 {
+			return fail(stubNotEnoughData, "%d bytes", n)
+		}
+		if !s.mem.active {
+			return fail(stubNotInFlashMode, "no MEM_BEGIN")
+		}
+		ln, payload := getLE32(r.data), r.data[16:]
+		if ln > s.mem.remaining || int(ln) != len(payload) {
+			return fail(stubTooMuchData, "len=%d, %d bytes left", ln, s.mem.remaining)
+		}
+		s.store(s.mem.addr, payload)
+		s.mem.addr += ln
+		s.mem.remaining -= ln
+		return stubResult{note: fmt.Sprintf("%d bytes", ln)}
+	}
+	if n != 8 {
+		return fail(stubBadDataLen, "%d bytes", n)
+	}
+	if !s.mem.active {
+		return fail(stubNotInFlashMode, "no MEM_BEGIN")
+	}
+	s.mem = memWrite{}
+	flag, entry := getLE32(r.data), getLE32(r.data[4:])
+	res := stubResult{note: fmt.Sprintf("flag=%d entry=0x%08X", flag, entry)}
+	if flag == 0 {
+		res.post = func() (byte, error) { return stubOK, c.runUpload(entry) }
+	}
+	return res
+}
+
+// startWrite opens a stub write session of total bytes at off: the
+// sectors it touches are erased just ahead of the data.
+func (s *session) startWrite(compressed bool, total, blocks, off uint32) {
+	s.fw = flashWrite{
+		active:     true,
+		compressed: compressed,
+		numBlocks:  blocks,
+		remaining:  total,
+		cursor:     off,
+		eraseNext:  off &^ (sectorSize - 1),
+		eraseEnd:   (off + total + sectorSize - 1) &^ (sectorSize - 1),
+	}
+	if compressed {
+		s.inf = newInflater()
+	}
 }
 
 // inRange reports whether [addr, addr+size) lies inside the flash size
@@ -269,6 +382,27 @@ func (c *conn) setBaud(baud int) error {
 	return nil
 }
 
+// stubReadFlash checks READ_FLASH and sets up the stream that follows the
+// reply: esp-flasher-stub checks the packet size and range only then
+// (deferred errors), tuyaflash's stub before it answers.
+func (c *conn) stubReadFlash(r request, p *stubProfile) stubResult {
+	if len(r.data) != 16 {
+		return fail(stubBadDataLen, "%d bytes", len(r.data))
+	}
+	s := &c.d.sess
+	addr, size, packet, window := getLE32(r.data), getLE32(r.data[4:]), getLE32(r.data[8:]), getLE32(r.data[12:])
+	note := fmt.Sprintf("0x%X+0x%X packet=%d max_in_flight=%d", addr, size, packet, window)
+	if p.tuyaflash {
+		if packet == 0 || packet > maxReadPacket || !s.inRange(addr, size) {
+			return fail(stubBadDataLen, "%s", note)
+		}
+		return stubResult{note: note, post: func() (byte, error) {
+			return stubOK, c.tfReadStream(addr, size, packet, max(window, 1))
+		}}
+	}
+	return stubResult{note: note, post: func() (byte, error) { return c.readFlash(addr, size, packet) }}
+}
+
 func (c *conn) stubFlashBegin(r request) (stubResult, error) {
 	n := len(r.data)
 	if n != 16 && n != 20 {
@@ -283,18 +417,7 @@ func (c *conn) stubFlashBegin(r request) (stubResult, error) {
 		return fail(stubFailedSPIOp, "0x%X+0x%X beyond 0x%X", off, total, s.stubSize), nil
 	}
 	s.abortInflate()
-	compressed := r.op == opFlashDeflBegin
-	s.fw = flashWrite{
-		active:     true,
-		compressed: compressed,
-		remaining:  total,
-		cursor:     off,
-		eraseNext:  off &^ (sectorSize - 1),
-		eraseEnd:   (off + total + sectorSize - 1) &^ (sectorSize - 1),
-	}
-	if compressed {
-		s.inf = newInflater()
-	}
+	s.startWrite(r.op == opFlashDeflBegin, total, blocks, off)
 	// The stub starts the first erase before it answers.
 	if err := c.eraseAhead(s.fw.eraseNext + 1); err != nil {
 		return stubResult{}, err
@@ -308,7 +431,7 @@ func (c *conn) eraseAhead(addr uint32) error {
 	fw := &c.d.sess.fw
 	for fw.eraseNext < addr && fw.eraseNext < fw.eraseEnd {
 		block := fw.eraseNext%blockSize64K == 0 && fw.eraseEnd-fw.eraseNext >= blockSize64K
-		if err := c.sleep(c.d.eraseUnit(fw.eraseNext, block)); err != nil {
+		if err := c.eraseUnit(fw.eraseNext, block); err != nil {
 			return err
 		}
 		if block {
@@ -320,7 +443,8 @@ func (c *conn) eraseAhead(addr uint32) error {
 	return nil
 }
 
-// writeStream writes the next piece of the announced data at the cursor.
+// writeStream writes the next piece of the announced data at the cursor
+// (esp-flasher-stub: programmed as it comes).
 func (c *conn) writeStream(b []byte) error {
 	fw := &c.d.sess.fw
 	over := uint32(len(b)) > fw.remaining
@@ -420,11 +544,11 @@ func sinkCode(err error) (byte, error) {
 	return stubOK, err
 }
 
-// readFlash streams flash to the host (reference §10.1): packets of
-// packet bytes, each waiting for the host's 4-byte ACK of the running byte
-// count (one packet in flight, as both stubs behave with esptool's
-// arguments), then a 16-byte MD5 frame. A frame that is not an ACK ends
-// the transfer early; the MD5 then covers what was sent.
+// readFlash streams flash to the host the way esp-flasher-stub does
+// (reference §10.1): packets of packet bytes, each waiting for the host's
+// 4-byte ACK (one packet in flight whatever max_in_flight says), then a
+// 16-byte MD5 frame. A frame that is not an ACK ends the transfer early;
+// the MD5 then covers what was sent.
 func (c *conn) readFlash(addr, size, packet uint32) (byte, error) {
 	s := &c.d.sess
 	if packet == 0 || packet > maxReadPacket {

@@ -250,6 +250,9 @@ func printOverview(w io.Writer) {
 
 // report prints err with its hint and maps it to an exit code.
 func report(e *env, c *command, err error) int {
+	if code, ok := quietCode(err); ok {
+		return code
+	}
 	code := exitCode(err)
 	if code == ExitUsage {
 		fmt.Fprintf(e.stderr, "tuyaflash %s: %v\nRun 'tuyaflash %s --help' for usage.\n", c.name, err, c.name)
