@@ -140,9 +140,12 @@ func bkPerfCases() []bkPerfCase {
 
 // perfCI are the rows CI runs (and compares with testdata/perf.txt).
 var perfCI = map[string]bool{
-	"bk7231n/backup-2MiB/ch340/921600":            true,
-	"bk7231t/backup-2MiB/ftdi/921600":             true,
-	"bk7231n/restore-identical-2MiB/ch340/921600": true,
+	"bk7231n/backup-2MiB/ch340/921600":             true,
+	"bk7231t/backup-2MiB/ftdi/921600":              true,
+	"bk7231n/backup-2MiB/ch340/max":                true,
+	"bk7231n/write-1MiB/ftdi-lowlatency/921600":    true,
+	"bk7231t/restore-identical-2MiB/ftdi/921600":   true,
+	"bk7231n/rewrite-identical-1MiB/ch340/2000000": true,
 }
 
 // TestPerf is the BK7231 part of the speed suite (internal/perf): whole

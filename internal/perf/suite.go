@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -139,5 +140,8 @@ const recordedHeader = `# Speed suite: recorded CI rows (go test -run TestPerf -
 `
 
 func writeRecorded(path string, lines []string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(path, []byte(recordedHeader+strings.Join(lines, "\n")+"\n"), 0o644)
 }
