@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -63,7 +64,11 @@ var ownStub = sync.OnceValues(func() (*Stub, error) {
 // perfImage is the 600 KB Tasmota-like image of the compressed-write rows.
 var perfImage = sync.OnceValue(func() []byte { return tasmotaLike(600_000, 9) })
 
-// zlib9 is the image as a level-9 zlib stream (esptool's compression).
+// perfImageZ is the image as a level-9 zlib stream, the payload of the
+// compressed-write rows' limit (computed outside the measured rows).
+var perfImageZ = sync.OnceValue(func() []byte { return zlib9(perfImage()) })
+
+// zlib9 is b as a level-9 zlib stream (esptool's compression).
 func zlib9(b []byte) []byte {
 	var z bytes.Buffer
 	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
@@ -77,8 +82,58 @@ type espPerfCase struct {
 	op        string
 	flashSize int
 	rom       bool // ROM loader only (no stub, 115200)
-	run       func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result
+	// esptool runs the row as esptool does it: its stub's size and
+	// behaviour (the simulator's StubEsptool model) and esptoolWrite.
+	esptool bool
+	run     func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result
 }
+
+// esptoolWrite is esptool's write_flash of img at 0 through its stub, as a
+// model for the speed suite only (esptool cmds.py write_flash, loader.py
+// flash_defl_begin/flash_defl_block, esptool v4.x/v5.x): the image padded
+// to 4 bytes and compressed whole with zlib level 9, FLASH_DEFL_BEGIN
+// (uncompressed size, blocks, FLASH_WRITE_SIZE 0x4000, offset), one
+// FLASH_DEFL_DATA per 16 KiB of the stream — the stub acknowledges each
+// before it inflates and writes it —, then a READ_REG of the chip-detect
+// register that the stub answers only once the last block is in flash
+// ("Stub only writes each block to flash after 'ack'ing the receive, so do
+// a final dummy operation"), then SPI_FLASH_MD5 over the image to verify.
+// Its connect (sync, chip detection, stub upload at 115200, CHANGE_BAUDRATE
+// and a 50 ms pause, SPI_SET_PARAMS) is Connect's sequence with esptool's
+// stub size; esptool's extra register reads at 115200 (MAC, eFuses, flash
+// id: a few ms each) are left out, in esptool's favour.
+func esptoolWrite(ctx context.Context, d *Device, img []byte) error {
+	img = pad4(img)
+	comp := zlib9(img)
+	blocks := (len(comp) + stubBlockSize - 1) / stubBlockSize
+	var hdr [16]byte
+	words(hdr[:0], uint32(len(img)), uint32(blocks), stubBlockSize, 0)
+	if _, _, err := d.l.check(opFlashDeflBegin, hdr[:], 0, 0, defaultTimeout); err != nil {
+		return err
+	}
+	for seq := range blocks {
+		blk := comp[seq*stubBlockSize : min((seq+1)*stubBlockSize, len(comp))]
+		if _, err := d.dataBlock(opFlashDeflData, blk, seq, defaultTimeout, 1); err != nil {
+			return err
+		}
+	}
+	if _, err := d.l.readReg(regChipMagic); err != nil {
+		return err
+	}
+	got, err := d.MD5(ctx, 0, uint32(len(img)))
+	if err != nil {
+		return err
+	}
+	if got != md5.Sum(img) {
+		return fmt.Errorf("esptool model: MD5 mismatch")
+	}
+	return nil
+}
+
+// esptoolStub stands for esptool's ESP8266 stub: only its size matters
+// here (esptool stub_flasher/2/esp8266.json: 11456 bytes of text, 920 of
+// data); the simulator's StubEsptool model supplies its behaviour.
+func esptoolStub() *Stub { return simStub() }
 
 func espPerfCases() []espPerfCase {
 	read := func(size int) espPerfCase {
@@ -114,6 +169,19 @@ func espPerfCases() []espPerfCase {
 			}},
 		read(1 << 20),
 		read(4 << 20),
+		{op: "esptool-write-compressed-600KB", flashSize: 1 << 20, esptool: true,
+			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+				img := perfImage()
+				if err := esptoolWrite(ctx, d, img); err != nil {
+					t.Fatal(err)
+				}
+				written(t, sim, img)
+				n := len(img)
+				wire := int64(len(perfImageZ()))
+				flash := simErase(0, uint32(n)) + simProgram(n)
+				busy := simMD5(n) + max(0, flash-transport.WireTime(wire, d.Info().Baud))
+				return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
+			}},
 		{op: "write-compressed-600KB", flashSize: 1 << 20,
 			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
 				img := perfImage()
@@ -126,7 +194,7 @@ func espPerfCases() []espPerfCase {
 				}
 				written(t, sim, img)
 				n := len(img)
-				wire := int64(len(zlib9(img)))
+				wire := int64(len(perfImageZ()))
 				// A stub that receives while the flash works overlaps
 				// erase and program with the transfer; the MD5 check after
 				// it cannot overlap.
@@ -159,6 +227,7 @@ var (
 // -perf.all runs every row (go test -v -run TestPerf -perf.all
 // ./flasher/esp8266).
 func TestPerf(t *testing.T) {
+	perfImageZ()
 	var rows []perf.Row
 	for _, c := range espPerfCases() {
 		for _, a := range perfAdapters {
@@ -186,7 +255,11 @@ func TestPerf(t *testing.T) {
 // to its end, sync, identification, stub upload and baud change included.
 func espPerfRun(t *testing.T, c espPerfCase, adapter string, low bool, baud int) perf.Result {
 	flash := espsim.DefaultFlash(espsim.ESP8266, c.flashSize)
-	sim, err := espsim.New(espsim.Config{Chip: espsim.ESP8266, Flash: flash, Timing: true})
+	cfg := espsim.Config{Chip: espsim.ESP8266, Flash: flash, Timing: true}
+	if c.esptool {
+		cfg.Stub = espsim.StubEsptool
+	}
+	sim, err := espsim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +288,9 @@ func espPerfRun(t *testing.T, c espPerfCase, adapter string, low bool, baud int)
 			t.Fatal(err)
 		}
 		opts.Stub, opts.Baud = s, baud
+		if c.esptool {
+			opts.Stub = esptoolStub()
+		}
 	}
 	start := time.Now()
 	d, err := Connect(ctx, host, opts)
