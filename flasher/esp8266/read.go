@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/transport"
 )
 
 // Read chunk sizes: one READ_FLASH covers up to maxReadChunk bytes and
@@ -118,6 +119,12 @@ func (d *Device) readChunk(addr, n uint32, progress func(uint32)) ([]byte, error
 			return nil, err
 		}
 		progress(uint32(len(buf)))
+		if uint32(len(buf)) < n {
+			// The next packet is on the wire (the window keeps several
+			// in flight): let most of it arrive before reading, instead
+			// of waking up for every USB packet (CPU per MiB).
+			time.Sleep(transport.WireTime(readPacket*7/8, d.l.p.BaudRate()))
+		}
 	}
 	d.readBuf = buf
 	f, err := d.l.r.ReadFrame(time.Now().Add(readFrameWait))

@@ -206,6 +206,32 @@ func render(set *results) string {
 		}
 	}
 
+	// tuyaflash's commands against the esptool model of the same command.
+	var vs []string
+	for _, name := range set.order {
+		r, ok := split(name)
+		if !ok || !strings.HasPrefix(r.op, "esptool-") {
+			continue
+		}
+		theirs := set.model[name]
+		ours, ok := set.model[strings.Join([]string{r.chip, strings.TrimPrefix(r.op, "esptool-"), r.adapter, r.rate}, "/")]
+		if !ok {
+			continue
+		}
+		d := 100 * (ours.Wall().Seconds() - theirs.Wall().Seconds()) / theirs.Wall().Seconds()
+		mark := "met"
+		if d > -10 {
+			mark = "**not met**"
+		}
+		vs = append(vs, fmt.Sprintf("| %s %s | %s | %s | %.2f s | %.2f s | %+.1f %% | ≤ −10 %%: %s |",
+			r.chip, strings.TrimPrefix(r.op, "esptool-"), r.adapter, r.rate, ours.Wall().Seconds(), theirs.Wall().Seconds(), d, mark))
+	}
+	if len(vs) > 0 {
+		b.WriteString("\nAgainst esptool (its sequence and stub behaviour modelled in the same harness):\n\n")
+		b.WriteString("| command | adapter | rate | tuyaflash | esptool | difference | target |\n|---|---|---|---|---|---|---|\n")
+		b.WriteString(strings.Join(vs, "\n") + "\n")
+	}
+
 	if len(set.real) > 0 {
 		b.WriteString("\nThe model against real time (the same rows run with `-perf.realtime`):\n\n")
 		b.WriteString("| row | model | real time | difference |\n|---|---|---|---|\n")
