@@ -46,23 +46,6 @@ func simWriteBusy(addr, n uint32) time.Duration {
 	return t + time.Duration(pages)*simPage + simCRC(int64(n))
 }
 
-// perfAdapter is one adapter model of the suite.
-type perfAdapter struct {
-	name string
-	low  bool // the latency timer lowered (ASYNC_LOW_LATENCY)
-}
-
-var perfAdapters = []perfAdapter{{"ch340", false}, {"ftdi", false}, {"ftdi", true}}
-
-func (a perfAdapter) String() string {
-	if a.low {
-		return a.name + "-lowlatency"
-	}
-	return a.name
-}
-
-var perfBauds = []int{115200, 460800, 921600, 1500000, 2000000}
-
 // bkPerfCase is one BK7231 command of the suite.
 type bkPerfCase struct {
 	chip  bksim.Chip
@@ -156,8 +139,8 @@ var perfCI = map[string]bool{
 func TestPerf(t *testing.T) {
 	var rows []perf.Row
 	for _, c := range bkPerfCases() {
-		for _, a := range perfAdapters {
-			for _, baud := range append(perfBauds, BaudMax) {
+		for _, a := range perf.Adapters {
+			for _, baud := range append(perf.Rates, BaudMax) {
 				rate := fmt.Sprint(baud)
 				if baud == BaudMax {
 					rate = "max"
@@ -184,7 +167,7 @@ func chipName(c bksim.Chip) string {
 // it returns; the simulated user power-cycles the module the moment
 // tuyaflash asks (the user's own delay is not counted, what tuyaflash does
 // before it asks is).
-func bkPerfRun(t *testing.T, c bkPerfCase, a perfAdapter, baud int) perf.Result {
+func bkPerfRun(t *testing.T, c bkPerfCase, a perf.Adapter, baud int) perf.Result {
 	cfg := bksim.Config{Chip: c.chip, Timing: true}
 	if c.flash != nil {
 		cfg.Flash = c.flash()
@@ -193,20 +176,12 @@ func bkPerfRun(t *testing.T, c bkPerfCase, a perfAdapter, baud int) perf.Result 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ad, err := transport.ParseAdapter(a.name)
+	host, stop, err := a.Serve(LinkBaud, func(ctx context.Context, dev *transport.PipePort) { sim.Serve(ctx, dev) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, dev := transport.Pipe(transport.LinkOptions{Paced: true, Adapter: ad, LowLatency: a.low})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { sim.Serve(ctx, dev); close(served) }()
-	defer func() {
-		cancel()
-		host.Close()
-		dev.Close()
-		<-served
-	}()
+	defer stop()
+	ctx := context.Background()
 	// The user power-cycles the module the moment tuyaflash asks.
 	events := func(e flasher.Event) {
 		if e.Kind == flasher.Action {

@@ -142,12 +142,38 @@ type reply struct {
 // commands (§3.2). The returned data aliases an internal buffer until the
 // next call.
 func (c *conn) await(long bool, code byte, deadline time.Time) (reply, error) {
+	return c.awaitEarly(long, code, deadline, nil)
+}
+
+// earlyTail is how close to its end a reply must be for awaitEarly to send
+// the next request: less than one USB packet, the part an adapter holds
+// back until its latency timer fires.
+const earlyTail = 64
+
+// awaitEarly is await for a reply that another request follows: next sends
+// that request as soon as the chip has sent the reply's last byte, not when
+// the adapter finally hands the reply's tail over (up to 16 ms later on an
+// FTDI bridge with its default latency timer). The chip still gets one
+// command at a time: the missing bytes' wire time is waited out first,
+// counted from when the bytes before them had already arrived. next is
+// called once, and only when the reply is on its way; nil skips it.
+func (c *conn) awaitEarly(long bool, code byte, deadline time.Time, next func() error) (reply, error) {
 	for {
+		if missing, ok := c.partial(long, code); next != nil && ok && missing > 0 && missing <= earlyTail {
+			time.Sleep(transport.WireTime(int64(missing+2), c.port.BaudRate()) + 50*time.Microsecond)
+			if err := next(); err != nil {
+				return reply{}, err
+			}
+			next = nil
+		}
 		r, consumed, ok := c.parse(long, code)
 		if ok {
 			// Keep the reply valid by copying it before compacting.
 			r.data = append([]byte(nil), r.data...)
 			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
+			if next != nil {
+				return r, next()
+			}
 			return r, nil
 		}
 		if consumed > 0 {
@@ -167,58 +193,6 @@ func (c *conn) await(long bool, code byte, deadline time.Time) (reply, error) {
 				if len(c.buf) > 0 {
 					return reply{}, fmt.Errorf("incomplete or unexpected reply (%d bytes: % X): %w", len(c.buf), head(c.buf, 16), transport.ErrTimeout)
 				}
-				return reply{}, errNoReply
-			}
-			return reply{}, err
-		}
-	}
-}
-
-// earlyTail is how close to its end a reply must be for awaitEarly to send
-// the next request: less than one USB packet, the part an adapter holds
-// back until its latency timer fires.
-const earlyTail = 64
-
-// awaitEarly is await for a reply that another request follows: next sends
-// that request as soon as the chip has sent the reply's last byte, not when
-// the adapter finally hands the reply's tail over (up to 16 ms later on an
-// FTDI bridge with its default latency timer). The chip still gets one
-// command at a time: the missing bytes' wire time is waited out first,
-// counted from when the bytes before them had already arrived. next is
-// called once, and only when the reply is on its way; nil skips it.
-func (c *conn) awaitEarly(long bool, code byte, deadline time.Time, next func() error) (reply, error) {
-	if next == nil {
-		return c.await(long, code, deadline)
-	}
-	for {
-		if missing, ok := c.partial(long, code); ok && missing > 0 && missing <= earlyTail {
-			time.Sleep(transport.WireTime(int64(missing+2), c.port.BaudRate()) + 50*time.Microsecond)
-			if err := next(); err != nil {
-				return reply{}, err
-			}
-			return c.await(long, code, deadline)
-		}
-		r, consumed, ok := c.parse(long, code)
-		if ok {
-			r.data = append([]byte(nil), r.data...)
-			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
-			return r, next()
-		}
-		if consumed > 0 {
-			c.buf = c.buf[:copy(c.buf, c.buf[consumed:])]
-		}
-		c.pace(long, code)
-		wait := deadline
-		if len(c.buf) > 0 {
-			if gap := time.Now().Add(interByteGap); gap.Before(wait) {
-				wait = gap
-			}
-		}
-		if err := c.fill(wait); err != nil {
-			if err == transport.ErrTimeout && len(c.buf) > 0 {
-				return reply{}, fmt.Errorf("incomplete or unexpected reply (%d bytes: % X): %w", len(c.buf), head(c.buf, 16), transport.ErrTimeout)
-			}
-			if err == transport.ErrTimeout {
 				return reply{}, errNoReply
 			}
 			return reply{}, err

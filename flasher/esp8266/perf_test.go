@@ -77,6 +77,17 @@ func zlib9(b []byte) []byte {
 	return z.Bytes()
 }
 
+// compressedLimit is the limit of a compressed write of the n-byte
+// perfImage at baud: the level-9 stream on the wire; a stub that receives
+// while the flash works overlaps erase and program with the transfer, so
+// only what they take beyond it counts, and the MD5 check after it.
+func compressedLimit(n, baud int) perf.Result {
+	wire := int64(len(perfImageZ()))
+	flash := simErase(0, uint32(n)) + simProgram(n)
+	busy := simMD5(n) + max(0, flash-transport.WireTime(wire, baud))
+	return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
+}
+
 // espPerfCase is one ESP8266 command of the suite.
 type espPerfCase struct {
 	op        string
@@ -176,11 +187,7 @@ func espPerfCases() []espPerfCase {
 					t.Fatal(err)
 				}
 				written(t, sim, img)
-				n := len(img)
-				wire := int64(len(perfImageZ()))
-				flash := simErase(0, uint32(n)) + simProgram(n)
-				busy := simMD5(n) + max(0, flash-transport.WireTime(wire, d.Info().Baud))
-				return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
+				return compressedLimit(len(img), d.Info().Baud)
 			}},
 		{op: "write-compressed-600KB", flashSize: 1 << 20,
 			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
@@ -193,14 +200,7 @@ func espPerfCases() []espPerfCase {
 					t.Fatal("not verified")
 				}
 				written(t, sim, img)
-				n := len(img)
-				wire := int64(len(perfImageZ()))
-				// A stub that receives while the flash works overlaps
-				// erase and program with the transfer; the MD5 check after
-				// it cannot overlap.
-				flash := simErase(0, uint32(n)) + simProgram(n)
-				busy := simMD5(n) + max(0, flash-transport.WireTime(wire, d.Info().Baud))
-				return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
+				return compressedLimit(len(img), d.Info().Baud)
 			}},
 	}
 }
@@ -212,14 +212,6 @@ var espPerfCI = map[string]bool{
 	"esp8266/rom-write-600KB/ftdi/115200":         true,
 }
 
-var (
-	perfAdapters = []struct {
-		name string
-		low  bool
-	}{{"ch340", false}, {"ftdi", false}, {"ftdi", true}}
-	perfBauds = []int{115200, 460800, 921600, 1500000, 2000000}
-)
-
 // TestPerf is the ESP8266 part of the speed suite (internal/perf): whole
 // commands, link-up and stub upload included, against the simulator with
 // flash timing on, over paced links with USB adapter models, in fake time.
@@ -230,18 +222,14 @@ func TestPerf(t *testing.T) {
 	perfImageZ()
 	var rows []perf.Row
 	for _, c := range espPerfCases() {
-		for _, a := range perfAdapters {
-			adapter := a.name
-			if a.low {
-				adapter += "-lowlatency"
-			}
-			for _, baud := range perfBauds {
+		for _, a := range perf.Adapters {
+			for _, baud := range perf.Rates {
 				if c.rom && baud != romBaud {
 					continue // the ROM loader stays at 115200
 				}
-				name := fmt.Sprintf("esp8266/%s/%s/%d", c.op, adapter, baud)
+				name := fmt.Sprintf("esp8266/%s/%s/%d", c.op, a, baud)
 				rows = append(rows, perf.Row{Name: name, CI: espPerfCI[name], Run: func(t *testing.T) perf.Result {
-					return espPerfRun(t, c, a.name, a.low, baud)
+					return espPerfRun(t, c, a, baud)
 				}})
 			}
 		}
@@ -253,7 +241,7 @@ func TestPerf(t *testing.T) {
 // GPIO0 low and power-cycles it the moment tuyaflash asks (the user's own
 // delay is not counted): the wall time runs from the start of the command
 // to its end, sync, identification, stub upload and baud change included.
-func espPerfRun(t *testing.T, c espPerfCase, adapter string, low bool, baud int) perf.Result {
+func espPerfRun(t *testing.T, c espPerfCase, a perf.Adapter, baud int) perf.Result {
 	flash := espsim.DefaultFlash(espsim.ESP8266, c.flashSize)
 	cfg := espsim.Config{Chip: espsim.ESP8266, Flash: flash, Timing: true}
 	if c.esptool {
@@ -263,20 +251,12 @@ func espPerfRun(t *testing.T, c espPerfCase, adapter string, low bool, baud int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ad, err := transport.ParseAdapter(adapter)
+	host, stop, err := a.Serve(romBaud, func(ctx context.Context, dev *transport.PipePort) { sim.Serve(ctx, dev) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, chip := transport.Pipe(transport.LinkOptions{Baud: romBaud, Paced: true, Adapter: ad, LowLatency: low})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { sim.Serve(ctx, chip); close(served) }()
-	defer func() {
-		cancel()
-		host.Close()
-		chip.Close()
-		<-served
-	}()
+	defer stop()
+	ctx := context.Background()
 	opts := Options{SyncWindow: 5 * time.Second, Events: func(e flasher.Event) {
 		if e.Kind == flasher.Action {
 			sim.PowerCycle(true)

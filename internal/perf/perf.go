@@ -12,6 +12,7 @@
 package perf
 
 import (
+	"context"
 	"fmt"
 
 	"sort"
@@ -182,4 +183,57 @@ func splitBaud(name string) (string, int) {
 		return name, 0
 	}
 	return name[:i], b
+}
+
+// Adapter is one USB adapter model of the suite (transport.ParseAdapter's
+// names), with its latency timer lowered or not.
+type Adapter struct {
+	Model      string
+	LowLatency bool
+}
+
+// String names the adapter in row names: "ch340", "ftdi",
+// "ftdi-lowlatency".
+func (a Adapter) String() string {
+	if a.LowLatency {
+		return a.Model + "-lowlatency"
+	}
+	return a.Model
+}
+
+// Link returns the options of a paced link through a at baud.
+func (a Adapter) Link(baud int) (transport.LinkOptions, error) {
+	ad, err := transport.ParseAdapter(a.Model)
+	if err != nil {
+		return transport.LinkOptions{}, err
+	}
+	return transport.LinkOptions{Baud: baud, Paced: true, Adapter: ad, LowLatency: a.LowLatency}, nil
+}
+
+// Adapters are the suite's adapter models: a CH340, an FTDI FT232R at its
+// default 16 ms latency timer, and the FTDI with the timer lowered to 1 ms.
+var Adapters = []Adapter{{"ch340", false}, {"ftdi", false}, {"ftdi", true}}
+
+// Rates are the suite's transfer rates.
+var Rates = []int{115200, 460800, 921600, 1500000, 2000000}
+
+// Serve makes a paced link through a (both ends at baud), runs serve — a
+// simulator's Serve — on the device end and returns the host end with a
+// function that stops the simulator and waits for it (defer it: a
+// synctest bubble ends only when every goroutine has).
+func (a Adapter) Serve(baud int, serve func(ctx context.Context, dev *transport.PipePort)) (*transport.PipePort, func(), error) {
+	link, err := a.Link(baud)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, dev := transport.Pipe(link)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { serve(ctx, dev); close(served) }()
+	return host, func() {
+		cancel()
+		host.Close()
+		dev.Close()
+		<-served
+	}, nil
 }
