@@ -188,6 +188,7 @@ func bkPerfRun(t *testing.T, c bkPerfCase, a perf.Adapter, baud int) perf.Result
 			sim.PowerCycle()
 		}
 	}
+	cpu := perf.CPUTime() // the command's, not the setup's
 	start := time.Now()
 	d, err := Connect(ctx, host, Options{Baud: baud, LinkTimeout: 5 * time.Second, Events: events})
 	if err != nil {
@@ -200,6 +201,7 @@ func bkPerfRun(t *testing.T, c bkPerfCase, a perf.Adapter, baud int) perf.Result
 	}
 	res := c.run(t, ctx, d, sim)
 	res.Wall = time.Since(start)
+	res.CPU = perf.CPUTime() - cpu
 	res.LinkUp = linkUp
 	res.Baud = got
 	return res

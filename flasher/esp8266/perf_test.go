@@ -272,6 +272,7 @@ func espPerfRun(t *testing.T, c espPerfCase, a perf.Adapter, baud int) perf.Resu
 			opts.Stub = esptoolStub()
 		}
 	}
+	cpu := perf.CPUTime() // the command's, not the setup's
 	start := time.Now()
 	d, err := Connect(ctx, host, opts)
 	if err != nil {
@@ -283,6 +284,7 @@ func espPerfRun(t *testing.T, c espPerfCase, a perf.Adapter, baud int) perf.Resu
 	}
 	res := c.run(t, ctx, d, sim)
 	res.Wall = time.Since(start)
+	res.CPU = perf.CPUTime() - cpu
 	res.LinkUp = linkUp
 	res.Baud = baud
 	return res
