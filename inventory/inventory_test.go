@@ -421,7 +421,7 @@ func TestJSONShape(t *testing.T) {
 	}
 	devs := raw["devices"].([]any)
 	d := devs[0].(map[string]any)
-	if raw["format"] != FormatV1 || d["key"] != "d81f12aabbcc/eb6015" || d["flash_id"] != "EB6015" || d["family"] != "BK7231N" {
+	if raw["format"] != FormatV1 || d["key"] != "d81f12aabbcc/eb6015" || d["flash_id"] != "0xEB6015" || d["family"] != "BK7231N" {
 		t.Errorf("file: %s", b)
 	}
 }
