@@ -245,11 +245,17 @@ func ReadVerification(fam flasher.Family) *backup.Verification {
 // resumeHint says what to do after a backup stopped at done bytes whose
 // verified part is kept in path.
 func resumeHint(ctx context.Context, err error, path string, done int64) string {
-	kept := fmt.Sprintf("the verified part (0x000000-0x%06X, %d KiB) is kept in %s; run the same command again to resume", done-1, done/1024, path)
+	kept := PartialKept(path, done)
 	if ctx.Err() != nil {
-		return "the partial backup is kept: " + kept
+		return kept
 	}
 	return linkHint(err) + "; nothing is lost: " + kept
+}
+
+// PartialKept says where the verified part of an interrupted backup is
+// kept and how to resume.
+func PartialKept(path string, done int64) string {
+	return fmt.Sprintf("the partial backup (0x000000-0x%06X verified, %d KiB) is kept in %s; run the same command again to resume", done-1, done/1024, path)
 }
 
 // linkHint says what to do after a transfer error (never after an

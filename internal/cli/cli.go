@@ -72,6 +72,8 @@ type env struct {
 	g       globals
 	fs      *pflag.FlagSet
 	cmd     *command
+	// args are the command's arguments (after the flags).
+	args []string
 	// doc is the command's JSON document (--json), set by emit.
 	doc document
 	// state says what an interruption leaves behind (see setState).
@@ -131,6 +133,9 @@ type command struct {
 	// interrupts: Ctrl-C and SIGTERM are the normal way to end the
 	// command (sim), which then exits as it returns.
 	interrupts bool
+	// subcommands are the words the command takes first ("firmware
+	// list"), mapped to the name its JSON document gives.
+	subcommands map[string]string
 }
 
 // deviceVerbose are the -v levels of every command that talks to a chip.
@@ -204,6 +209,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if e.g.json {
 		e.stdout = io.Discard
 	}
+	e.args = fs.Args()
 	if err := e.validate(fs.Args()); err != nil {
 		return report(e, err)
 	}

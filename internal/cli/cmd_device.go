@@ -273,8 +273,10 @@ verified part and resumes there when run again.`}
 			Progress: e.progress(), Events: e.events(),
 			Started: func(partial string, done int64) {
 				e.stateFn = func() string {
-					_, at, _ := e.track.position()
-					return fmt.Sprintf("the partial backup (0x000000-0x%06X verified) is kept in %s; run the same command again to resume", max(at, uint32(done)), partial)
+					if done == 0 {
+						return "nothing was read yet; run the same command again"
+					}
+					return ops.PartialKept(partial, done) // at least; the journal has the rest
 				}
 			},
 		})
@@ -629,15 +631,11 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		return err
 	}
 	e.stateFn = func() string {
-		op, at, active := e.track.position()
+		op, at, _ := e.track.position()
 		if op == "" {
 			return "the chip is still in download mode; nothing was written yet"
 		}
-		where := fmt.Sprintf("writing stopped at 0x%06X", at)
-		if !active {
-			where = fmt.Sprintf("writing stopped after the %s phase ended at 0x%06X", op, at)
-		}
-		return where + "; the chip is still in download mode: run the same command again to resume (sectors already written are skipped)"
+		return fmt.Sprintf("writing stopped at 0x%06X; the chip is still in download mode: run the same command again to resume (sectors already written are skipped)", at)
 	}
 	for _, j := range jobs {
 		if !e.g.json {

@@ -108,6 +108,7 @@ func inventoryCmd() *command {
 	var file string
 	var showSecrets bool
 	c := &command{name: "inventory", args: "[DEVICE…] | forget DEVICE", summary: "list the devices tuyaflash has backed up, flashed or verified; forget one",
+		subcommands: map[string]string{"forget": "forget"},
 		long: `One record per device, keyed by MAC and flash id (a placeholder MAC is never a
 key on its own: such a device is keyed by flash id and its first backup's hash).
 DEVICE (a key, MAC, Tuya device id or IP) shows that record in full. Virtual
@@ -180,7 +181,11 @@ only with --show-secrets.`}
 			fmt.Fprintln(e.stdout, "Virtual devices (simulators; left out of every export):")
 			printDeviceTable(e.stdout, virtual)
 		}
-		fmt.Fprintf(e.stdout, "\n%d devices, %d virtual, in %s ('tuyaflash inventory DEVICE' for details)\n", len(real), len(virtual), path)
+		more := ""
+		if len(virtual) > 0 {
+			more = fmt.Sprintf(" (+%d virtual)", len(virtual))
+		}
+		fmt.Fprintf(e.stdout, "\n%d devices%s in %s ('tuyaflash inventory DEVICE' for details)\n", len(real), more, path)
 		return nil
 	}
 	return c
@@ -308,6 +313,7 @@ func exportCmd() *command {
 		fs                                      *pflag.FlagSet
 	)
 	c := &command{name: "export", args: "tinytuya|homeassistant|templates [DEVICE…]", summary: "update tinytuya's files for flashed devices; Home Assistant hints; pin templates",
+		subcommands: map[string]string{"tinytuya": "tinytuya", "homeassistant": "homeassistant", "ha": "homeassistant", "templates": "templates"},
 		long: `export tinytuya --devices devices.json [--snapshot snapshot.json]
   Moves the entries of devices flashed with another firmware (from the
   inventory, or --id/--mac) out of tinytuya's files into

@@ -1,40 +1,24 @@
 package cli
 
 import (
-	"bufio"
-	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/internal/jsondocs"
 )
 
 // jsonDocSections reads docs/json.md: the fields each section's table
 // lists, by heading ("detect", "firmware list", "The chip object" …).
 func jsonDocSections(t *testing.T) map[string][]string {
 	t.Helper()
-	f, err := os.Open("../../docs/json.md")
+	s, err := jsondocs.Sections("../../docs/json.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	out := map[string][]string{}
-	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
-	heading := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "#") {
-			heading = strings.Trim(strings.TrimLeft(l, "# "), "`")
-			continue
-		}
-		if m := row.FindStringSubmatch(l); m != nil && heading != "" {
-			out[heading] = append(out[heading], m[1])
-		}
-	}
-	return out
+	return s
 }
 
 // jsonFields lists the JSON names of v's top-level fields, embedded

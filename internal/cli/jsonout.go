@@ -69,7 +69,7 @@ func (e *env) printDoc(err error) {
 	}
 	h := doc.head()
 	if h.Command == "" {
-		h.Command = e.cmd.name
+		h.Command = e.commandName()
 	}
 	h.OK = err == nil
 	h.Error = nil
@@ -82,6 +82,17 @@ func (e *env) printDoc(err error) {
 	if err := enc.Encode(doc); err != nil {
 		fmt.Fprintf(e.stderr, "tuyaflash %s: cannot encode the JSON result: %v\n", e.cmd.name, err)
 	}
+}
+
+// commandName is the command with its subcommand, as the JSON document
+// names it ("firmware list").
+func (e *env) commandName() string {
+	if len(e.args) > 0 {
+		if sub, ok := e.cmd.subcommands[e.args[0]]; ok {
+			return e.cmd.name + " " + sub
+		}
+	}
+	return e.cmd.name
 }
 
 // report prints err with its hint on stderr (and the JSON document with
