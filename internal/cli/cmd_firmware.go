@@ -99,7 +99,7 @@ func firmwareCmd() *command {
 	var sha string
 	c := &command{name: "firmware", args: "list | fetch NAME | verify FILE",
 		subcommands: map[string]string{"list": "list", "fetch": "fetch", "verify": "verify"},
-		summary: "list the firmware catalogue, download images into the cache, check an image file",
+		summary:     "list the firmware catalogue, download images into the cache, check an image file",
 		long: `list    what the catalogue has (for --chip), with the cache state of each file
 fetch   download NAME into the cache (resumes cut downloads; checks the sha256 the
         catalogue gives, or pins the checksum of the first download when it gives
