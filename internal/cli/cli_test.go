@@ -16,8 +16,11 @@ import (
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/firmware"
+	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/transport"
+	"github.com/tuyaflash/tuyaflash/tuyaconfig"
 )
 
 // result is one in-process run of the command line.
@@ -414,5 +417,59 @@ func TestJSONDocsMatchTheCode(t *testing.T) {
 		if !found {
 			t.Errorf("command %s has no documented JSON document", c.name)
 		}
+	}
+}
+
+// TestTuyaConfigSecrets: the home Wi-Fi name is hidden like the keys, in
+// the report and in JSON (null, not a placeholder).
+func TestTuyaConfigSecrets(t *testing.T) {
+	cfg := &tuyaconfig.Config{DeviceID: "bf0123", Activated: true, LocalKey: "0123456789abcdef", WiFiSSID: "HomeNet-5G", WiFiPassword: "hunter22",
+		Keys: map[string]json.RawMessage{"gw_wsm": json.RawMessage(`{"ssid":"HomeNet-5G","passwd":"hunter22","nc_tp":3}`), "gw_ai": json.RawMessage(`{"lckey":"0123456789abcdef"}`)},
+		KeyBlockOffset: 0x1EE000}
+	text := summary(cfg, false)
+	for _, secret := range []string{"HomeNet-5G", "hunter22", "0123456789abcdef"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the report shows %q without --show-secrets:\n%s", secret, text)
+		}
+	}
+	if !strings.Contains(summary(cfg, true), "HomeNet-5G") {
+		t.Error("--show-secrets hides the Wi-Fi name")
+	}
+	m, err := tuyaConfigJSON(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(m)
+	for _, secret := range []string{"HomeNet-5G", "hunter22", "0123456789abcdef", "hidden"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("JSON shows %q without --show-secrets: %s", secret, b)
+		}
+	}
+	if m["wifi_ssid"] != nil || m["local_key"] != nil || m["key_block_offset"] != "0x1EE000" || !strings.Contains(string(b), `"nc_tp":3`) {
+		t.Errorf("JSON: %s", b)
+	}
+	shown, _ := tuyaConfigJSON(cfg, true)
+	if shown["wifi_ssid"] != "HomeNet-5G" {
+		t.Errorf("--show-secrets JSON: %v", shown["wifi_ssid"])
+	}
+}
+
+// TestZeroKeyHintShowsTheBuild: the command the zero-key refusal names
+// lists the build it is about.
+func TestZeroKeyHintShowsTheBuild(t *testing.T) {
+	qio := fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x8000, 2), 0x129F70)
+	det, err := firmware.Detect(qio, "OpenBK7231N_QIO_1.0.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = firmware.Place(flasher.Info{Family: flasher.BK7231N, FlashSize: 2 << 20, EfuseKey: firmware.KeyZero}, det, firmware.PlaceOptions{})
+	hint := flasher.Hint(err)
+	refs := commandRefs(hint, "hint")
+	if len(refs) != 1 {
+		t.Fatalf("hint %q names %d commands", hint, len(refs))
+	}
+	r := runCLI(t, append(strings.Fields(refs[0].line)[1:], "--json")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "OpenBK7231M_QIO_") {
+		t.Errorf("%q does not list the BK7231M build:\n%s", refs[0].line, r)
 	}
 }
