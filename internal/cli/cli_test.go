@@ -424,7 +424,7 @@ func TestJSONDocsMatchTheCode(t *testing.T) {
 // the report and in JSON (null, not a placeholder).
 func TestTuyaConfigSecrets(t *testing.T) {
 	cfg := &tuyaconfig.Config{DeviceID: "bf0123", Activated: true, LocalKey: "0123456789abcdef", WiFiSSID: "HomeNet-5G", WiFiPassword: "hunter22",
-		Keys: map[string]json.RawMessage{"gw_wsm": json.RawMessage(`{"ssid":"HomeNet-5G","passwd":"hunter22","nc_tp":3}`), "gw_ai": json.RawMessage(`{"lckey":"0123456789abcdef"}`)},
+		Keys:           map[string]json.RawMessage{"gw_wsm": json.RawMessage(`{"ssid":"HomeNet-5G","passwd":"hunter22","nc_tp":3}`), "gw_ai": json.RawMessage(`{"lckey":"0123456789abcdef"}`)},
 		KeyBlockOffset: 0x1EE000}
 	text := summary(cfg, false)
 	for _, secret := range []string{"HomeNet-5G", "hunter22", "0123456789abcdef"} {
@@ -471,5 +471,39 @@ func TestZeroKeyHintShowsTheBuild(t *testing.T) {
 	r := runCLI(t, append(strings.Fields(refs[0].line)[1:], "--json")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "OpenBK7231M_QIO_") {
 		t.Errorf("%q does not list the BK7231M build:\n%s", refs[0].line, r)
+	}
+}
+
+// TestVerboseLevels: each -v adds something: notes, a line per command to
+// the chip, a hex dump.
+func TestVerboseLevels(t *testing.T) {
+	type level struct {
+		flag      string
+		has, lack []string
+	}
+	for _, l := range []level{
+		{"", nil, []string{"chip answered", "  -> ", "TX "}},
+		{"-v", []string{"chip answered", "switched to 921600 baud"}, []string{"  -> ", "TX "}},
+		{"-vv", []string{"chip answered", "  -> ", "  <- "}, []string{"TX "}},
+		{"-vvv", []string{"chip answered", "TX ", "RX "}, nil},
+	} {
+		args := []string{"detect", "--port", "sim:bk7231n", "--chip", "bk7231n"}
+		if l.flag != "" {
+			args = append(args, l.flag)
+		}
+		r := runCLI(t, args...)
+		if r.code != 0 {
+			t.Fatalf("%s: %s", l.flag, r)
+		}
+		for _, s := range l.has {
+			if !strings.Contains(r.stderr, s) {
+				t.Errorf("%q: stderr lacks %q:\n%s", l.flag, s, r.stderr)
+			}
+		}
+		for _, s := range l.lack {
+			if strings.Contains(r.stderr, s) {
+				t.Errorf("%q: stderr has %q already", l.flag, s)
+			}
+		}
 	}
 }
