@@ -358,7 +358,7 @@ re-running an interrupted write resumes it.`}
 		fs.StringVar(&w.spec, "firmware", "", "catalogue `name` (tasmota, openbeken …) or image file")
 		fs.Var(w.av, "addr", "flash `address`; normally taken from the image (required with --raw)")
 		fs.BoolVar(&w.includeBoot, "include-bootloader", false, "BK7231N QIO image: write its bootloader too (refused unless the chip's eFuse key matches it)")
-		fs.StringVar(&w.flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; default: the catalogue's, else dout)")
+		fs.StringVar(&w.flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; without this flag the catalogue's mode, else dout)")
 		fs.StringVar(&w.flashSize, "flash-size", "keep", "ESP8266 image at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …; never more than the chip has)")
 		fs.StringVar(&w.frq, "flash-freq", "keep", "ESP8266 image at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
 		fs.BoolVar(&w.raw, "raw", false, "write FILE as it is at --addr: no detection, no gates but the flash's bounds and the BK7231T bootloader")

@@ -28,7 +28,7 @@ type firmwareFlags struct {
 }
 
 func (f *firmwareFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file or URL` (default: the one built into tuyaflash)")
+	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file|URL` (default: the one built into tuyaflash)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "download cache `folder` (default $"+firmware.CacheDirEnv+" or the user cache folder)/tuyaflash/firmware")
 	fs.BoolVar(&f.offline, "offline", false, "use only files already in the download cache")
 }

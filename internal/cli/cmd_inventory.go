@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -371,6 +372,11 @@ export templates [--kind obk,obk-json,esphome,tasmota] [-o DIR] [DEVICE…]
 			}
 			if all && !undo {
 				return usagef("--all goes with --undo")
+			}
+			for _, f := range []string{devicesFile, snapshotFile} {
+				if _, err := os.Stat(f); f != "" && err != nil {
+					return &flasher.HintError{Err: err, Hint: "give tinytuya's own files: devices.json (written by 'python -m tinytuya wizard') and, if you have it, snapshot.json"}
+				}
 			}
 			return e.exportTinyTuya(path, devicesFile, snapshotFile, tinyTuyaSelection{ids: ids, macs: macs, undo: undo, all: all}, export.Options{DryRun: dryRun})
 		case "homeassistant", "ha":

@@ -56,7 +56,7 @@ online, reporting what it sees on the way.`}
 		fs.StringVar(&fromBackup, "backup", "", "take the expected MAC from this backup's sidecar `file`")
 		fs.StringVar(&user, "user", "", "web `user` (Tasmota: admin)")
 		fs.StringVar(&password, "password", "", "web `password`")
-		fs.DurationVar(&wait, "wait", 0, "keep trying for this `long` until the device answers (e.g. 2m)")
+		fs.DurationVar(&wait, "wait", 0, "keep trying this long until the device answers (a `duration`, e.g. 2m)")
 		fs.BoolVar(&mdns, "mdns", false, "also ask mDNS (ESPHome version and MAC)")
 	}
 	c.check = func(e *env, args []string) error {
@@ -206,11 +206,11 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		fs.StringVar(&ssid, "ssid", "", "your Wi-Fi network `name`")
 		fs.Var(&pw, "wifi-password", "your Wi-Fi `password` (better: $"+wifiPasswordEnv+" or the prompt)")
 		fs.BoolVar(&ap, "ap", false, "use the device's access point instead of the serial console")
-		fs.StringVar(&fw, "firmware", "", "firmware on the device (--ap): tasmota, openbeken or esphome")
-		fs.StringVar(&apHost, "ap-host", "", "device address on its access point (default 192.168.4.1)")
-		fs.StringVar(&webPass, "web-password", "", "OpenBeken web password, kept by the Wi-Fi form (--ap)")
+		fs.StringVar(&fw, "firmware", "", "`firmware` on the device (--ap): tasmota, openbeken or esphome")
+		fs.StringVar(&apHost, "ap-host", "", "device `address` on its access point (default 192.168.4.1)")
+		fs.StringVar(&webPass, "web-password", "", "OpenBeken web `password`, kept by the Wi-Fi form (--ap)")
 		fs.BoolVar(&clearWeb, "clear-web-password", false, "let OpenBeken's Wi-Fi form clear its web password (--ap)")
-		fs.DurationVar(&timeout, "wait", 90*time.Second, "how `long` to wait for the device to join the network")
+		fs.DurationVar(&timeout, "wait", 90*time.Second, "how long to wait for the device to join the network (a `duration`)")
 	}
 	c.check = func(e *env, args []string) error {
 		if len(args) > 0 {
