@@ -233,3 +233,13 @@ func qioManifest(t *testing.T, file, url, ver, sha string) string {
 	}
 	return file
 }
+
+// writeIn writes b to dir/name and returns the path.
+func writeIn(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -82,11 +81,7 @@ func TestJSONContract(t *testing.T) {
 	}
 	store := t.TempDir()
 	dir := t.TempDir()
-	file := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o644)
-		return p
-	}
+	file := func(name string, b []byte) string { return writeIn(t, dir, name, b) }
 	random := make([]byte, 8192)
 	rand.New(rand.NewSource(9)).Read(random)
 	esp := file("tasmota.bin", espImage(60000, 3, 1))

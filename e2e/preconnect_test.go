@@ -30,11 +30,7 @@ func TestChecksBeforeThePowerCycle(t *testing.T) {
 	defer pty.Close()
 	port := pty.SlavePath()
 	dir := t.TempDir()
-	file := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o644)
-		return p
-	}
+	file := func(name string, b []byte) string { return writeIn(t, dir, name, b) }
 	random := make([]byte, 64<<10)
 	rand.New(rand.NewSource(5)).Read(random)
 	ua := file("OpenBK7231T_UA_1.0.0.bin", fwtest.App(fwtest.SigTuya, 0x20000, 3))

@@ -45,14 +45,10 @@ func Resolve(ctx context.Context, spec string, chip Chip, m *Manifest, c *Cache)
 		return nil, err
 	}
 	fw, b := ch.Firmware, ch.Build
-	if fw.UserFile {
-		return nil, &flasher.HintError{Err: fmt.Errorf("%s is built for each device; there is no file to download", fw.Name),
-			Hint: userFileHint(b)}
+	part, err := writablePart(ch)
+	if err != nil {
+		return nil, err
 	}
-	if len(b.Parts) != 1 {
-		return nil, fmt.Errorf("%s for %s has %d parts; tuyaflash writes single-part builds: %w", fw.Name, b.ChipFamily, len(b.Parts), flasher.ErrUnsupported)
-	}
-	part := &b.Parts[0]
 	loc := m.Location(part)
 	var data []byte
 	var res *Result
@@ -186,14 +182,10 @@ func Prefetch(ctx context.Context, m *Manifest, name string, fam flasher.Family,
 	var out []*Result
 	for _, ch := range choices {
 		fw, b := ch.Firmware, ch.Build
-		if fw.UserFile {
-			return nil, &flasher.HintError{Err: fmt.Errorf("%s is built for each device; there is no file to download", fw.Name),
-				Hint: userFileHint(b)}
+		part, err := writablePart(ch)
+		if err != nil {
+			return nil, err
 		}
-		if len(b.Parts) != 1 {
-			return nil, fmt.Errorf("%s for %s has %d parts; tuyaflash writes single-part builds: %w", fw.Name, b.ChipFamily, len(b.Parts), flasher.ErrUnsupported)
-		}
-		part := &b.Parts[0]
 		loc := m.Location(part)
 		if !isURL(loc) {
 			if _, err := os.Stat(loc); err != nil {
@@ -211,4 +203,18 @@ func Prefetch(ctx context.Context, m *Manifest, name string, fam flasher.Family,
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// writablePart is the one file of a build tuyaflash can write: not a
+// per-device ESPHome build, not a multi-part one.
+func writablePart(ch Choice) (*Part, error) {
+	fw, b := ch.Firmware, ch.Build
+	if fw.UserFile {
+		return nil, &flasher.HintError{Err: fmt.Errorf("%s is built for each device; there is no file to download", fw.Name),
+			Hint: userFileHint(b)}
+	}
+	if len(b.Parts) != 1 {
+		return nil, fmt.Errorf("%s for %s has %d parts; tuyaflash writes single-part builds: %w", fw.Name, b.ChipFamily, len(b.Parts), flasher.ErrUnsupported)
+	}
+	return &b.Parts[0], nil
 }

@@ -294,6 +294,8 @@ func TestRefusedCombinations(t *testing.T) {
 		{[]string{"write", "-p", "sim:bk7231n", "--dry-run", "--no-reboot", file}, "--no-reboot does nothing with --dry-run"},
 		{[]string{"write", "-p", "sim:bk7231n", "--firmware", "openbeken", file}, "not both"},
 		{[]string{"restore", "-p", "sim:bk7231n", "--dry-run", "--no-reboot", file}, "--no-reboot does nothing with --dry-run"},
+		{[]string{"write", "-p", "sim:bk7231n", "--dry-run", "--yes", file}, "--yes does nothing with --dry-run"},
+		{[]string{"restore", "-p", "sim:bk7231n", "--yes", file}, "--yes goes with --force"},
 		{[]string{"backup", "-p", "sim:esp8266", "--no-stub"}, "ROM loader cannot read flash"},
 		{[]string{"detect", "-p", "sim:bk7231n", "--chip", "bk7231n", "--reset", "classic"}, "--reset applies to ESP8266 chips only"},
 		{[]string{"detect", "-p", "sim:bk7231n", "--chip", "bk7231n", "--no-stub"}, "--no-stub applies to ESP8266 chips only"},

@@ -28,21 +28,9 @@ func init() {
 	register(restoreCmd())
 }
 
-// portJSON is one port in ports --json.
-type portJSON struct {
-	Name         string `json:"name"`
-	USB          bool   `json:"usb"`
-	VID          string `json:"vid,omitempty"`
-	PID          string `json:"pid,omitempty"`
-	SerialNumber string `json:"serial_number,omitempty"`
-	Product      string `json:"product,omitempty"`
-	Adapter      string `json:"adapter,omitempty"`
-	Likely       bool   `json:"likely"`
-}
-
 type portsDoc struct {
 	header
-	Ports []portJSON `json:"ports"`
+	Ports []transport.PortInfo `json:"ports"`
 }
 
 func runPorts(e *env, args []string) error {
@@ -53,9 +41,10 @@ func runPorts(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list ports: %w", err)
 	}
-	doc := &portsDoc{Ports: []portJSON{}}
+	doc := &portsDoc{Ports: []transport.PortInfo{}}
 	for _, p := range list {
-		doc.Ports = append(doc.Ports, portJSON{p.Name, p.USB, hexID(p.VID), hexID(p.PID), p.SerialNumber, p.Product, p.Adapter, p.Likely})
+		p.VID, p.PID = hexID(p.VID), hexID(p.PID) // "0x1A86", as every id
+		doc.Ports = append(doc.Ports, p)
 	}
 	e.emit(doc)
 	if len(list) == 0 {
@@ -124,9 +113,6 @@ func runDetect(e *env, args []string) error {
 		return usagef("detect takes no arguments")
 	}
 	if err := e.requirePort(); err != nil {
-		return err
-	}
-	if err := e.checkStub(); err != nil {
 		return err
 	}
 	s, err := e.connect()
@@ -255,9 +241,6 @@ verified part and resumes there when run again.`}
 			if err := checkWritable(filepath.Dir(output), "-o folder"); err != nil {
 				return err
 			}
-		}
-		if err := e.checkStub(); err != nil {
-			return err
 		}
 		s, err := e.connect()
 		if err != nil {
@@ -390,6 +373,9 @@ func (w *writeFlags) check(e *env, args []string) error {
 	if w.dryRun && w.noReboot {
 		return usagef("--no-reboot does nothing with --dry-run (a dry run writes nothing and never reboots)")
 	}
+	if w.dryRun && w.yes {
+		return usagef("--yes does nothing with --dry-run (a dry run writes nothing)")
+	}
 	if w.raw {
 		if !w.av.set {
 			return usagef("--raw needs --addr")
@@ -482,9 +468,6 @@ func (w *writeFlags) run(e *env, _ []string) error {
 	}
 	m, cache, err := w.prepare(e)
 	if err != nil {
-		return err
-	}
-	if err := e.checkStub(); err != nil {
 		return err
 	}
 	s, err := e.connect()
@@ -711,6 +694,9 @@ that is not this device's own needs a backup of this device on record, or
 		if dryRun && noReboot {
 			return usagef("--no-reboot does nothing with --dry-run (a dry run writes nothing and never reboots)")
 		}
+		if yes && (dryRun || !force) {
+			return usagef("--yes goes with --force and without --dry-run: it lets a forced restore of another device's backup write a device with no backup of its own on record")
+		}
 		return nil
 	}
 	c.run = func(e *env, args []string) error {
@@ -722,9 +708,6 @@ that is not this device's own needs a backup of this device on record, or
 			return err
 		}
 		if err := restoreFamilyGate(b, e.knownFamily()); err != nil {
-			return err
-		}
-		if err := e.checkStub(); err != nil {
 			return err
 		}
 		s, err := e.connect()

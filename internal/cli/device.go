@@ -193,6 +193,9 @@ func (e *env) connect() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkStub(); err != nil {
+		return nil, err
+	}
 	s, err := e.openPort(bk7231.LinkBaud)
 	if err != nil {
 		return nil, err
@@ -312,8 +315,8 @@ func (e *env) espStub() (*esp8266.Stub, error) {
 	return st, nil
 }
 
-// checkStub loads --stub before connecting, so that a bad file fails
-// before the power-cycle prompt.
+// checkStub loads --stub before the port is opened, so that a bad file
+// fails before the power-cycle prompt.
 func (e *env) checkStub() error {
 	if e.g.stub == "" || e.knownFamily().Beken() {
 		return nil
