@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tuyaflash/tuyaflash/flasher"
 )
 
 // Version is the tool version, set at build time with
@@ -76,6 +78,9 @@ type env struct {
 	args []string
 	// doc is the command's JSON document (--json), set by emit.
 	doc document
+	// abandoned: the command did not return within interruptGrace; its
+	// document may still change, so a bare one is printed.
+	abandoned bool
 	// state says what an interruption leaves behind (see setState).
 	stateMu sync.Mutex
 	state   string
@@ -96,7 +101,15 @@ func (e *env) changed(name string) bool { return e.fs != nil && e.fs.Changed(nam
 func (e *env) setState(format string, a ...any) {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
-	e.state = fmt.Sprintf(format, a...)
+	e.state, e.stateFn = fmt.Sprintf(format, a...), nil
+}
+
+// setStateFunc makes the state computed when it is needed (a transfer
+// under way says where it stands).
+func (e *env) setStateFunc(f func() string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	e.stateFn = f
 }
 
 func (e *env) currentState() string {
@@ -191,7 +204,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitUsage
 	}
 	c := inv.cmd
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, jsonOut: stdout, stderr: stderr, cmd: c, terminal: isTerminal}
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, jsonOut: stdout, stderr: stderr, cmd: c, terminal: isTerminal,
+		track: &tracker{next: flasher.NopProgress{}}}
 	fs := flagSet(c, &e.g)
 	e.fs = fs
 	if err := fs.Parse(inv.rest); err != nil {
@@ -308,6 +322,7 @@ func (e *env) runCommand(args []string) error {
 	case err := <-done:
 		return e.interrupted(err)
 	case <-time.After(interruptGrace):
+		e.abandoned = true
 		return e.interrupted(context.Cause(e.ctx))
 	}
 }

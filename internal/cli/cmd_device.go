@@ -255,18 +255,17 @@ verified part and resumes there when run again.`}
 			Root: root, Output: output, ToolVersion: version(), Port: e.g.port,
 			Progress: e.progress(), Events: e.events(),
 			Started: func(partial string, done int64) {
-				e.stateFn = func() string {
+				e.setStateFunc(func() string {
 					if done == 0 {
 						return "nothing was read yet; run the same command again"
 					}
 					return ops.PartialKept(partial, done) // at least; the journal has the rest
-				}
+				})
 			},
 		})
 		if err != nil {
 			return err
 		}
-		e.stateFn = nil
 		e.setState("the backup was saved as %s", res.Path)
 		doc.Path, doc.SidecarPath, doc.Resumed, doc.Sidecar = res.Path, res.Path+".json", res.Resumed, &res.Sidecar
 		fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
@@ -613,13 +612,13 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 	if err := e.requireBackup(s, o.yes, e.g.port); err != nil {
 		return err
 	}
-	e.stateFn = func() string {
+	e.setStateFunc(func() string {
 		op, at, _ := e.track.position()
 		if op == "" {
 			return "the chip is still in download mode; nothing was written yet"
 		}
 		return fmt.Sprintf("writing stopped at 0x%06X; the chip is still in download mode: run the same command again to resume (sectors already written are skipped)", at)
-	}
+	})
 	for _, j := range jobs {
 		if !e.g.json {
 			fmt.Fprintf(e.stderr, "%s\n", j.plan)
@@ -643,7 +642,6 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		}
 		fmt.Fprintln(e.stdout)
 	}
-	e.stateFn = nil
 	e.setState("everything was written and verified; the chip was not rebooted yet (power-cycle it)")
 	e.recordDevice(s, func(inv *inventory.Inventory) (d inventory.Device, err error) {
 		for _, res := range doc.Results {

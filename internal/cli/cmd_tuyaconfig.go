@@ -102,11 +102,14 @@ document or the template) to FILE, mode 0600, never overwriting it.`}
 				if perr != nil {
 					doc.Error = errorDoc(perr)
 				}
-				b, err := json.MarshalIndent(doc, "", "  ")
-				if err != nil {
+				var b strings.Builder
+				enc := json.NewEncoder(&b)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(doc); err != nil {
 					return err
 				}
-				out = string(b) + "\n"
+				out = b.String()
 			} else {
 				out = summary(cfg, showSecrets) + "\n"
 			}

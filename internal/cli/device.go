@@ -341,11 +341,7 @@ func (e *env) baudFor(fam flasher.Family) int {
 // where a transfer stands for an interruption's message.
 func (e *env) progress() flasher.Progress {
 	tty := e.terminal(e.stderr)
-	p := ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: tty, Quiet: e.g.json && e.g.verbose == 0})
-	if e.track == nil {
-		e.track = &tracker{}
-	}
-	e.track.next = p
+	e.track.show(ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: tty, Quiet: e.g.json && e.g.verbose == 0}))
 	return e.track
 }
 

@@ -64,7 +64,7 @@ func hintOf(err error) string {
 // printDoc prints the one JSON document: the command's, or a bare one.
 func (e *env) printDoc(err error) {
 	doc := e.doc
-	if doc == nil {
+	if doc == nil || e.abandoned {
 		doc = &bareDoc{}
 	}
 	h := doc.head()

@@ -21,39 +21,41 @@ type tracker struct {
 	done   int64
 	total  int64
 	active bool
-	// written is how many bytes write phases completed in this run.
-	written int64
+}
+
+// show makes p show the progress from now on.
+func (t *tracker) show(p flasher.Progress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next = p
 }
 
 func (t *tracker) Begin(op string, addr uint32, total int64) {
 	t.mu.Lock()
 	t.op, t.addr, t.total, t.done, t.active = op, addr, total, 0, true
+	next := t.next
 	t.mu.Unlock()
-	t.next.Begin(op, addr, total)
+	next.Begin(op, addr, total)
 }
 
 func (t *tracker) Advance(n int64) {
 	t.mu.Lock()
 	t.done = min(max(t.done+n, 0), max(t.total, 0))
+	next := t.next
 	t.mu.Unlock()
-	t.next.Advance(n)
+	next.Advance(n)
 }
 
 func (t *tracker) End(err error) {
 	t.mu.Lock()
 	t.active = false
-	if err == nil && t.op == "write" {
-		t.written += t.total
-	}
+	next := t.next
 	t.mu.Unlock()
-	t.next.End(err)
+	next.End(err)
 }
 
 // position is the current phase and the address it has reached.
 func (t *tracker) position() (op string, at uint32, active bool) {
-	if t == nil {
-		return "", 0, false
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.op, t.addr + uint32(t.done), t.active
