@@ -124,16 +124,7 @@ func (d *Device) onFrame(f *frame, now time.Time) action {
 func (d *Device) command(f *frame, now time.Time) action {
 	if isIdentify(f) {
 		d.commands["Identify"]++
-		net := d.cfg.NetAddr
-		if net == "" {
-			if n, ok := d.cfg.App.(NetAddrer); ok {
-				net = n.NetAddr()
-			}
-		}
-		js := identityJSON(d.cfg.Chip, net)
-		if len(js) > 240 {
-			js = identityJSON(d.cfg.Chip, "")
-		}
+		js := d.identityJSON()
 		d.logf("Identify: %s", js)
 		return action{reply: shortReply(identifyCode, js...)}
 	}

@@ -66,6 +66,12 @@ type Options struct {
 	// session (one SYNC at Baud, 921600, 460800, 230400) before asking
 	// for a power-cycle, and reuses it.
 	FindStub bool
+	// AskVirtual sends the virtual-identification command (contract C2)
+	// once the chip is identified: the caller wants a demo image written
+	// or suspects a simulator (a pseudo-terminal port). A real ROM or
+	// stub rejects it as an unknown command. The answer is
+	// Info().Virtual.
+	AskVirtual bool
 }
 
 // Device is an ESP8266/ESP8285 in download mode, connected and identified.
@@ -132,6 +138,9 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	if err := d.identify(); err != nil {
 		return nil, err
 	}
+	if opts.AskVirtual {
+		d.askVirtual()
+	}
 	if opts.Stub != nil && !d.stub {
 		if err := d.runStub(opts.Stub); err != nil {
 			return nil, err
@@ -149,6 +158,27 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	}
 	return d, nil
 }
+
+// askVirtual sends the virtual-identification command (contract C2):
+// opcode 0x7E with the query as data, checksum 0. A simulator answers
+// status 0 with its JSON in the data field; a real ROM or stub answers an
+// error status (unknown command), which leaves nothing behind.
+func (d *Device) askVirtual() {
+	_, body, err := d.l.command(flasher.VirtualCode, []byte(flasher.VirtualQuery), 0, virtualWait)
+	if err != nil {
+		d.l.flush()
+		return
+	}
+	if v, ok := flasher.ParseVirtual(body); ok {
+		d.info.Virtual = v
+		d.opts.Events.Emit(flasher.Note, fmt.Sprintf("virtual device: %s simulating %s", v.Sim, v.Chip))
+	}
+}
+
+// virtualWait bounds the wait for the answer to the identification command
+// (under 240 bytes of JSON: 21 ms at 115200 baud, plus the adapter's
+// latency timer).
+const virtualWait = 300 * time.Millisecond
 
 func (d *Device) setStub(protocol string) {
 	d.stub = true

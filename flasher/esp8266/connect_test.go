@@ -376,8 +376,13 @@ func TestROMWriteTranscript(t *testing.T) {
 // connectFake connects without options to a scripted chip.
 func connectFake(t *testing.T, handle func([]byte) [][]byte) (*fakePort, *Device) {
 	t.Helper()
+	return connectFakeWith(t, handle, Options{})
+}
+
+func connectFakeWith(t *testing.T, handle func([]byte) [][]byte, o Options) (*fakePort, *Device) {
+	t.Helper()
 	p := newFake(handle)
-	d, err := Connect(context.Background(), p, Options{})
+	d, err := Connect(context.Background(), p, o)
 	if err != nil {
 		t.Fatal(err)
 	}
