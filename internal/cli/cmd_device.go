@@ -14,6 +14,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -86,11 +87,11 @@ type chipJSON struct {
 	Notes          []string `json:"notes,omitempty"`
 }
 
-func chipDoc(s *session) *chipJSON {
-	i := s.dev.Info()
+func chipDoc(s *session.Session) *chipJSON {
+	i := s.Device.Info()
 	c := &chipJSON{Family: string(i.Family), Protocol: i.Protocol, Bootloader: i.Bootloader, FlashID: hexID(i.FlashIDString()),
 		FlashName: i.FlashName, FlashSize: i.FlashSize, FlashSizeFrom: i.FlashSizeFrom, MACFrom: i.MACFrom, EfuseKey: i.EfuseKey,
-		CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.virtual, Notes: i.Notes}
+		CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.Virtual != nil, Notes: i.Notes}
 	if i.ChipID != 0 {
 		c.ChipID = fmt.Sprintf("0x%X", i.ChipID)
 	}
@@ -120,7 +121,7 @@ func runDetect(e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	info := s.dev.Info()
+	info := s.Device.Info()
 	e.recordDevice(s, func(inv *inventory.Inventory) (inventory.Device, error) {
 		d, _ := inv.RecordDetect(info)
 		return d, nil
@@ -247,11 +248,11 @@ verified part and resumes there when run again.`}
 			return err
 		}
 		defer s.Close()
-		info := s.dev.Info()
+		info := s.Device.Info()
 		doc := &backupDoc{Chip: chipDoc(s)}
 		e.emit(doc)
 		printInfo(e, info)
-		res, err := ops.Backup(e.ctx, s.dev, ops.BackupOptions{
+		res, err := ops.Backup(e.ctx, s.Device, ops.BackupOptions{
 			Root: root, Output: output, ToolVersion: version(), Port: e.g.port,
 			Progress: e.progress(), Events: e.events(),
 			Started: func(partial string, done int64) {
@@ -474,7 +475,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 		return err
 	}
 	defer s.Close()
-	info := s.dev.Info()
+	info := s.Device.Info()
 	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
 	e.emit(doc)
 	if info.Family.Beken() {
@@ -494,7 +495,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 	}
 	var jobs []writeJob
 	for i, reg := range p.Regions {
-		plan, err := ops.PlanWrite(s.dev, reg.Addr, reg.Data)
+		plan, err := ops.PlanWrite(s.Device, reg.Addr, reg.Data)
 		if err != nil {
 			return err
 		}
@@ -539,7 +540,7 @@ func (w *writeFlags) writeRaw(e *env) error {
 	defer s.Close()
 	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
 	e.emit(doc)
-	plan, err := ops.PlanWrite(s.dev, w.addr, data)
+	plan, err := ops.PlanWrite(s.Device, w.addr, data)
 	if err != nil {
 		return err
 	}
@@ -595,7 +596,7 @@ type writeOpts struct {
 
 // doWrite writes the jobs (after the stock-safety gate), reboots the chip
 // and records in the inventory what was written.
-func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) error {
+func (e *env) doWrite(s *session.Session, doc *writeDoc, jobs []writeJob, o writeOpts) error {
 	doc.Plans, doc.Results = []planJSON{}, []resultJSON{}
 	for _, j := range jobs {
 		p := j.plan
@@ -623,7 +624,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		if !e.g.json {
 			fmt.Fprintf(e.stderr, "%s\n", j.plan)
 		}
-		res, err := s.dev.Write(e.ctx, j.plan.Addr, j.data, e.progress())
+		res, err := s.Device.Write(e.ctx, j.plan.Addr, j.data, e.progress())
 		if err != nil {
 			if flasher.Hint(err) == "" && e.ctx.Err() == nil {
 				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
@@ -647,7 +648,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		for _, res := range doc.Results {
 			addr, _ := strconv.ParseUint(res.Addr, 0, 32)
 			wr := flasher.WriteResult{Addr: uint32(addr), Size: res.Size, Erased: res.Erased, Skipped: res.Skipped, Retries: res.Retries, Verified: res.Verified, VerifyMethod: res.VerifyMethod}
-			if d, err = inv.RecordWrite(s.dev.Info(), o.fw, o.ver, wr); err != nil {
+			if d, err = inv.RecordWrite(s.Device.Info(), o.fw, o.ver, wr); err != nil {
 				return d, err
 			}
 		}
@@ -655,7 +656,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 	})
 	doc.Reboot = "stayed in download mode (--no-reboot)"
 	if !o.noReboot {
-		manual, err := s.dev.Reboot(e.ctx)
+		manual, err := s.Device.Reboot(e.ctx)
 		switch {
 		case err != nil:
 			doc.Reboot = "reboot command failed: " + err.Error() + "; power-cycle the device"
@@ -715,14 +716,14 @@ that is not this device's own needs a backup of this device on record, or
 		defer s.Close()
 		doc := &writeDoc{Chip: chipDoc(s), DryRun: dryRun}
 		e.emit(doc)
-		if err := restoreFamilyGate(b, s.family); err != nil {
+		if err := restoreFamilyGate(b, s.Family); err != nil {
 			return err
 		}
-		plan, data, err := ops.RestorePlan(s.dev, b, force)
+		plan, data, err := ops.RestorePlan(s.Device, b, force)
 		if err != nil {
 			return err
 		}
-		own := ops.MatchSidecar(s.dev.Info(), b.Sidecar) == nil && b.Sidecar.MAC != "" && b.Sidecar.MACPlaceholder == ""
+		own := ops.MatchSidecar(s.Device.Info(), b.Sidecar) == nil && b.Sidecar.MAC != "" && b.Sidecar.MACPlaceholder == ""
 		for _, n := range plan.Notes {
 			if strings.HasPrefix(n, "--force overrides") {
 				e.events().Emit(flasher.Warning, n)
@@ -782,10 +783,10 @@ func restoreFamilyGate(b *backup.Backup, fam flasher.Family) error {
 }
 
 // recordDevice updates the inventory and marks a virtual device as such.
-func (e *env) recordDevice(s *session, record func(inv *inventory.Inventory) (inventory.Device, error)) {
+func (e *env) recordDevice(s *session.Session, record func(inv *inventory.Inventory) (inventory.Device, error)) {
 	e.recordInventory(func(inv *inventory.Inventory) error {
 		d, err := record(inv)
-		if err == nil && s.virtual && d.Key != "" {
+		if err == nil && s.Virtual != nil && d.Key != "" {
 			inv.MarkVirtual(d.Key)
 		}
 		return err

@@ -110,8 +110,8 @@ func checkValue(cmd, flag, v string) error {
 		case "flash-mode":
 			ok = slices.Contains([]string{"keep", "qio", "qout", "dio", "dout"}, alt)
 		case "port":
-			if c, _, sim := simChip(alt); sim {
-				_, ok = simFamilies[c]
+			if _, sim, err := simSpec(alt); sim {
+				ok = err == nil
 			} else {
 				continue
 			}
