@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,8 +60,23 @@ type sim struct {
 	exited bool
 }
 
-// startSim runs "tuyaflash sim" and waits for its pty link.
+// startSim runs "tuyaflash sim" unpaced (bytes cross at once; ESP8266
+// flash operations instant unless the test asks for --timing) and waits
+// for its pty link.
 func startSim(t *testing.T, args ...string) *sim {
+	t.Helper()
+	extra := []string{"--unpaced"}
+	for i, a := range args {
+		if a == "--chip" && i+1 < len(args) && strings.HasPrefix(args[i+1], "esp") && !slices.Contains(args, "--no-timing") {
+			extra = append(extra, "--no-timing")
+		}
+	}
+	return startPacedSim(t, append(extra, args...)...)
+}
+
+// startPacedSim runs "tuyaflash sim" as a user does: paced at the wire's
+// speed through the adapter model (for the tests that measure wire time).
+func startPacedSim(t *testing.T, args ...string) *sim {
 	t.Helper()
 	tty := filepath.Join(t.TempDir(), "tty")
 	full := append([]string{"sim", "--link", tty, "--auto-reset", "30ms"}, args...)
@@ -118,6 +134,18 @@ func (s *sim) wait(t *testing.T) {
 	}
 }
 
+// storeEnv is the environment of a tuyaflash run on the store: backups,
+// inventory, cache and virtual devices in it, virtual devices unpaced
+// (the tests that measure wire time use paced ones: pacedEnv).
+func storeEnv(store string) []string {
+	return append(pacedEnv(store), "TUYAFLASH_SIM_UNPACED=1")
+}
+
+// pacedEnv is storeEnv with the virtual devices paced, as users run them.
+func pacedEnv(store string) []string {
+	return append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"), "TUYAFLASH_SIM_UNPACED=0")
+}
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -131,7 +159,7 @@ func (r result) String() string {
 func run(t *testing.T, store string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"))
+	cmd.Env = storeEnv(store)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Start()

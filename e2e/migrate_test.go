@@ -154,7 +154,7 @@ func TestMigrateUntilRebootOverPTY(t *testing.T) {
 func runKilled(t *testing.T, store string, kill func(ev map[string]any) bool, args ...string) bool {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"migrate", "--events"}, args...)...)
-	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"))
+	cmd.Env = storeEnv(store)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

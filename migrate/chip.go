@@ -395,6 +395,9 @@ func (r *runner) needImage(ctx context.Context) (*image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := firmware.DemoGate(res.Detection, r.virt != nil); err != nil {
+		return nil, err
+	}
 	place, err := firmware.Place(r.info, res.Detection, res.Options)
 	if err != nil {
 		return nil, err
@@ -586,6 +589,19 @@ func (r *runner) resumeOnline(ctx context.Context) error {
 		}
 		if m.Virtual != "" {
 			r.virt = &Virtual{Station: m.Virtual}
+		}
+		if IsVirtualPort(r.port) {
+			// A virtual device of this process lives as long as a port
+			// of it is open: its console keeps it running (and says
+			// where its access point is).
+			p, err := r.o.Connector.Console(ctx, r.port)
+			if err != nil {
+				return err
+			}
+			r.console = p
+			if v, ok := p.(interface{ Virtual() *Virtual }); ok && v.Virtual() != nil {
+				r.virt = v.Virtual()
+			}
 		}
 		if m.Image != nil {
 			r.fw, _ = postflash.ParseFirmware(m.Image.Firmware)

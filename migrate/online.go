@@ -140,9 +140,12 @@ func (r *runner) provision(ctx context.Context) (Status, string, error) {
 // for it to boot (the user power-cycles the module after the write).
 func (r *runner) provisionSerial(ctx context.Context, w provision.WiFi) error {
 	var port transport.Port
-	if r.link != nil {
+	switch {
+	case r.link != nil:
 		port = r.link.Console()
-	} else {
+	case r.console != nil:
+		port = r.console
+	default:
 		p, err := r.o.Connector.Console(ctx, r.port)
 		if err != nil {
 			return err

@@ -89,6 +89,9 @@ type env struct {
 	stateFn func() string
 	// track follows the current transfer (for interruption messages).
 	track *tracker
+	// askVirtual: the command wants to know whether the chip is a
+	// virtual device (a demo image is to be written).
+	askVirtual bool
 	// terminal reports whether a stream is a terminal (tests replace it).
 	terminal func(any) bool
 }

@@ -401,6 +401,12 @@ func (w *writeFlags) check(e *env, args []string) error {
 				return usagef("--%s applies to catalogue names; %s is a local file", f, w.spec)
 			}
 		}
+	} else if firmware.IsDemoName(w.spec) {
+		for _, f := range []string{"manifest", "cache-dir", "offline"} {
+			if e.changed(f) {
+				return usagef("--%s applies to catalogue names; the demo image is built in", f)
+			}
+		}
 	}
 	return nil
 }
@@ -426,6 +432,10 @@ func (w *writeFlags) placeOptions(e *env, r *firmware.Resolved) firmware.PlaceOp
 // and applies every gate the known family allows.
 func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cache, err error) {
 	fam := e.knownFamily()
+	if firmware.IsDemoName(w.spec) {
+		e.askVirtual = true // resolved for the chip found, once it said it is virtual
+		return nil, nil, nil
+	}
 	file, err := firmware.LocalSpec(w.spec)
 	if err != nil {
 		return nil, nil, err
@@ -435,6 +445,7 @@ func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cach
 		if err != nil {
 			return nil, nil, err
 		}
+		e.askVirtual = r.Detection.Demo != nil
 		if r.Detection.Arch == firmware.ArchBeken {
 			for _, f := range espHeaderFlags {
 				if e.changed(f) {
@@ -485,8 +496,16 @@ func (w *writeFlags) run(e *env, _ []string) error {
 			}
 		}
 	}
-	r, err := firmware.Resolve(e.ctx, w.spec, firmware.ChipOf(info), m, cache)
+	var r *firmware.Resolved
+	if firmware.IsDemoName(w.spec) {
+		r, err = firmware.ResolveDemo(firmware.ChipOf(info))
+	} else {
+		r, err = firmware.Resolve(e.ctx, w.spec, firmware.ChipOf(info), m, cache)
+	}
 	if err != nil {
+		return err
+	}
+	if err := firmware.DemoGate(r.Detection, s.Virtual != nil); err != nil {
 		return err
 	}
 	p, err := firmware.Place(info, r.Detection, w.placeOptions(e, r))

@@ -20,9 +20,11 @@ import (
 
 func init() { register(migrateCmd()) }
 
-// migrateDemo returns the virtual devices' demo image for a chip; set by
-// the virtual bench (issue 11). nil: no demo images in this build.
-var migrateDemo func(ctx context.Context, chip firmware.Chip) (*firmware.Resolved, error)
+// migrateDemo returns the virtual devices' demo image for a chip (migrate
+// gates it: refused on a real chip).
+func migrateDemo(_ context.Context, chip firmware.Chip) (*firmware.Resolved, error) {
+	return firmware.ResolveDemo(chip)
+}
 
 func migrateCmd() *command {
 	var ports, tinytuya []string
@@ -100,6 +102,7 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 		if err != nil {
 			return err
 		}
+		co.AskVirtual = firmware.IsDemoName(o.Firmware) || isDemoFile(o.Firmware)
 		o.Connector = &session.Connector{Options: co, TraceNotes: dev.trace || dev.verbose >= 2}
 		o.Network = migrate.LiveNetwork{Probe: postflash.Options{Dial: virtual.Dial}}
 		r := newMigrateRenderer(e, len(ports) != 1 || ports[0] == migrate.AllPorts, events)
@@ -260,4 +263,13 @@ func quietCode(err error) (int, bool) {
 type migrateDoc struct {
 	header
 	migrate.Report
+}
+
+// isDemoFile reports whether spec is a file holding a demo image.
+func isDemoFile(spec string) bool {
+	if file, err := firmware.LocalSpec(spec); err != nil || !file {
+		return false
+	}
+	r, err := firmware.Resolve(context.Background(), spec, firmware.Chip{}, nil, nil)
+	return err == nil && r.Detection.Demo != nil
 }

@@ -115,7 +115,7 @@ func (e *env) openPort() (*session.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Notify = e.events()
+	o.Notify, o.AskVirtual = e.events(), e.askVirtual
 	s, err := session.Open(e.ctx, o)
 	var ue *session.UsageError
 	if errors.As(err, &ue) {

@@ -58,10 +58,11 @@ func backupOnRecord(info flasher.Info) (path, why string) {
 
 // requireBackup is the stock-safety gate before anything is written: the
 // device's stock firmware exists nowhere else, so a device without a
-// verified backup on record is written only with --yes. Virtual devices
-// have no stock firmware to lose.
+// verified backup on record is written only with --yes. The virtual
+// devices of sim: ports have no stock firmware to lose (a simulator on a
+// pseudo-terminal stands in for a bench device and gets the gate).
 func (e *env) requireBackup(s *session.Session, yes bool, port string) error {
-	if s.Virtual != nil {
+	if s.Virtual != nil && s.Virtual.InProcess {
 		return nil
 	}
 	info := s.Device.Info()
