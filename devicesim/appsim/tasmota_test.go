@@ -48,9 +48,8 @@ func TestTasmotaLifecycleAP(t *testing.T) {
 			t.Fatalf("after provisioning: %+v", st)
 		}
 		r := identify(t, b, postflash.Tasmota)
-		// StatusFWR.Version is "demo-1(tasmota)"; postflash's version
-		// pattern wants digits, so it keeps the whole string.
-		if !strings.HasPrefix(r.Version, "demo-1") || r.Chip != "ESP8266" || r.Hostname != tasmotaAP || r.Module != "Sonoff Basic (1)" {
+		// StatusFWR.Version is "demo-1(tasmota)": version and build.
+		if r.Version != "demo-1" || r.Build != "tasmota" || r.Chip != "ESP8266" || r.Hostname != tasmotaAP || r.Module != "Sonoff Basic (1)" {
 			t.Errorf("identified %q on %q, host %q, module %q", r.Version, r.Chip, r.Hostname, r.Module)
 		}
 
