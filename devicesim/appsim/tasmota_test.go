@@ -172,7 +172,7 @@ func TestTasmotaSerialProvisioning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("provision.Serial: %v\n%s", err, strings.Join(res.Transcript, "\n"))
 		}
-		if res.MAC != espMAC || res.IP != "127.0.0.1" || res.Hostname != tasmotaAP {
+		if res.MAC != espMAC || res.IP != b.fw.StationAddr() || res.Hostname != tasmotaAP {
 			t.Errorf("serial result: MAC %q, IP %q, host %q", res.MAC, res.IP, res.Hostname)
 		}
 		transcript := strings.Join(res.Transcript, "\n")
