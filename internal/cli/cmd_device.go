@@ -128,7 +128,26 @@ func runDetect(e *env, args []string) error {
 	})
 	e.emit(&detectDoc{Chip: chipDoc(s)})
 	printInfo(e, info)
+	if v := s.Virtual; v != nil {
+		fmt.Fprintf(e.stdout, "Virtual:     %s\n", describeVirtual(v))
+	}
 	return nil
+}
+
+// describeVirtual says what a virtual device is and where its network side
+// appears: "virtual device (bksim simulating BK7231N; station at …)".
+func describeVirtual(v *session.VirtualInfo) string {
+	var parts []string
+	if v.Sim != "" {
+		parts = append(parts, v.Sim+" simulating "+v.Chip)
+	}
+	if v.InProcess {
+		parts = append(parts, "served in this process as "+v.Port+", kept in "+v.Device.Dir)
+	}
+	if a := v.Addrs; a.Station != "" {
+		parts = append(parts, fmt.Sprintf("its firmware's station at %s, access point at %s", a.Station, a.AP))
+	}
+	return "virtual device (" + strings.Join(parts, "; ") + ")"
 }
 
 func printInfo(e *env, i flasher.Info) {

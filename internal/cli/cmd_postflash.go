@@ -336,7 +336,9 @@ on the command line ends up in the shell history and in 'ps'). An empty
 			if res != nil {
 				doc.Steps, doc.IP, doc.MAC = res.Steps, res.NewIP, macText(res.MAC)
 				for i, s := range res.Steps {
-					fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
+					if dial == nil { // a virtual device needs no Wi-Fi changes on this computer
+						fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
+					}
 				}
 				switch {
 				case res.NewIP != "":
@@ -411,6 +413,12 @@ func (e *env) openConsole() (*session.Session, error) {
 	if virtual.IsSpec(e.g.port) {
 		s, err := e.startVirtual(e.g.port)
 		if err != nil {
+			return nil, err
+		}
+		// What is typed while the firmware still boots is lost, as on a
+		// real device: wait until it runs.
+		if _, err := s.WaitApp(e.ctx, virtualOnlineWait, func(st appsim.Status) bool { return st.Image.Kind != "" }); err != nil {
+			s.Close()
 			return nil, err
 		}
 		if e.g.trace {
