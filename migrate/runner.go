@@ -43,8 +43,8 @@ type runner struct {
 	// a virtual device of this process: it keeps the device running.
 	console transport.Port
 	dev     flasher.Device
-	info flasher.Info
-	virt *Virtual
+	info    flasher.Info
+	virt    *Virtual
 	// inDownload: this run holds the chip in download mode (so the
 	// firmware is not running until the reboot step).
 	inDownload bool

@@ -55,4 +55,3 @@ func (t *tracker) position() (op string, at uint32, active bool) {
 	defer t.mu.Unlock()
 	return t.op, t.addr + uint32(t.done), t.active
 }
-
