@@ -42,6 +42,9 @@ func (r *runner) detect(ctx context.Context) (Status, string, error) {
 			r.setKey(key) // saves nothing in a dry run
 		}
 	} else if d, ok := r.inv.RecordDetect(r.info); ok {
+		if r.virt != nil {
+			r.inv.MarkVirtual(d.Key) // listed apart, left out of the exports
+		}
 		if err := r.setKey(d.Key); err != nil {
 			return "", "", err
 		}
