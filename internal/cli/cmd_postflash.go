@@ -341,10 +341,14 @@ on the command line ends up in the shell history and in 'ps'). An empty
 					}
 				}
 				switch {
+				case err == nil && dial != nil:
+					// It runs in this process only while a command uses it.
+					if res.NewIP != "" {
+						fmt.Fprintf(e.stdout, "The device joined %s as %s.\n", ssid, res.NewIP)
+					}
+					fmt.Fprintf(e.stdout, "Check it: tuyaflash verify --port %s --expect %s\n", e.g.port, f)
 				case res.NewIP != "":
 					fmt.Fprintf(e.stdout, "The device joined %s as %s: tuyaflash verify --host %s\n", ssid, res.NewIP, res.NewIP)
-				case err == nil && virtual.IsSpec(e.g.port):
-					fmt.Fprintf(e.stdout, "Check it: tuyaflash verify --port %s --expect %s\n", e.g.port, f)
 				}
 			}
 			return err
