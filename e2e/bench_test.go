@@ -366,6 +366,7 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			stockFile, stock := stockFlash(t, tc.chip)
 			saved := filepath.Join(t.TempDir(), "after.bin")
 			s := startSim(t, append([]string{"--chip", tc.chip, "--flash", stockFile, "--save", saved}, tc.fault...)...)

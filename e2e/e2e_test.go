@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"net/http"
@@ -44,9 +45,23 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
 		os.Exit(1)
 	}
+	// Most end-to-end scenarios wait: on the simulated user, the
+	// firmware's delays, the clients' polling. Run more of the parallel
+	// ones at a time than the two cores would say (-parallel still wins).
+	flag.Parse()
+	if !parallelGiven() {
+		flag.Set("test.parallel", "4")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// parallelGiven reports whether -parallel is on the command line.
+func parallelGiven() bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	return given
 }
 
 // sharedDumps is ../shared/testdata/bk7231, or skips the test.

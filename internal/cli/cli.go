@@ -293,7 +293,7 @@ func printOverview(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nFlags go before or after the command: 'tuyaflash -p /dev/ttyUSB0 backup' works.\n")
 	fmt.Fprintf(w, "Run 'tuyaflash help <command>' (or '<command> --help') for the flags of a command.\n")
-	fmt.Fprintf(w, "Try it without hardware: tuyaflash backup --port sim:bk7231n\n\n")
+	fmt.Fprintf(w, "Try it without hardware: tuyaflash migrate --port sim:bk7231n\n\n")
 	fmt.Fprintf(w, "Exit codes (the same in every command):\n%s", exitCodeText())
 	fmt.Fprintf(w, "\n--json prints exactly one JSON document on stdout, also on failure (docs/json.md).\n")
 }
