@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -404,35 +403,4 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// TestUnplugMidBackupResumes: the USB adapter pulled out in the middle of
-// a backup (the pty fails with EIO and its path disappears): tuyaflash
-// says what happened and keeps the verified part; plugged in again (a new
-// simulator on the same flash), the same command resumes.
-func TestUnplugMidBackupResumes(t *testing.T) {
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "flash.bin")
-	s := startSim(t, "--chip", "bk7231n", "--unplug-after", "3000", "--save", saved)
-	store := t.TempDir()
-	r := run(t, store, "backup", "--port", s.tty)
-	if r.code == 0 {
-		t.Fatalf("backup survived an unplugged adapter:\n%s", r)
-	}
-	if !strings.Contains(r.stderr, "run the same command again to resume") {
-		t.Errorf("no resume hint:\n%s", r)
-	}
-	t.Logf("tuyaflash said: %s", lastLine(r.stderr))
-	s.wait(t)
-	if _, err := os.Lstat(s.tty); !os.IsNotExist(err) {
-		t.Errorf("the port's link is still there: %v", err)
-	}
-	s2 := startSim(t, "--chip", "bk7231n", "--flash", saved)
-	r2 := mustRun(t, store, "backup", "--port", s2.tty)
-	if !strings.Contains(r2.stderr, "resuming an interrupted backup") {
-		t.Errorf("second run did not resume:\n%s", r2)
-	}
-	if got := readFile(t, backupPath(t, r2)); !bytes.Equal(got, readFile(t, saved)) {
-		t.Fatal("resumed backup differs from the flash")
-	}
 }

@@ -183,6 +183,28 @@ func runKilled(t *testing.T, store string, kill func(ev map[string]any) bool, ar
 	return killed
 }
 
+// killThenRerun runs migrate with args, kills it (SIGKILL) at the first
+// event kill accepts, runs it again and checks the end state: result
+// want, one backup in the store, every journaled step done (or a note).
+func killThenRerun(t *testing.T, store string, kill func(ev map[string]any) bool, want string, args ...string) {
+	t.Helper()
+	if !runKilled(t, store, kill, args...) {
+		t.Log("the run ended before the kill point (the step was too quick); the re-run is checked anyway")
+	}
+	rep, r := migrateJSON(t, store, args...)
+	if r.code != 0 || rep.Ports[0].Result != want {
+		t.Fatalf("re-run:\n%s", r)
+	}
+	if n := len(dumps(store)); n != 1 {
+		t.Errorf("%d backups in the store: %v", n, dumps(store))
+	}
+	for st, status := range journal(t, store) {
+		if status != "done" && status != "note" {
+			t.Errorf("journal: %s is %s", st, status)
+		}
+	}
+}
+
 // TestMigrateKillAtEachStep kills tuyaflash (SIGKILL) at the start and at
 // the end of each step up to the reboot and in the middle of the backup
 // and the write, then runs the same command: it reaches the same end state
@@ -211,22 +233,7 @@ func TestMigrateKillAtEachStep(t *testing.T) {
 			saved := filepath.Join(t.TempDir(), "flash.bin")
 			s := startSim(t, "--chip", "bk7231n", "--save", saved)
 			store := t.TempDir()
-			args := []string{"--port", s.tty, "--firmware", file, "--until", "reboot"}
-			if !runKilled(t, store, pt.kill, args...) {
-				t.Log("the run ended before the kill point (the step was too quick); the re-run is checked anyway")
-			}
-			rep, r := migrateJSON(t, store, args...)
-			if r.code != 0 || rep.Ports[0].Result != "stopped" {
-				t.Fatalf("re-run:\n%s", r)
-			}
-			if n := len(dumps(store)); n != 1 {
-				t.Errorf("%d backups in the store: %v", n, dumps(store))
-			}
-			for st, status := range journal(t, store) {
-				if status != "done" && status != "note" {
-					t.Errorf("journal: %s is %s", st, status)
-				}
-			}
+			killThenRerun(t, store, pt.kill, "stopped", "--port", s.tty, "--firmware", file, "--until", "reboot")
 			s.stop(t)
 			if flash := readFile(t, saved); !bytes.Equal(flash[0x11000:0x11000+len(img)], img) {
 				t.Error("the image is not in the simulator's flash")
@@ -468,23 +475,7 @@ func TestMigrateKilledOnVirtualDevice(t *testing.T) {
 	for name, kill := range points {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			store := t.TempDir()
-			args := []string{"--port", "sim:bk7231n#k"}
-			if !runKilled(t, store, kill, args...) {
-				t.Log("the run ended before the kill point")
-			}
-			rep, r := migrateJSON(t, store, args...)
-			if r.code != 0 || rep.Ports[0].Result != "migrated" {
-				t.Fatalf("re-run:\n%s", r)
-			}
-			if n := len(dumps(store)); n != 1 {
-				t.Errorf("%d backups: %v", n, dumps(store))
-			}
-			for st, status := range journal(t, store) {
-				if status != "done" && status != "note" {
-					t.Errorf("journal: %s is %s", st, status)
-				}
-			}
+			killThenRerun(t, t.TempDir(), kill, "migrated", "--port", "sim:bk7231n#k")
 		})
 	}
 }
