@@ -25,6 +25,7 @@ func TestBackupSurvivesLineNoise(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			saved := filepath.Join(t.TempDir(), "flash.bin")
 			args := append([]string{"--chip", "bk7231n", "--fault-after", "2000", "--seed", "3", "--save", saved}, tc.args...)
 			s := startSim(t, args...)

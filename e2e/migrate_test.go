@@ -230,6 +230,7 @@ func TestMigrateKillAtEachStep(t *testing.T) {
 	file, img := uaImage(t)
 	for _, pt := range points {
 		t.Run(pt.name, func(t *testing.T) {
+			t.Parallel()
 			saved := filepath.Join(t.TempDir(), "flash.bin")
 			s := startSim(t, "--chip", "bk7231n", "--save", saved)
 			store := t.TempDir()
@@ -484,7 +485,7 @@ func TestMigrateKilledOnVirtualDevice(t *testing.T) {
 // comes online; the port fails saying what to do.
 func TestMigrateWrongWiFiPassword(t *testing.T) {
 	store := t.TempDir()
-	rep, r := migrateJSON(t, store, "--port", "sim:bk7231n#w", "--ssid", "tuyaflash-virtual", "--wifi-password", "wrong-password", "--wait", "15s")
+	rep, r := migrateJSON(t, store, "--port", "sim:bk7231n#w", "--ssid", "tuyaflash-virtual", "--wifi-password", "wrong-password", "--wait", "6s")
 	if r.code == 0 || rep.Ports[0].Result != "failed" {
 		t.Fatalf("%s", r)
 	}
@@ -541,21 +542,30 @@ func TestMigrateFourVirtualDevicesPaced(t *testing.T) {
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("%v\n%s\n%s", err, out.String(), errOut.String())
+			t.Errorf("%v\n%s\n%s", err, out.String(), errOut.String())
 		}
 		var rep migrateReport
 		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 		return rep
 	}
-	one := runPaced(t.TempDir(), "--port", "sim:bk7231n#solo")
-	logSteps(t, one)
+	// The single device runs beside the four (its own store and data
+	// folder): paced runs wait on the wire and the firmwares' timers,
+	// not on the CPU.
+	var one migrateReport
+	oneDone := make(chan struct{})
+	go func() {
+		defer close(oneDone)
+		one = runPaced(t.TempDir(), "--port", "sim:bk7231n#solo")
+	}()
 	var args []string
 	for range 4 {
 		args = append(args, "--port", "sim:bk7231n")
 	}
 	four := runPaced(t.TempDir(), args...)
+	<-oneDone
+	logSteps(t, one)
 	logSteps(t, four)
 	slowest := 0.0
 	for _, p := range four.Ports {
