@@ -83,6 +83,9 @@ type Device struct {
 	efuse     [4]uint32
 	buf       []byte // request data buffer, reused
 	readBuf   []byte
+	// caps is what the running stub said it can do (STUB_INFO), asked
+	// once per stub session; nil: not asked yet.
+	caps *stubCaps
 }
 
 var _ flasher.Device = (*Device)(nil)
@@ -152,6 +155,7 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 
 func (d *Device) setStub(protocol string) {
 	d.stub = true
+	d.caps = nil
 	d.info.Protocol = protocol
 	d.eraseSize = func(_, size uint32) uint32 { return size }
 }

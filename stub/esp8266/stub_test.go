@@ -103,8 +103,8 @@ func hostTools(t *testing.T) string {
 			return
 		}
 		args := []string{"--no-print-directory", "BUILD=" + hostDir, "host"}
-		if os.Getenv("ESPSTUB_SAN") == "1" {
-			args = append(args, "SAN=1")
+		if san := os.Getenv("ESPSTUB_SAN"); san != "" {
+			args = append(args, "SAN="+san) // 1: ASan+UBSan, thread: TSan
 		}
 		hostBuild, hostErr = exec.Command("make", args...).CombinedOutput()
 	})
