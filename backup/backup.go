@@ -15,21 +15,29 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Sidecar is the JSON record stored next to every dump as <dump>.json.
+// In JSON, addresses and ids are "0x…" strings (flash_id "0xEB6015",
+// offset "0x000000"), as everywhere in tuyaflash's output; sidecars of the
+// first format (bare hex flash id, numeric offset, verified as a sentence)
+// are read too.
 type Sidecar struct {
-	Format     string `json:"format"` // "tuyaflash-backup/1"
+	Format     string `json:"format"` // FormatV2
 	Family     string `json:"family"`
 	Protocol   string `json:"protocol,omitempty"`
 	Bootloader string `json:"bootloader,omitempty"`
-	ChipID     string `json:"chip_id,omitempty"`
-	FlashID    string `json:"flash_id,omitempty"`
-	FlashName  string `json:"flash_name,omitempty"`
-	FlashSize  int    `json:"flash_size"`
-	MAC        string `json:"mac,omitempty"`
+	// ChipID is "0x…".
+	ChipID string `json:"chip_id,omitempty"`
+	// FlashID is the JEDEC id as six hex digits, "EB6015" (written as
+	// "0xEB6015").
+	FlashID   string `json:"flash_id,omitempty"`
+	FlashName string `json:"flash_name,omitempty"`
+	FlashSize int    `json:"flash_size"`
+	MAC       string `json:"mac,omitempty"`
 	// MACPlaceholder explains why the MAC does not identify the device.
 	MACPlaceholder string `json:"mac_placeholder,omitempty"`
 	EfuseKey       string `json:"efuse_key,omitempty"`
@@ -41,12 +49,127 @@ type Sidecar struct {
 	ToolVersion    string `json:"tool_version"`
 	Port           string `json:"port,omitempty"`
 	Baud           int    `json:"baud,omitempty"`
-	// Verified names how the dump was checked against the chip.
-	Verified string `json:"verified,omitempty"`
+	// Verified says how the dump was checked against the chip; nil when
+	// it was not (a sidecar made up for a dump without one).
+	Verified *Verification `json:"verified,omitempty"`
 }
 
-// FormatV1 is the Format of sidecars written by this package.
-const FormatV1 = "tuyaflash-backup/1"
+// Verification says what was checked, and how, when a dump was read: only
+// checks that could have failed are named.
+type Verification struct {
+	// Method is the checksum: "crc32" (the Beken chip's CRC-32) or
+	// "md5" (the ESP8266 flasher stub's MD5).
+	Method string `json:"method"`
+	// By is what computed it on the device side: "chip" or "stub".
+	By string `json:"by"`
+	// Granularity is the largest range one checksum covered, in bytes:
+	// every block of that size was read, checksummed on the device and
+	// compared before it was stored (a mismatching block is read again).
+	Granularity int `json:"granularity"`
+	// Whole says how the stored file was checked as a whole: its CRC-32
+	// is compared with that of the verified blocks ("crc32 of the file").
+	Whole string `json:"whole,omitempty"`
+	// Resumed is how many leading bytes came from an interrupted earlier
+	// run; those were checked by one checksum of the device over the
+	// whole resumed range (ResumedMethod) instead of block by block.
+	Resumed       int64  `json:"resumed_bytes,omitempty"`
+	ResumedMethod string `json:"resumed_method,omitempty"`
+	// Note is the free text of a first-format sidecar.
+	Note string `json:"note,omitempty"`
+}
+
+// Format versions of the sidecar. Load reads both.
+const (
+	// FormatV1: flash_id bare hex, offset a number, verified a sentence.
+	FormatV1 = "tuyaflash-backup/1"
+	// FormatV2: "0x…" ids and addresses, verified structured.
+	FormatV2 = "tuyaflash-backup/2"
+)
+
+// MarshalJSON writes ids and addresses as "0x…" strings.
+func (s Sidecar) MarshalJSON() ([]byte, error) {
+	type plain Sidecar
+	return json.Marshal(struct {
+		plain
+		FlashID string `json:"flash_id,omitempty"`
+		Offset  string `json:"offset"`
+	}{plain(s), HexID(s.FlashID), HexAddr(s.Offset)})
+}
+
+// UnmarshalJSON reads both formats.
+func (s *Sidecar) UnmarshalJSON(b []byte) error {
+	type plain Sidecar
+	aux := struct {
+		*plain
+		FlashID  string          `json:"flash_id"`
+		Offset   json.RawMessage `json:"offset"`
+		Verified json.RawMessage `json:"verified"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	s.FlashID = BareHex(aux.FlashID)
+	off, err := ParseHexAddr(aux.Offset)
+	if err != nil {
+		return fmt.Errorf("offset: %w", err)
+	}
+	s.Offset = off
+	s.Verified = nil
+	if len(aux.Verified) > 0 && string(aux.Verified) != "null" {
+		var text string
+		if json.Unmarshal(aux.Verified, &text) == nil {
+			s.Verified = &Verification{Note: text}
+		} else {
+			var v Verification
+			if err := json.Unmarshal(aux.Verified, &v); err != nil {
+				return fmt.Errorf("verified: %w", err)
+			}
+			s.Verified = &v
+		}
+	}
+	return nil
+}
+
+// HexAddr formats a flash address as tuyaflash prints them: "0x011000".
+func HexAddr(a uint32) string { return fmt.Sprintf("0x%06X", a) }
+
+// HexID formats a bare hex id ("eb6015") as "0xEB6015"; "" stays "".
+func HexID(s string) string {
+	if s = BareHex(s); s == "" {
+		return ""
+	}
+	return "0x" + s
+}
+
+// BareHex strips a "0x" prefix and upper-cases: "0xeb6015" → "EB6015".
+func BareHex(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s = s[2:]
+	}
+	return strings.ToUpper(s)
+}
+
+// ParseHexAddr reads an address written as a JSON number or as a "0x…"
+// (or decimal) string; empty input is 0.
+func ParseHexAddr(raw json.RawMessage) (uint32, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var n uint32
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n, nil
+	}
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return 0, fmt.Errorf("not an address: %s", raw)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(str), 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("not an address: %q", str)
+	}
+	return uint32(v), nil
+}
 
 // Errors for damaged or missing backups; the typed errors wrap them.
 var (
@@ -81,7 +204,7 @@ func DeviceDir(s *Sidecar) string {
 	if s.MAC != "" && s.MACPlaceholder == "" {
 		return fam + "-" + strings.ToLower(strings.ReplaceAll(s.MAC, ":", ""))
 	}
-	id := s.FlashID
+	id := BareHex(s.FlashID)
 	if id == "" {
 		id = "noid"
 	}
@@ -118,7 +241,7 @@ func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, e
 	if err != nil {
 		return "", fmt.Errorf("checksum %s: %w", tmp.Name(), err)
 	}
-	s.Format, s.Size, s.SHA256, s.CRC32 = FormatV1, size, sha, crc
+	s.Format, s.Size, s.SHA256, s.CRC32 = FormatV2, size, sha, crc
 	if s.Date == "" {
 		s.Date = now.UTC().Format(time.RFC3339)
 	}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -191,4 +192,33 @@ func TestPartialResume(t *testing.T) {
 		t.Fatalf("damaged partial resumed with %d bytes", p.Journal.Done)
 	}
 	p.Close()
+}
+
+// TestSidecarFormats: a sidecar is written with "0x…" ids and addresses
+// and a structured verification; first-format sidecars are read too.
+func TestSidecarFormats(t *testing.T) {
+	s := Sidecar{Format: FormatV2, Family: "BK7231N", FlashID: "EB6015", Offset: 0x11000, SHA256: "ab", Size: 1,
+		Verified: &Verification{Method: "crc32", By: "chip", Granularity: 65536}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"flash_id":"0xEB6015"`, `"offset":"0x011000"`, `"verified":{"method":"crc32","by":"chip","granularity":65536}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back Sidecar
+	if err := json.Unmarshal(b, &back); err != nil || back.FlashID != "EB6015" || back.Offset != 0x11000 || back.Verified == nil || back.Verified.Granularity != 65536 {
+		t.Errorf("round trip: %+v %v", back, err)
+	}
+	v1 := `{"format": "tuyaflash-backup/1", "family": "BK7231N", "flash_id": "EB6015", "offset": 0, "size": 1, "sha256": "ab",
+	  "verified": "every 64 KiB and the whole image against the chip's checksum"}`
+	var old Sidecar
+	if err := json.Unmarshal([]byte(v1), &old); err != nil || old.FlashID != "EB6015" || old.Offset != 0 || old.Verified == nil || !strings.Contains(old.Verified.Note, "64 KiB") {
+		t.Errorf("first format: %+v %v", old, err)
+	}
+	if err := json.Unmarshal([]byte(`{"offset": "nowhere"}`), &old); err == nil {
+		t.Error("a bad offset was accepted")
+	}
 }

@@ -32,7 +32,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "tuyaflash")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/tuyaflash")
+	args := []string{"build", "-o", bin}
+	if os.Getenv("TUYAFLASH_E2E_RACE") == "1" {
+		// CI runs the end-to-end tests once more against a -race build.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/tuyaflash")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
@@ -227,4 +232,14 @@ func qioManifest(t *testing.T, file, url, ver, sha string) string {
 		t.Fatal(err)
 	}
 	return file
+}
+
+// writeIn writes b to dir/name and returns the path.
+func writeIn(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -59,11 +59,14 @@ func TestESPDetectOverPTY(t *testing.T) {
 			s := startSim(t, "--chip", tc.chip)
 			// No --chip: the combined BK/ESP loop finds it.
 			r := mustRun(t, t.TempDir(), "detect", "--port", s.tty, "--json")
-			var info map[string]any
-			if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
+			var doc struct {
+				Chip map[string]any `json:"chip"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 				t.Fatalf("%v\n%s", err, r)
 			}
-			if info["family"] != tc.family || info["flash_id"] != tc.flashID || info["mac"] == "" || info["protocol"] != "stub" {
+			info := doc.Chip
+			if info["family"] != tc.family || info["flash_id"] != "0x"+tc.flashID || info["mac"] == "" || info["protocol"] != "stub" {
 				t.Errorf("detect = %v", info)
 			}
 			if !strings.Contains(r.stderr, "ESP8266: hold GPIO0 to GND") {
@@ -168,6 +171,6 @@ func TestESPBadInputs(t *testing.T) {
 	t.Run("MD5 mismatch", func(t *testing.T) {
 		s := startSim(t, "--chip", "esp8266", "--corrupt-flash-at", "4100")
 		f := write("img.bin", espImage(60000, 3, 6))
-		expectFail(t, t.TempDir(), 5, []string{"MD5"}, "write", "--port", s.tty, "--addr", "0", f)
+		expectFail(t, t.TempDir(), 5, []string{"MD5"}, "write", "--port", s.tty, "--addr", "0", "--yes", f)
 	})
 }

@@ -54,7 +54,7 @@ func TestDisconnectMidWriteResumes(t *testing.T) {
 
 			s := startSim(t, "--chip", chip, "--disconnect-after", "300000", "--save", half)
 			store := t.TempDir()
-			r := run(t, store, "write", "--port", s.tty, "--addr", "0x11000", imgFile)
+			r := run(t, store, "write", "--port", s.tty, "--addr", "0x11000", "--yes", imgFile)
 			if r.code == 0 {
 				t.Fatalf("write survived a disconnect:\n%s", r)
 			}
@@ -70,7 +70,7 @@ func TestDisconnectMidWriteResumes(t *testing.T) {
 
 			final := filepath.Join(dir, "final.bin")
 			s2 := startSim(t, "--chip", chip, "--flash", half, "--save", final)
-			r2 := mustRun(t, store, "write", "--port", s2.tty, "--addr", "0x11000", imgFile)
+			r2 := mustRun(t, store, "write", "--port", s2.tty, "--addr", "0x11000", "--yes", imgFile)
 			if strings.Contains(r2.stdout, " 0 KiB already in place") {
 				t.Errorf("second run rewrote everything:\n%s", r2)
 			}

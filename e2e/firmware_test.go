@@ -17,11 +17,15 @@ import (
 func TestFirmwareList(t *testing.T) {
 	cache := t.TempDir()
 	r := mustRun(t, t.TempDir(), "firmware", "list", "--json", "--cache-dir", cache)
-	var rows []struct {
-		Name, Chip, Format, URL string
-		EfuseKey                string `json:"efuse_key"`
+	var doc struct {
+		Firmware []struct {
+			Name, Chip, Format, URL string
+			EfuseKey                string `json:"efuse_key"`
+		} `json:"firmware"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+	err := json.Unmarshal([]byte(r.stdout), &doc)
+	rows := doc.Firmware
+	if err != nil {
 		t.Fatalf("list --json: %v\n%s", err, r)
 	}
 	want := map[string]string{ // name/chip/key → asset

@@ -22,6 +22,15 @@ func TestTuyaConfigHidesSecrets(t *testing.T) {
 	if strings.Contains(hidden.stdout+hidden.stderr, key[1]) {
 		t.Fatal("the local key is printed without --show-secrets")
 	}
+	// The home Wi-Fi name is a secret too, in the report and in JSON.
+	ssid := regexp.MustCompile(`Wi-Fi SSID:\s+(\S[^\n]*)`).FindStringSubmatch(shown.stdout)
+	if ssid == nil || ssid[1] == "-" {
+		t.Fatal("--show-secrets printed no Wi-Fi SSID for a dump that has one")
+	}
+	hiddenJSON := mustRun(t, t.TempDir(), "tuya-config", dump, "--json")
+	if strings.Contains(hidden.stdout+hidden.stderr+hiddenJSON.stdout, strings.TrimSpace(ssid[1])) {
+		t.Fatal("the home Wi-Fi name is printed without --show-secrets")
+	}
 	for _, want := range []string{"Module:           WB2S", "<hidden: --show-secrets>", "relay 1"} {
 		if !strings.Contains(hidden.stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, hidden.stdout)

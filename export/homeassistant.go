@@ -43,13 +43,17 @@ func orPlaceholder(v, name string) string {
 	return v
 }
 
-// HomeAssistant builds a hint per device of the inventory.
+// HomeAssistant builds a hint per device of the inventory; virtual devices
+// are left out.
 func HomeAssistant(devs []inventory.Device, o HAOptions) []HAHint {
 	out := make([]HAHint, 0, len(devs))
 	host := orPlaceholder(o.MQTTHost, "mqtt-broker")
 	user := orPlaceholder(o.MQTTUser, "mqtt-user")
 	pass := orPlaceholder(o.MQTTPassword, "mqtt-password")
 	for _, d := range devs {
+		if d.Virtual {
+			continue
+		}
 		fw, ver := d.CurrentFirmware()
 		h := HAHint{Key: d.Key, Name: d.Name(), Firmware: fw, Version: ver}
 		if d.MACPlaceholder == "" {

@@ -50,11 +50,11 @@ type Match struct {
 
 // MatchesFromInventory builds the matches for the devices that run another
 // firmware than the stock one (migrated true), or for those written back to
-// stock (migrated false, for Undo).
+// stock (migrated false, for Undo). Virtual devices are left out.
 func MatchesFromInventory(devs []inventory.Device, migrated bool) []Match {
 	var out []Match
 	for _, d := range devs {
-		if d.Migrated() != migrated || d.Firmware == "" {
+		if d.Virtual || d.Migrated() != migrated || d.Firmware == "" {
 			continue
 		}
 		m := Match{}
@@ -454,7 +454,19 @@ func UndoTinyTuya(file string, matches []Match, o Options) (*Result, error) {
 		}
 	}
 	for _, m := range matches {
-		if !slices.ContainsFunc(back, func(a archived) bool { return m.matchesArchived(a) }) {
+		if slices.ContainsFunc(back, func(a archived) bool { return m.matchesArchived(a) }) {
+			continue
+		}
+		// Not archived: in the file already (never moved, or put back
+		// earlier), or nowhere.
+		inFile := false
+		for i := range s.doc.elems {
+			if e := readEntry(s.doc.text(i)); m.matchedBy(e) != "" {
+				s.res.Already = append(s.res.Already, Entry{ID: e.id, Name: e.name, MAC: e.mac, Index: i})
+				inFile = true
+			}
+		}
+		if !inFile {
 			s.res.Missing = append(s.res.Missing, m)
 		}
 	}

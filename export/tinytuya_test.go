@@ -449,3 +449,36 @@ func TestFileRewrittenMeanwhile(t *testing.T) {
 		t.Errorf("tinytuya's rewrite was overwritten: %s", b)
 	}
 }
+
+// TestUndoOfAnEntryInTheFile: an undo of a device whose entry is in the
+// file (never moved, or put back earlier) reports it as there, not as
+// missing from the file.
+func TestUndoOfAnEntryInTheFile(t *testing.T) {
+	path := copyFixture(t, "devices_list.json", 0o600)
+	orig, _ := os.ReadFile(path)
+	res, err := UndoTinyTuya(path, []Match{{MAC: "d8:1f:12:aa:bb:cc"}, {DeviceID: "nope"}}, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Already) != 1 || res.Already[0].MAC == "" || len(res.Missing) != 1 || res.Missing[0].DeviceID != "nope" || res.Changed {
+		t.Errorf("already %+v, missing %+v, changed %v", res.Already, res.Missing, res.Changed)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, orig) {
+		t.Error("file changed")
+	}
+}
+
+// TestVirtualDevicesAreLeftOut: exports never touch a virtual device.
+func TestVirtualDevicesAreLeftOut(t *testing.T) {
+	w := []inventory.Write{{Date: fixedNow(), Firmware: "openbeken"}}
+	devs := []inventory.Device{
+		{Key: "real", MAC: "D8:1F:12:AA:BB:CC", Firmware: "openbeken", Writes: w},
+		{Key: "sim", MAC: "02:42:4B:72:31:01", Firmware: "openbeken", Writes: w, Virtual: true},
+	}
+	if got := MatchesFromInventory(devs, true); len(got) != 1 || got[0].MAC != "D8:1F:12:AA:BB:CC" {
+		t.Errorf("tinytuya matches %+v", got)
+	}
+	if got := HomeAssistant(devs, HAOptions{}); len(got) != 1 || got[0].Key != "real" {
+		t.Errorf("Home Assistant hints for %+v", got)
+	}
+}

@@ -367,8 +367,20 @@ func (c *Cache) download(ctx context.Context, r Request, final string) (*Result,
 			break
 		}
 	}
-	return nil, &flasher.HintError{Err: fmt.Errorf("download %s: %w", r.URL, lastErr),
-		Hint: "the part already downloaded is kept; run the same command again to resume (check the network)"}
+	return nil, &flasher.HintError{Err: fmt.Errorf("download %s: %w", r.URL, lastErr), Hint: downloadHint(lastErr, part)}
+}
+
+// downloadHint says what to do after a failed download: resume only what
+// can be resumed.
+func downloadHint(err error, part string) string {
+	var perm *permanentError
+	if errors.As(err, &perm) {
+		return "the server refused the file, so running the command again will not help: check the address (a release may have moved; --manifest FILE|URL gives another catalogue), or download the image yourself and pass the file"
+	}
+	if st, serr := os.Stat(part); serr == nil && st.Size() > 0 {
+		return fmt.Sprintf("the %d KiB already downloaded are kept; run the same command again to resume (check the network)", st.Size()/1024)
+	}
+	return "check the network and run the same command again; with no network, pass an image file or use files already in the cache (--offline)"
 }
 
 // permanentError is a download failure retrying will not fix.

@@ -106,7 +106,7 @@ func (m *Manifest) Lookup(name string, chip Chip) (Choice, error) {
 	}
 	b := fw.BuildFor(chip)
 	if b == nil {
-		return Choice{}, refuse("", fmt.Sprintf("'tuyaflash firmware list --chip %s' shows what fits this chip", chip.Family),
+		return Choice{}, refuse("", fmt.Sprintf("'tuyaflash firmware list %s' shows what fits this chip", ListFlags(chip)),
 			"%s has no build for a %s%s", fw.Name, chip.Family, keySuffix(chip.EfuseKey))
 	}
 	return Choice{fw, b}, nil

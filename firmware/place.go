@@ -32,6 +32,41 @@ type PlaceOptions struct {
 	// SHA256 is the checksum the catalogue or the cache's pin file
 	// expects of the file; "" when there is none. A mismatch is refused.
 	SHA256 string
+
+	// precheck: the chip is not connected yet (Precheck); gates that
+	// need what only the chip can tell are left for Place.
+	precheck bool
+}
+
+// Precheck applies, before connecting, every gate that does not need the
+// chip: what the file is, its checksum, the flags that do not fit it, and
+// when the family is known (--chip, a virtual device) the family, address
+// and bootloader gates. Place runs them all again with the chip's Info.
+func Precheck(fam flasher.Family, det *Detection, o PlaceOptions) error {
+	if det == nil {
+		return refuse("", "", "no image")
+	}
+	if fam == "" {
+		if !det.Format.Writable() {
+			return refuse("", "run 'tuyaflash firmware verify FILE' to see what the file is", "a %s is not written over serial", formatTitle[det.Format])
+		}
+		if err := det.CheckSHA256(o.SHA256); err != nil {
+			return err
+		}
+		if o.IncludeBootloader && det.Format != FormatBekenQIO && det.Format != FormatBekenDump {
+			return refuse("--include-bootloader", "leave --include-bootloader out: it applies to Beken QIO images, which carry a bootloader",
+				"--include-bootloader: a %s has no bootloader part to write", formatTitle[det.Format])
+		}
+		if det.Arch == ArchESP8266 && o.FlashMode != "" {
+			if _, err := espimage.ParseFlashMode(o.FlashMode); err != nil {
+				return fmt.Errorf("--flash-mode: %w", err)
+			}
+		}
+		return nil
+	}
+	o.precheck = true
+	_, err := Place(flasher.Info{Family: fam}, det, o)
+	return err
 }
 
 // Placement is what Place decided to write.
@@ -81,6 +116,10 @@ func Place(info flasher.Info, det *Detection, o PlaceOptions) (*Placement, error
 	if err := familyGate(info, det); err != nil {
 		return nil, err
 	}
+	if o.IncludeBootloader && det.Format != FormatBekenQIO && !(det.Format == FormatBekenDump && !o.Restore) {
+		return nil, refuse("--include-bootloader", "leave --include-bootloader out: it applies to Beken QIO images, which carry a bootloader",
+			"--include-bootloader: a %s has no bootloader part to write", formatTitle[det.Format])
+	}
 	p := &Placement{Format: det.Format}
 	var err error
 	switch det.Arch {
@@ -121,7 +160,7 @@ func familyGate(info flasher.Info, det *Detection) error {
 		if what == "" {
 			what = string(det.Arch)
 		}
-		return refuse("", fmt.Sprintf("use the %s build of the firmware ('tuyaflash firmware list --chip %s')", info.Family, info.Family),
+		return refuse("", fmt.Sprintf("use the %s build of the firmware ('tuyaflash firmware list %s')", info.Family, ListFlags(ChipOf(info))),
 			"wrong chip family: this %s is for %s, the chip is a %s", formatTitle[det.Format], what, info.Family)
 	}
 	return nil
@@ -203,13 +242,16 @@ func placeBekenFlash(info flasher.Info, det *Detection, o PlaceOptions, p *Place
 	}
 	keep := "run without --include-bootloader to keep the chip's own bootloader"
 	switch {
+	case chipKey == "" && o.precheck:
+		p.add(0, det.Data) // the key gate runs once the chip tells its key
+		return nil
 	case chipKey == "":
 		return refuse("--include-bootloader", keep, "the chip's eFuse key is unknown, so the bootloader cannot be checked against it")
 	case det.BootKey == "":
 		return refuse("--include-bootloader", keep, "the image's bootloader is not in tuyaflash's table, so the key it needs is unknown")
 	case det.BootKey != chipKey:
 		if chipKey == KeyZero {
-			keep += "; chips with a zero key (BK7231M) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip BK7231N')"
+			keep += "; chips with a zero key (BK7231M) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip bk7231n --efuse-key zero' shows it)"
 		}
 		return refuse("--include-bootloader", keep,
 			"the image's bootloader (%s) needs the %s eFuse key, the chip has the %s key: it would not start", det.Bootloader, det.BootKey, chipKey)
@@ -242,7 +284,7 @@ func keyGate(info flasher.Info, det *Detection, p *Placement) error {
 	}
 	hint := "use the build for your chip's key"
 	if chip == KeyZero {
-		hint = "chips with an all-zero eFuse key (BK7231M, some BL2028N) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip BK7231N' shows it)"
+		hint = "chips with an all-zero eFuse key (BK7231M, some BL2028N) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip bk7231n --efuse-key zero' shows it)"
 	} else if det.Key == KeyZero {
 		hint = "this is a build for zero-key chips (BK7231M); use the regular BK7231N build"
 	}
@@ -303,26 +345,84 @@ func placeESP(info flasher.Info, det *Detection, o PlaceOptions, p *Placement) e
 	if mode != espimage.ModeKeep || size != "keep" || freq != "keep" {
 		patched, changed, err := espimage.PatchHeader(data, mode, size, freq)
 		if err != nil {
-			return refuse("--flash-mode", "", "the image header cannot take flash mode %s, size %s, frequency %s: %v", mode, size, freq, err)
+			flag := "--flash-mode"
+			switch {
+			case size != "keep" && strings.Contains(err.Error(), "size"):
+				flag = "--flash-size"
+			case freq != "keep" && strings.Contains(err.Error(), "frequency"):
+				flag = "--flash-freq"
+			}
+			return refuse(flag, "", "the image header cannot take flash mode %s, size %s, frequency %s: %v", mode, size, freq, err)
 		}
 		if changed {
 			p.Patched = true
-			if patched[2] != data[2] {
-				p.note("flash mode set to %s in the image header (was %s)", mode, *det.FlashMode)
-			}
-			if patched[3] != data[3] {
-				p.note("flash size/frequency byte set to 0x%02X in the image header (was 0x%02X)", patched[3], data[3])
-			}
 			data = patched
 		}
 	}
-	if det.FlashSize != "" {
-		if _, n, ok := espimage.SizeFromCode(data[3]); ok && info.FlashSize > 0 && n > info.FlashSize {
-			p.note("the image header says %s flash, the chip has %d KiB", det.FlashSize, info.FlashSize>>10)
-		}
+	if err := espHeaderGate(info, det, data, size); err != nil {
+		return err
 	}
+	p.Notes = append(p.Notes, espHeaderNotes(det.Data, data)...)
 	p.add(0, data)
 	return nil
+}
+
+// espHeaderGate refuses an image whose header, as it would be written,
+// claims more flash than the chip has: the SDK keeps its settings at the
+// end of the flash the header names, which the chip does not have.
+func espHeaderGate(info flasher.Info, det *Detection, data []byte, size string) error {
+	if info.FlashSize <= 0 || len(data) < 4 || data[0] != espimage.MagicV1 {
+		return nil
+	}
+	name, n, ok := espimage.SizeFromCode(data[3])
+	if !ok || n <= info.FlashSize {
+		return nil
+	}
+	fit := espimage.SizeName(info.FlashSize)
+	hint := "leave --flash-size at keep or give the chip's size"
+	if fit != "" {
+		hint = "use --flash-size " + fit + ", the chip's size"
+	}
+	what := "the image header says"
+	if size != "keep" {
+		what = "--flash-size " + size + " would write"
+	}
+	return refuse("--flash-size", hint, "%s %s flash into the image header, but the chip has %d KiB: the firmware would look for its settings past the end of the flash", what, name, info.FlashSize>>10)
+}
+
+// espHeaderNotes describe the header as written: what changed from the
+// file, in esptool's names.
+func espHeaderNotes(orig, data []byte) []string {
+	if len(orig) < 4 || len(data) < 4 {
+		return nil
+	}
+	var notes []string
+	if orig[2] != data[2] {
+		notes = append(notes, fmt.Sprintf("flash mode set to %s in the image header (was %s)", espimage.FlashMode(data[2]), espimage.FlashMode(orig[2])))
+	}
+	if orig[3]&0xF0 != data[3]&0xF0 {
+		was, _, _ := espimage.SizeFromCode(orig[3])
+		now, _, _ := espimage.SizeFromCode(data[3])
+		notes = append(notes, fmt.Sprintf("flash size set to %s in the image header (was %s)", now, was))
+	}
+	if orig[3]&0x0F != data[3]&0x0F {
+		notes = append(notes, fmt.Sprintf("flash frequency set to %s in the image header (was %s)", freqName(data[3]), freqName(orig[3])))
+	}
+	return notes
+}
+
+func freqName(b byte) string {
+	switch b & 0x0F {
+	case 0x0:
+		return "40m"
+	case 0x1:
+		return "26m"
+	case 0x2:
+		return "20m"
+	case 0xF:
+		return "80m"
+	}
+	return fmt.Sprintf("code 0x%X", b&0x0F)
 }
 
 // sizeGate refuses anything that does not fit the flash.
@@ -339,4 +439,15 @@ func sizeGate(info flasher.Info, det *Detection, p *Placement) error {
 		}
 	}
 	return nil
+}
+
+// ListFlags are the flags of 'tuyaflash firmware list' that show what fits
+// chip: --chip, and on a BK7231N with a known key --efuse-key (a zero-key
+// chip's builds are listed only with it).
+func ListFlags(chip Chip) string {
+	f := "--chip " + strings.ToLower(string(chip.Family))
+	if chip.Family == flasher.BK7231N && (chip.EfuseKey == KeyTuya || chip.EfuseKey == KeyZero) {
+		f += " --efuse-key " + chip.EfuseKey
+	}
+	return f
 }

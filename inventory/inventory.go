@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/inventory/atomicfile"
 	"github.com/tuyaflash/tuyaflash/tuyaconfig"
@@ -56,6 +57,8 @@ var (
 	ErrUnidentified = errors.New("device cannot be identified")
 	// ErrUnknownDevice: no record matches.
 	ErrUnknownDevice = errors.New("device is not in the inventory")
+	// ErrAmbiguous: a query matches several records.
+	ErrAmbiguous = errors.New("more than one device matches")
 )
 
 // Device is one device's record.
@@ -96,6 +99,32 @@ type Device struct {
 	LastVerify *Verification `json:"last_verify,omitempty"`
 	// Migration is the journal of `tuyaflash migrate` (journal.go).
 	Migration *Migration `json:"migration,omitempty"`
+	// Virtual marks a simulated device (a sim: port or a chip simulator
+	// that identified itself): listed apart, left out of every export.
+	Virtual bool `json:"virtual,omitempty"`
+}
+
+// MarshalJSON writes the flash id as "0x…", like every tuyaflash output.
+func (d Device) MarshalJSON() ([]byte, error) {
+	type plain Device
+	return json.Marshal(struct {
+		plain
+		FlashID string `json:"flash_id,omitempty"`
+	}{plain(d), backup.HexID(d.FlashID)})
+}
+
+// UnmarshalJSON reads the flash id with or without "0x".
+func (d *Device) UnmarshalJSON(b []byte) error {
+	type plain Device
+	aux := struct {
+		*plain
+		FlashID string `json:"flash_id"`
+	}{plain: (*plain)(d)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	d.FlashID = backup.BareHex(aux.FlashID)
+	return nil
 }
 
 // BackupRef is one stored dump.
@@ -124,6 +153,30 @@ type Tuya struct {
 	Date       time.Time `json:"date"`
 }
 
+// MarshalJSON writes the offset as "0x…".
+func (b BackupRef) MarshalJSON() ([]byte, error) {
+	type plain BackupRef
+	return json.Marshal(struct {
+		plain
+		Offset string `json:"offset"`
+	}{plain(b), backup.HexAddr(b.Offset)})
+}
+
+// UnmarshalJSON reads the offset as a number or a "0x…" string.
+func (b *BackupRef) UnmarshalJSON(data []byte) error {
+	type plain BackupRef
+	aux := struct {
+		*plain
+		Offset json.RawMessage `json:"offset"`
+	}{plain: (*plain)(b)}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	off, err := backup.ParseHexAddr(aux.Offset)
+	b.Offset = off
+	return err
+}
+
 // Write is one image written to the device.
 type Write struct {
 	Date         time.Time `json:"date"`
@@ -133,6 +186,30 @@ type Write struct {
 	Size         int       `json:"size"`
 	Verified     bool      `json:"verified"`
 	VerifyMethod string    `json:"verify_method,omitempty"`
+}
+
+// MarshalJSON writes the address as "0x…".
+func (w Write) MarshalJSON() ([]byte, error) {
+	type plain Write
+	return json.Marshal(struct {
+		plain
+		Addr string `json:"addr"`
+	}{plain(w), backup.HexAddr(w.Addr)})
+}
+
+// UnmarshalJSON reads the address as a number or a "0x…" string.
+func (w *Write) UnmarshalJSON(data []byte) error {
+	type plain Write
+	aux := struct {
+		*plain
+		Addr json.RawMessage `json:"addr"`
+	}{plain: (*plain)(w)}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	a, err := backup.ParseHexAddr(aux.Addr)
+	w.Addr = a
+	return err
 }
 
 // Verification is one network check of the device (tuyaflash verify).
@@ -309,6 +386,42 @@ func (inv *Inventory) Find(q string) []Device {
 		}
 	}
 	return out
+}
+
+// MarkVirtual marks the record with key as a virtual device.
+func (inv *Inventory) MarkVirtual(key string) {
+	if find(inv.devices, key) == nil {
+		return
+	}
+	inv.apply(func(devs *[]*Device) {
+		if d := find(*devs, key); d != nil {
+			d.Virtual = true
+		}
+	})
+}
+
+// Forget removes the record q names (a key, MAC, Tuya device id, IP or
+// backup, as Find takes them) and returns it. A query that matches several
+// records is refused (name one by its key); the backups themselves stay
+// where they are.
+func (inv *Inventory) Forget(q string) (Device, error) {
+	found := inv.Find(q)
+	switch len(found) {
+	case 0:
+		return Device{}, fmt.Errorf("%q: %w", q, ErrUnknownDevice)
+	case 1:
+	default:
+		keys := make([]string, len(found))
+		for i, d := range found {
+			keys[i] = d.Key
+		}
+		return Device{}, fmt.Errorf("%q matches %d devices (%s): name one by its key: %w", q, len(found), strings.Join(keys, ", "), ErrAmbiguous)
+	}
+	key := found[0].Key
+	inv.apply(func(devs *[]*Device) {
+		*devs = slices.DeleteFunc(*devs, func(d *Device) bool { return d.Key == key })
+	})
+	return found[0], nil
 }
 
 func clone(d *Device) Device {

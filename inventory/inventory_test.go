@@ -421,7 +421,79 @@ func TestJSONShape(t *testing.T) {
 	}
 	devs := raw["devices"].([]any)
 	d := devs[0].(map[string]any)
-	if raw["format"] != FormatV1 || d["key"] != "d81f12aabbcc/eb6015" || d["flash_id"] != "EB6015" || d["family"] != "BK7231N" {
+	if raw["format"] != FormatV1 || d["key"] != "d81f12aabbcc/eb6015" || d["flash_id"] != "0xEB6015" || d["family"] != "BK7231N" {
 		t.Errorf("file: %s", b)
+	}
+}
+
+func TestForget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inventory.json")
+	inv := open(t, path)
+	inv.RecordDetect(chip("D8:1F:12:AA:BB:CC", flashEB6015))
+	inv.RecordDetect(chip("D8:1F:12:AA:BB:CC", [3]byte{0x85, 0x40, 0x15}))
+	inv.RecordDetect(chip("10:D5:61:00:00:01", flashEB6015))
+	if err := inv.Save(); err != nil {
+		t.Fatal(err)
+	}
+	inv = open(t, path)
+	if _, err := inv.Forget("d8:1f:12:aa:bb:cc"); !errors.Is(err, ErrAmbiguous) || !strings.Contains(err.Error(), "d81f12aabbcc/eb6015") {
+		t.Errorf("a MAC of two records: %v", err)
+	}
+	if _, err := inv.Forget("02:00:00:00:00:09"); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unknown: %v", err)
+	}
+	d, err := inv.Forget("10:d5:61:00:00:01")
+	if err != nil || d.Key != "10d561000001/eb6015" {
+		t.Fatalf("forget by MAC: %+v %v", d, err)
+	}
+	if _, err := inv.Forget("d81f12aabbcc/854015"); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Save(); err != nil {
+		t.Fatal(err)
+	}
+	left := open(t, path).Devices()
+	if len(left) != 1 || left[0].Key != "d81f12aabbcc/eb6015" {
+		t.Errorf("left: %+v", left)
+	}
+}
+
+func TestMarkVirtual(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inventory.json")
+	inv := open(t, path)
+	d, _ := inv.RecordDetect(chip("02:42:4B:72:31:01", flashEB6015))
+	inv.MarkVirtual(d.Key)
+	inv.MarkVirtual("not/a/key")
+	if err := inv.Save(); err != nil {
+		t.Fatal(err)
+	}
+	devs := open(t, path).Devices()
+	if len(devs) != 1 || !devs[0].Virtual {
+		t.Errorf("%+v", devs)
+	}
+}
+
+// TestAddressesReadInBothForms: files written before addresses became
+// "0x…" strings are read too.
+func TestAddressesReadInBothForms(t *testing.T) {
+	old := `{"format": "tuyaflash-inventory/1", "devices": [{"key": "k", "family": "BK7231N", "flash_id": "EB6015",
+	  "backups": [{"path": "/b.bin", "sha256": "00", "size": 1, "offset": 69632, "date": "2026-05-01T10:00:00Z"}],
+	  "writes": [{"date": "2026-05-01T10:00:00Z", "firmware": "x", "addr": 69632, "size": 1, "verified": true}],
+	  "first_seen": "2026-05-01T10:00:00Z", "last_seen": "2026-05-01T10:00:00Z"}]}`
+	path := filepath.Join(t.TempDir(), "inventory.json")
+	os.WriteFile(path, []byte(old), 0o600)
+	d := open(t, path).Devices()[0]
+	if d.FlashID != "EB6015" || d.Backups[0].Offset != 0x11000 || d.Writes[0].Addr != 0x11000 {
+		t.Fatalf("%+v", d)
+	}
+	b, _ := json.Marshal(d)
+	for _, want := range []string{`"flash_id":"0xEB6015"`, `"offset":"0x011000"`, `"addr":"0x011000"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back Device
+	if err := json.Unmarshal(b, &back); err != nil || back.FlashID != "EB6015" || back.Backups[0].Offset != 0x11000 || back.Writes[0].Addr != 0x11000 {
+		t.Errorf("round trip: %+v %v", back, err)
 	}
 }

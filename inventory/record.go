@@ -106,7 +106,7 @@ func (inv *Inventory) RecordDetect(info flasher.Info) (d Device, ok bool) {
 func InfoFromSidecar(s backup.Sidecar) flasher.Info {
 	info := flasher.Info{Family: flasher.Family(s.Family), Protocol: s.Protocol, Bootloader: s.Bootloader,
 		FlashName: s.FlashName, FlashSize: s.FlashSize, EfuseKey: s.EfuseKey, Baud: s.Baud}
-	if id, err := strconv.ParseUint(s.FlashID, 16, 32); err == nil && len(s.FlashID) == 6 {
+	if id, err := strconv.ParseUint(backup.BareHex(s.FlashID), 16, 32); err == nil && len(backup.BareHex(s.FlashID)) == 6 {
 		info.FlashID = [3]byte{byte(id >> 16), byte(id >> 8), byte(id)}
 	}
 	if c, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s.ChipID), "0x"), 16, 32); err == nil {

@@ -27,6 +27,10 @@ type BackupOptions struct {
 	Events       flasher.Notify
 	// Now stamps the backup (time.Now when zero).
 	Now time.Time
+	// Started, when set, is told where the partial dump is kept and how
+	// many verified bytes it already holds, before reading starts (for
+	// an interruption's message).
+	Started func(partial string, done int64)
 }
 
 // BackupResult reports a finished backup.
@@ -148,17 +152,28 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 			return nil, err
 		}
 	}
+	if o.Started != nil {
+		o.Started(part.Path(), w.done)
+	}
 	if err := dev.Read(ctx, uint32(w.done), uint32(size-w.done), w, o.Progress); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted (Ctrl-C, SIGTERM): whatever the closed port
+			// made the read say, this is no link fault.
+			err = context.Cause(ctx)
+		}
 		if w.done == 0 {
 			keep = false
 			part.Finish()
+			if ctx.Err() != nil {
+				return nil, &flasher.HintError{Err: fmt.Errorf("backup: %w", err), Hint: "nothing was read yet; run the same command again"}
+			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		// Everything that reached w was verified first.
 		part.Commit(w.done)
 		return nil, &flasher.HintError{
-			Err:  fmt.Errorf("backup stopped: %w", err),
-			Hint: fmt.Sprintf("%s; nothing is lost: the verified part is kept in %s, run the same command again to resume", linkHint(err), part.Path()),
+			Err:  fmt.Errorf("backup stopped at 0x%06X: %w", w.done, err),
+			Hint: resumeHint(ctx, err, part.Path(), w.done),
 		}
 	}
 	if err := part.Commit(w.done); err != nil {
@@ -179,7 +194,11 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 	}
 	sc := SidecarFor(info)
 	sc.ToolVersion, sc.Port = o.ToolVersion, o.Port
-	sc.Verified = "every 64 KiB and the whole image against the chip's checksum"
+	sc.Verified = ReadVerification(info.Family)
+	if res.Resumed > 0 {
+		sc.Verified.Resumed = res.Resumed
+		sc.Verified.ResumedMethod = sc.Verified.Method + " of the whole resumed range, computed by the " + sc.Verified.By
+	}
 	if _, err := part.File.Seek(0, 0); err != nil {
 		return nil, err
 	}
@@ -208,7 +227,39 @@ func isUniform(b []byte, v byte) bool {
 	return true
 }
 
-// linkHint says what to do after a transfer error.
+// ReadVerification says how a family's client checks what it reads: the
+// Beken client compares the chip's CRC-32 of every 64 KiB group
+// (flasher/bk7231 verifyGroup) and the ESP8266 client the stub's MD5 of
+// every chunk of up to 64 KiB (flasher/esp8266 maxReadChunk), before the
+// data is handed over; the saved file's CRC-32 is then compared with that
+// of the verified data.
+func ReadVerification(fam flasher.Family) *backup.Verification {
+	v := &backup.Verification{Method: "crc32", By: "chip", Granularity: 64 << 10,
+		Whole: "crc32 of the saved file compared with that of the verified blocks"}
+	if fam.Espressif() {
+		v.Method, v.By = "md5", "stub"
+	}
+	return v
+}
+
+// resumeHint says what to do after a backup stopped at done bytes whose
+// verified part is kept in path.
+func resumeHint(ctx context.Context, err error, path string, done int64) string {
+	kept := PartialKept(path, done)
+	if ctx.Err() != nil {
+		return kept
+	}
+	return linkHint(err) + "; nothing is lost: " + kept
+}
+
+// PartialKept says where the verified part of an interrupted backup is
+// kept and how to resume.
+func PartialKept(path string, done int64) string {
+	return fmt.Sprintf("the partial backup (0x000000-0x%06X verified, %d KiB) is kept in %s; run the same command again to resume", done-1, done/1024, path)
+}
+
+// linkHint says what to do after a transfer error (never after an
+// interruption: see resumeHint).
 func linkHint(err error) string {
 	if h := flasher.Hint(err); h != "" {
 		return h

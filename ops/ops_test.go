@@ -162,14 +162,15 @@ func TestRestorePlan(t *testing.T) {
 		{"T backup of the bootloader only", flasher.BK7231T, backup.Sidecar{Family: "BK7231T"}, 0x10000, false, 0, 0, "only the BK7231T bootloader"},
 		{"foreign backup", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, false, 0, 0, "not from this chip"},
 		{"foreign backup forced", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, true, 0, 0, ""},
+		{"another family, even forced", flasher.BK7231N, backup.Sidecar{Family: "BK7231T"}, 2 << 20, true, 0, 0, "--force does not override"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dev := newFake(tc.fam, 2<<20)
 			b := &backup.Backup{Sidecar: tc.sc, Data: make([]byte, tc.size)}
 			p, data, err := RestorePlan(dev, b, tc.force)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				if err == nil || !strings.Contains(err.Error()+"\n"+flasher.Hint(err), tc.wantErr) {
+					t.Fatalf("err = %v (hint %q), want %q", err, flasher.Hint(err), tc.wantErr)
 				}
 				return
 			}
@@ -216,5 +217,77 @@ func TestIdentityKey(t *testing.T) {
 	info.MAC, _ = flasher.ParseMAC("C8:47:8C:00:00:00")
 	if got := IdentityKey(info); got != "bk7231n-eb6015-2048k" {
 		t.Errorf("placeholder MAC used in key %q", got)
+	}
+}
+
+// TestForceNamesWhatItOverrides: the plan of a forced restore lists every
+// difference it overrides.
+func TestForceNamesWhatItOverrides(t *testing.T) {
+	dev := newFake(flasher.BK7231N, 2<<20)
+	b := &backup.Backup{Sidecar: backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC", FlashID: "1C7015"}, Data: make([]byte, 2<<20)}
+	p, _, err := RestorePlan(dev, b, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(p.Notes, "\n")
+	for _, want := range []string{"--force overrides", "backup MAC 10:D5:61:AA:BB:CC, chip 10:D5:61:11:22:33", "backup flash id 1C7015, chip EB6015"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+}
+
+// TestInterruptedBackupIsNoLinkFault: a backup interrupted by the user
+// keeps its verified part and says so, without blaming the wiring.
+func TestInterruptedBackupIsNoLinkFault(t *testing.T) {
+	root := t.TempDir()
+	dev := newFake(flasher.BK7231N, 1<<20)
+	dev.failAt = 0x40000
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var partial string
+	_, err := Backup(ctx, dev, BackupOptions{Root: root, Started: func(p string, done int64) { partial = p }})
+	h := flasher.Hint(err)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(h, "the partial backup (0x000000-0x03FFFF verified, 256 KiB) is kept in "+partial) || strings.Contains(h, "wires") || strings.Contains(h, "unreliable") {
+		t.Fatalf("err %v, hint %q", err, h)
+	}
+	dev2 := newFake(flasher.BK7231N, 1<<20)
+	dev2.failAt = 0x40000
+	_, err = Backup(context.Background(), dev2, BackupOptions{Root: t.TempDir()})
+	if h := flasher.Hint(err); !strings.Contains(h, "link") || !strings.Contains(h, "nothing is lost") {
+		t.Errorf("a lost link: hint %q", h)
+	}
+}
+
+// TestSidecarSaysWhatWasVerified: the structured verified field names the
+// check of each family's client and the resumed part's.
+func TestSidecarSaysWhatWasVerified(t *testing.T) {
+	for _, tc := range []struct {
+		fam       flasher.Family
+		method    string
+		by        string
+		interrupt bool
+	}{
+		{flasher.BK7231N, "crc32", "chip", false},
+		{flasher.ESP8266, "md5", "stub", true},
+	} {
+		root := t.TempDir()
+		dev := newFake(tc.fam, 1<<20)
+		if tc.interrupt {
+			dev.failAt = 0x20000
+			Backup(context.Background(), dev, BackupOptions{Root: root})
+		}
+		res, err := Backup(context.Background(), dev, BackupOptions{Root: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.Sidecar.Verified
+		if v == nil || v.Method != tc.method || v.By != tc.by || v.Granularity != 64<<10 || v.Whole == "" {
+			t.Errorf("%s: verified %+v", tc.fam, v)
+			continue
+		}
+		if tc.interrupt && (v.Resumed != 0x20000 || !strings.Contains(v.ResumedMethod, tc.method)) {
+			t.Errorf("%s: resumed part %+v", tc.fam, v)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -86,6 +87,9 @@ func Write(ctx context.Context, dev flasher.Device, addr uint32, data []byte, pr
 // MismatchError lists how a backup's sidecar differs from the chip.
 type MismatchError struct {
 	Diffs []string
+	// Family is set when the backup is of another chip family, which no
+	// flag overrides.
+	Family bool
 }
 
 func (e *MismatchError) Error() string {
@@ -99,7 +103,8 @@ func (e *MismatchError) Is(target error) bool { return target == flasher.ErrRefu
 // flash size, flash id and MAC where both sides know them.
 func MatchSidecar(info flasher.Info, sc backup.Sidecar) error {
 	var d []string
-	if sc.Family != "" && !strings.EqualFold(sc.Family, string(info.Family)) {
+	family := sc.Family != "" && !strings.EqualFold(sc.Family, string(info.Family))
+	if family {
 		d = append(d, fmt.Sprintf("backup is of a %s, the chip is a %s", sc.Family, info.Family))
 	}
 	if sc.FlashSize != 0 && sc.FlashSize != info.FlashSize {
@@ -116,18 +121,28 @@ func MatchSidecar(info flasher.Info, sc backup.Sidecar) error {
 		}
 	}
 	if len(d) > 0 {
-		return &MismatchError{Diffs: d}
+		return &MismatchError{Diffs: d, Family: family}
 	}
 	return nil
 }
 
 // RestorePlan checks a backup against the chip and works out what to write:
-// on BK7231T the bootloader part is skipped (it stays as it is).
+// on BK7231T the bootloader part is skipped (it stays as it is). force
+// overrides a mismatch of flash size, flash id or MAC, and the plan's
+// notes name what it overrode; a backup of another chip family is refused
+// even with force (it cannot boot on this chip).
 func RestorePlan(dev flasher.Device, b *backup.Backup, force bool) (Plan, []byte, error) {
 	info := dev.Info()
+	var overridden []string
 	if err := MatchSidecar(info, b.Sidecar); err != nil {
-		if !force {
-			return Plan{}, nil, &flasher.HintError{Err: err, Hint: "restore only a device's own backup; --force overrides this check"}
+		var me *MismatchError
+		switch {
+		case errors.As(err, &me) && me.Family:
+			return Plan{}, nil, &flasher.HintError{Err: err, Hint: "a dump of another chip family cannot boot on this chip, so --force does not override this; restore this chip's own backup ('tuyaflash inventory' lists them)"}
+		case !force:
+			return Plan{}, nil, &flasher.HintError{Err: err, Hint: "restore only a device's own backup; --force overrides a different MAC, flash id or flash size (never another chip family)"}
+		case errors.As(err, &me):
+			overridden = me.Diffs
 		}
 	}
 	addr := b.Sidecar.Offset
@@ -144,6 +159,9 @@ func RestorePlan(dev flasher.Device, b *backup.Backup, force bool) (Plan, []byte
 	p.Skip = skip
 	if skip > 0 {
 		p.Notes = append(p.Notes, "the BK7231T bootloader (0x000000-0x010FFF) is kept as it is")
+	}
+	if len(overridden) > 0 {
+		p.Notes = append(p.Notes, "--force overrides: "+strings.Join(overridden, "; "))
 	}
 	return p, data, err
 }

@@ -90,7 +90,7 @@ func checkFirmware(r *Result, want Firmware) *MismatchError {
 	switch r.Firmware {
 	case StockTuya:
 		e.Msg = fmt.Sprintf("the device still runs the stock Tuya firmware (web port closed, Tuya's local port 6668 open), not %s: the new firmware is not running", want)
-		e.Hint = "power-cycle the device (GPIO0/CEN released); if it still runs stock, the write did not take: flash again and let tuyaflash verify it"
+		e.Hint = "power-cycle the device (GPIO0/CEN released); if it still runs stock, the write did not take: flash again ('tuyaflash write' verifies what it writes)"
 	case Unknown:
 		e.Msg = fmt.Sprintf("the device did not identify as %s or any other known firmware", want)
 		e.Hint = "check that the address is the flashed device's (router client list, by MAC)"
@@ -130,6 +130,6 @@ func checkMAC(r *Result, want flasher.MAC) *MismatchError {
 		return e
 	}
 	e.Msg = fmt.Sprintf("a different device answered: its MAC is %s, the flashed device's is %s (%s runs there)", got, want, describe(r))
-	e.Hint = "the address belongs to another device (DHCP gave it away): look up the flashed device's MAC in the router's client list, or let 'tuyaflash provision --find' search for it"
+	e.Hint = "the address belongs to another device (DHCP gave it away): look up the flashed device's MAC in the router's client list"
 	return e
 }

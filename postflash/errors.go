@@ -142,12 +142,16 @@ func isTimeout(err error) bool {
 // netProbeError builds the user's message for a transport failure.
 func netProbeError(host, op string, kind Kind, err error, timeout string) *ProbeError {
 	pe := &ProbeError{Host: host, Op: op, Kind: kind, Err: err}
+	port := "80"
+	if _, pt, err := net.SplitHostPort(host); err == nil && pt != "" {
+		port = pt
+	}
 	switch kind {
 	case KindTimeout:
 		pe.Msg = "no answer within " + timeout + ": the device is off, has not joined the network yet, or has another address"
-		pe.Hint = "check the address in your router's DHCP list (or find it by MAC with 'tuyaflash provision --find'); a device flashed a moment ago needs a power cycle without GPIO0 held and up to a minute to join"
+		pe.Hint = "check the address in your router's DHCP list (look for the device's MAC); a device flashed a moment ago needs a power cycle without GPIO0 held and up to a minute to join"
 	case KindRefused:
-		pe.Msg = "connection refused on port 80: a host is at this address but it runs no web server"
+		pe.Msg = "connection refused on port " + port + ": a host is at this address but it runs no web server there"
 		pe.Hint = "the address may now belong to another device (DHCP); check the router's client list for the device's MAC"
 	case KindUnreachable:
 		pe.Msg = "no route to the device (" + shortErr(err) + ")"

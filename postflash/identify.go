@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -301,7 +302,11 @@ func (p *prober) notTasmota(ctx context.Context, res *Result, rep *reply, jerr e
 // noWebServer handles a refused port 80: ESPHome with its web server off,
 // or the stock Tuya firmware.
 func (p *prober) noWebServer(ctx context.Context, res *Result, pe *ProbeError) *ProbeError {
-	res.saw("port 80: connection refused")
+	port := "80"
+	if _, pt, err := net.SplitHostPort(p.host); err == nil && pt != "" {
+		port = pt
+	}
+	res.saw("port %s: connection refused", port)
 	if found, _ := p.identifyESPHome(ctx, res, false); found {
 		res.Firmware = ESPHome
 		return nil
@@ -312,7 +317,7 @@ func (p *prober) noWebServer(ctx context.Context, res *Result, pe *ProbeError) *
 		res.saw("TCP %s accepts connections (Tuya local protocol)", tuyaPort)
 		return nil
 	}
-	pe.Msg = "connection refused on port 80, and nothing answers on ESPHome's API port 6053 or Tuya's port 6668: a host is at this address but it runs none of the expected firmwares"
+	pe.Msg = "connection refused on port " + port + ", and nothing answers on ESPHome's API port 6053 or Tuya's port 6668: a host is at this address but it runs none of the expected firmwares"
 	return pe
 }
 

@@ -102,8 +102,18 @@ func (d *Device) readChunk(addr, n uint32, progress func(uint32)) ([]byte, error
 	}
 	buf := d.readBuf[:0]
 	var ack [4]byte
+	// wire is how long a data packet takes on the line. Sleeping most of
+	// it before reading the next one saves waking up for every USB packet
+	// (CPU per MiB) — but only while the line really runs at that speed:
+	// when a packet is already there as soon as it is asked for (a
+	// pseudo-terminal, an unpaced link), sleeping would only slow the
+	// transfer down to a wire it does not have.
+	wire := transport.WireTime(readPacket, d.l.p.BaudRate())
+	pace := true
 	for uint32(len(buf)) < n {
+		asked := time.Now()
 		f, err := d.l.r.ReadFrame(time.Now().Add(readFrameWait))
+		pace = time.Since(asked) > wire/16
 		if err != nil {
 			return nil, fmt.Errorf("data frame after %d of %d bytes: %w", len(buf), n, err)
 		}
@@ -119,11 +129,10 @@ func (d *Device) readChunk(addr, n uint32, progress func(uint32)) ([]byte, error
 			return nil, err
 		}
 		progress(uint32(len(buf)))
-		if uint32(len(buf)) < n {
+		if uint32(len(buf)) < n && pace {
 			// The next packet is on the wire (the window keeps several
-			// in flight): let most of it arrive before reading, instead
-			// of waking up for every USB packet (CPU per MiB).
-			time.Sleep(transport.WireTime(readPacket*7/8, d.l.p.BaudRate()))
+			// in flight): let most of it arrive before reading.
+			time.Sleep(wire * 7 / 8)
 		}
 	}
 	d.readBuf = buf

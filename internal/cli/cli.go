@@ -1,40 +1,30 @@
 // Package cli implements the tuyaflash command line: flag parsing, port
 // opening, running the jobs of package ops and rendering their results. It
 // is the only package that prints.
+//
+// Data flows one way: flags → plan (everything checkable without the
+// device) → connect → back up → write → verify → reboot → HTTP check →
+// export. Every command prints text on stdout, or with --json exactly one
+// JSON document (docs/json.md); messages, prompts and progress go to
+// stderr; the exit code follows one table (exitTable).
 package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
-	"github.com/tuyaflash/tuyaflash/transport"
-	"github.com/tuyaflash/tuyaflash/tuyaconfig"
-)
-
-// Exit codes, one table for every command.
-const (
-	ExitOK          = 0
-	ExitFailure     = 1 // anything not below
-	ExitUsage       = 2 // bad flags or arguments
-	ExitNoDevice    = 3 // port missing or busy, chip not answering
-	ExitRefused     = 4 // a safety check refused the operation
-	ExitVerify      = 5 // data on the chip does not match
-	ExitUnsupported = 6 // chip or operation not supported
-	ExitInterrupted = 130
 )
 
 // Version is the tool version, set at build time with
@@ -73,76 +63,99 @@ func version() string {
 
 // env is what a command runs with.
 type env struct {
-	ctx    context.Context
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	g      globals
-	fs     *pflag.FlagSet
+	ctx context.Context
+	// stdin is where prompts read from.
+	stdin io.Reader
+	// stdout takes the command's text output; under --json it discards
+	// it, and the one JSON document goes to jsonOut at the end.
+	stdout  io.Writer
+	jsonOut io.Writer
+	stderr  io.Writer
+	g       globals
+	fs      *pflag.FlagSet
+	cmd     *command
+	// args are the command's arguments (after the flags).
+	args []string
+	// doc is the command's JSON document (--json), set by emit.
+	doc document
+	// abandoned: the command did not return within interruptGrace; its
+	// document may still change, so a bare one is printed.
+	abandoned bool
+	// state says what an interruption leaves behind (see setState).
+	stateMu sync.Mutex
+	state   string
+	// stateFn, when set, computes the state instead (a transfer under
+	// way: where it stands).
+	stateFn func() string
+	// track follows the current transfer (for interruption messages).
+	track *tracker
+	// terminal reports whether a stream is a terminal (tests replace it).
+	terminal func(any) bool
 }
 
 // changed reports whether the user gave the flag.
 func (e *env) changed(name string) bool { return e.fs != nil && e.fs.Changed(name) }
 
-// globals are the flags every device command takes.
-type globals struct {
-	port    string
-	baud    int
-	chip    string
-	json    bool
-	verbose int
-	trace   bool
-	timeout time.Duration
-	reset   string
-	stub    string
-	noStub  bool
+// setState records, for an interruption, what state the device and the
+// files are in and how to resume ("the partial backup is kept in …").
+func (e *env) setState(format string, a ...any) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	e.state, e.stateFn = fmt.Sprintf(format, a...), nil
 }
 
-func (g *globals) add(fs *pflag.FlagSet, device bool) {
-	if device {
-		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285, optionally with :FLASHFILE")
-		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default 921600 for BK7231, 460800 for ESP8266 with a stub; steps down when the adapter cannot)")
-		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t, esp8266, esp8285")
-		fs.BoolVar(&g.trace, "trace", false, "hex-dump all serial traffic to stderr")
-		fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for the chip to answer after the power-cycle prompt")
-		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset `mode`: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
-		fs.StringVar(&g.stub, "stub", "", "ESP8266 flasher stub `file` in esptool's JSON layout (default: tuyaflash's own)")
-		fs.BoolVar(&g.noStub, "no-stub", false, "ESP8266: talk to the ROM loader only (write-only, unverified; no backup)")
-	}
-	fs.BoolVar(&g.json, "json", false, "print the result as JSON on stdout")
-	fs.CountVarP(&g.verbose, "verbose", "v", "more output (repeat for more)")
+// setStateFunc makes the state computed when it is needed (a transfer
+// under way says where it stands).
+func (e *env) setStateFunc(f func() string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	e.stateFn = f
 }
 
-// validate checks the device flags that pflag cannot.
-func (g *globals) validate() error {
-	if _, err := familyFlag(g.chip); err != nil {
-		return err
+func (e *env) currentState() string {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	if e.stateFn != nil {
+		return e.stateFn()
 	}
-	switch g.reset {
-	case "none", "classic":
-	default:
-		return usagef("--reset %q: want none or classic", g.reset)
-	}
-	if g.stub != "" && g.noStub {
-		return usagef("--stub and --no-stub exclude each other")
-	}
-	if g.baud < 0 || g.baud > 0 && g.baud < 9600 {
-		return usagef("--baud %d: want a rate such as 115200, 460800 or 921600", g.baud)
-	}
-	if g.timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
-	return nil
+	return e.state
 }
 
+// command is one tuyaflash command.
 type command struct {
 	name    string
 	args    string
 	summary string
-	run     func(e *env, args []string) error
-	flags   func(fs *pflag.FlagSet) // command's own flags (bound by the command)
-	device  bool                    // takes the device flags
 	long    string
+	run     func(e *env, args []string) error
+	// flags binds the command's own flags.
+	flags func(fs *pflag.FlagSet)
+	// device: the command talks to a chip's loader and takes the device
+	// flags (--port, --baud, --chip, --timeout, --reset, --stub …).
+	device bool
+	// console: the command talks to the firmware's serial console and
+	// takes --port, --baud and --trace only.
+	console bool
+	// noJSON, when set, is why --json is refused.
+	noJSON string
+	// verbose says what each -v level adds (len = the highest level).
+	verbose []string
+	// check refuses flag combinations that would be ignored; it runs
+	// after parsing, before anything else.
+	check func(e *env, args []string) error
+	// interrupts: Ctrl-C and SIGTERM are the normal way to end the
+	// command (sim), which then exits as it returns.
+	interrupts bool
+	// subcommands are the words the command takes first ("firmware
+	// list"), mapped to the name its JSON document gives.
+	subcommands map[string]string
+}
+
+// deviceVerbose are the -v levels of every command that talks to a chip.
+var deviceVerbose = []string{
+	"notes: each step of the link, identification and transfer",
+	"a one-line summary of every command sent to the chip and of its reply",
+	"a hex dump of all serial traffic (the same as --trace)",
 }
 
 var commands []*command
@@ -166,55 +179,94 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
 // Main runs tuyaflash with args (without the program name) and returns the
-// exit code.
+// exit code. Ctrl-C and SIGTERM end every command within a second.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background())
 	defer stop()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			if c := find(args[1]); c != nil {
-				fs := flagSet(c, &globals{})
-				fmt.Fprint(stdout, helpText(c, fs))
-				return ExitOK
-			}
-		}
-		printOverview(stdout)
-		if len(args) == 0 {
-			return ExitUsage
-		}
-		return ExitOK
+	return run(ctx, args, stdin, stdout, stderr)
+}
+
+// run is Main with the context given (tests).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	inv, err := splitArgs(args)
+	if err != nil {
+		return reportEarly(stdout, stderr, inv, err)
 	}
-	if args[0] == "version" || args[0] == "--version" {
+	switch {
+	case inv.help && inv.cmd == nil:
+		printOverview(stdout)
+		return ExitOK
+	case inv.cmd == nil && inv.version:
 		fmt.Fprintln(stdout, "tuyaflash", version())
 		return ExitOK
-	}
-	c := find(args[0])
-	if c == nil {
-		fmt.Fprintf(stderr, "tuyaflash: unknown command %q\n\n", args[0])
+	case inv.cmd == nil:
 		printOverview(stderr)
 		return ExitUsage
 	}
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	c := inv.cmd
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, jsonOut: stdout, stderr: stderr, cmd: c, terminal: isTerminal,
+		track: &tracker{next: flasher.NopProgress{}}}
 	fs := flagSet(c, &e.g)
 	e.fs = fs
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(inv.rest); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprint(stdout, helpText(c, fs))
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "tuyaflash %s: %v\nRun 'tuyaflash %s --help' for usage.\n", c.name, err, c.name)
-		return ExitUsage
+		e.g.json = e.g.json || inv.json
+		return report(e, usagef("%v", err))
 	}
-	if c.device {
-		if err := e.g.validate(); err != nil {
-			return report(e, c, err)
-		}
-	}
-	err := c.run(e, fs.Args())
-	if err == nil {
+	if inv.help {
+		fmt.Fprint(stdout, helpText(c, fs))
 		return ExitOK
 	}
-	return report(e, c, err)
+	if e.g.json {
+		e.stdout = io.Discard
+	}
+	e.args = fs.Args()
+	if err := e.validate(fs.Args()); err != nil {
+		return report(e, err)
+	}
+	err = e.runCommand(fs.Args())
+	if err == nil {
+		if e.g.json {
+			e.printDoc(nil)
+		}
+		return ExitOK
+	}
+	return report(e, err)
+}
+
+// validate checks what pflag cannot: flag values, the -v level, --json,
+// and the combinations a command refuses.
+func (e *env) validate(args []string) error {
+	c := e.cmd
+	if e.g.json && c.noJSON != "" {
+		return usagef("--json: %s", c.noJSON)
+	}
+	if max := len(c.verbose); e.g.verbose > max {
+		return verboseError(c, e.g.verbose)
+	}
+	if c.device || c.console {
+		if err := e.g.validate(c.device); err != nil {
+			return err
+		}
+	}
+	if c.device && e.g.verbose >= 3 {
+		e.g.trace = true
+	}
+	if c.check != nil {
+		return c.check(e, args)
+	}
+	return nil
+}
+
+func verboseError(c *command, n int) error {
+	given := "-" + strings.Repeat("v", n)
+	if len(c.verbose) == 0 {
+		return usagef("%s: tuyaflash %s has no verbose output", given, c.name)
+	}
+	return usagef("%s: tuyaflash %s has %d verbose level(s), up to -%s (%s)", given, c.name, len(c.verbose), strings.Repeat("v", len(c.verbose)), c.verbose[len(c.verbose)-1])
 }
 
 func flagSet(c *command, g *globals) *pflag.FlagSet {
@@ -224,80 +276,110 @@ func flagSet(c *command, g *globals) *pflag.FlagSet {
 	if c.flags != nil {
 		c.flags(fs)
 	}
-	g.add(fs, c.device)
+	g.add(fs, c)
 	return fs
 }
 
-func helpText(c *command, fs *pflag.FlagSet) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: tuyaflash %s [flags] %s\n\n%s\n", c.name, c.args, c.summary)
-	if c.long != "" {
-		fmt.Fprintf(&b, "\n%s\n", strings.TrimSpace(c.long))
-	}
-	fmt.Fprintf(&b, "\nFlags:\n%s", fs.FlagUsages())
-	return b.String()
-}
-
 func printOverview(w io.Writer) {
-	fmt.Fprintf(w, "tuyaflash %s — back up, flash and restore Tuya modules over a USB-serial adapter\n\nUsage: tuyaflash <command> [flags]\n\nCommands:\n", version())
+	fmt.Fprintf(w, "tuyaflash %s — back up, flash and restore Tuya modules over a USB-serial adapter\n\n", version())
+	fmt.Fprintf(w, "Usage: tuyaflash [flags] <command> [flags] [arguments]\n\nCommands:\n")
 	cs := append([]*command(nil), commands...)
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'tuyaflash <command> --help' for the flags of a command.\nTry it without hardware: tuyaflash backup --port sim:bk7231n\n")
+	fmt.Fprintf(w, "\nFlags go before or after the command: 'tuyaflash -p /dev/ttyUSB0 backup' works.\n")
+	fmt.Fprintf(w, "Run 'tuyaflash help <command>' (or '<command> --help') for the flags of a command.\n")
+	fmt.Fprintf(w, "Try it without hardware: tuyaflash backup --port sim:bk7231n\n\n")
+	fmt.Fprintf(w, "Exit codes (the same in every command):\n%s", exitCodeText())
+	fmt.Fprintf(w, "\n--json prints exactly one JSON document on stdout, also on failure (docs/json.md).\n")
 }
 
-// report prints err with its hint and maps it to an exit code.
-func report(e *env, c *command, err error) int {
-	if code, ok := quietCode(err); ok {
-		return code
-	}
-	code := exitCode(err)
-	if code == ExitUsage {
-		fmt.Fprintf(e.stderr, "tuyaflash %s: %v\nRun 'tuyaflash %s --help' for usage.\n", c.name, err, c.name)
-		return code
-	}
-	if code == ExitInterrupted {
-		fmt.Fprintf(e.stderr, "tuyaflash %s: interrupted\n", c.name)
-		if h := flasher.Hint(err); h != "" {
-			fmt.Fprintf(e.stderr, "%s\n", h)
+// runCommand runs the command and makes sure it ends within a second of
+// an interruption: the port is closed by then, and a command that still
+// does not return is reported as interrupted with what it last said about
+// its state.
+func (e *env) runCommand(args []string) error {
+	done := make(chan error, 1)
+	go func() { done <- e.cmd.run(e, args) }()
+	select {
+	case err := <-done:
+		if e.cmd.interrupts {
+			return err
 		}
-		return code
+		return e.interrupted(err)
+	case <-e.ctx.Done():
 	}
-	fmt.Fprintf(e.stderr, "tuyaflash %s: %v\n", c.name, err)
-	if h := flasher.Hint(err); h != "" {
-		fmt.Fprintf(e.stderr, "what to do: %s\n", h)
+	if e.cmd.interrupts {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("did not stop within 5 s of %v", context.Cause(e.ctx))
+		}
 	}
-	if e.g.json {
-		json.NewEncoder(e.stdout).Encode(map[string]any{"error": err.Error(), "hint": flasher.Hint(err), "exit_code": code})
+	select {
+	case err := <-done:
+		return e.interrupted(err)
+	case <-time.After(interruptGrace):
+		e.abandoned = true
+		return e.interrupted(context.Cause(e.ctx))
 	}
-	return code
 }
 
-func exitCode(err error) int {
-	var ue *usageError
-	var oe *transport.OpenError
-	switch {
-	case errors.As(err, &ue):
-		return ExitUsage
-	case errors.Is(err, context.Canceled):
-		return ExitInterrupted
-	case errors.Is(err, flasher.ErrRefused), errors.Is(err, backup.ErrExists):
-		return ExitRefused
-	case errors.Is(err, flasher.ErrVerify), errors.Is(err, backup.ErrCorrupt):
-		return ExitVerify
-	case errors.Is(err, flasher.ErrNoLink), errors.As(err, &oe):
-		return ExitNoDevice
-	case errors.Is(err, flasher.ErrUnsupported), errors.Is(err, tuyaconfig.ErrUnsupportedFormat):
-		return ExitUnsupported
+// interrupted turns what a command returns after an interruption into the
+// interruption (never a link fault): whatever a closed port made the
+// protocol say, the user pressed Ctrl-C.
+func (e *env) interrupted(err error) error {
+	if e.ctx.Err() == nil {
+		return err
 	}
-	return ExitFailure
+	cause := context.Cause(e.ctx)
+	var ie *interruptError
+	if !errors.As(cause, &ie) {
+		return err
+	}
+	out := &interruptError{sig: ie.sig, state: e.currentState()}
+	if h := hintOf(err); h != "" && errors.Is(err, context.Canceled) {
+		out.state = h
+	}
+	return out
 }
 
-// printJSON writes v as indented JSON on stdout.
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// hasFlag reports whether --name (or -short) appears in args, for errors
+// found before the flags are parsed.
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--"+name || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && termIsTerminal(f)
+}
+
+// versionDoc is version's document.
+type versionDoc struct {
+	header
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+}
+
+func init() {
+	register(&command{name: "version", summary: "print tuyaflash's version", run: func(e *env, args []string) error {
+		if len(args) > 0 {
+			return usagef("version takes no arguments")
+		}
+		doc := &versionDoc{Version: version(), GoVersion: runtime.Version()}
+		e.emit(doc)
+		fmt.Fprintln(e.stdout, "tuyaflash", doc.Version)
+		return nil
+	}})
 }

@@ -17,16 +17,20 @@ import (
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
-	"github.com/tuyaflash/tuyaflash/tuyaconfig"
 )
 
 func init() {
 	register(&command{name: "ports", summary: "list serial ports and USB-serial adapters", run: runPorts})
-	register(&command{name: "detect", summary: "identify the chip: family, bootloader, flash id and size, MAC, eFuse key", device: true, run: runDetect,
+	register(&command{name: "detect", summary: "identify the chip: family, bootloader, flash id and size, MAC, eFuse key", device: true, verbose: deviceVerbose, run: runDetect,
 		long: "Put the module in download mode when asked: power-cycle it (or short CEN to GND for a moment) while tuyaflash waits."})
 	register(backupCmd())
 	register(writeCmd())
 	register(restoreCmd())
+}
+
+type portsDoc struct {
+	header
+	Ports []transport.PortInfo `json:"ports"`
 }
 
 func runPorts(e *env, args []string) error {
@@ -37,12 +41,12 @@ func runPorts(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list ports: %w", err)
 	}
-	if e.g.json {
-		if list == nil {
-			list = []transport.PortInfo{}
-		}
-		return e.printJSON(list)
+	doc := &portsDoc{Ports: []transport.PortInfo{}}
+	for _, p := range list {
+		p.VID, p.PID = hexID(p.VID), hexID(p.PID) // "0x1A86", as every id
+		doc.Ports = append(doc.Ports, p)
 	}
+	e.emit(doc)
 	if len(list) == 0 {
 		fmt.Fprintln(e.stdout, "no serial ports found (plug in the USB-serial adapter; pseudo-terminals are not listed, pass them with --port)")
 		return nil
@@ -54,37 +58,62 @@ func runPorts(e *env, args []string) error {
 		if p.USB {
 			id = strings.ToLower(p.VID + ":" + p.PID)
 		}
-		adapter := p.Adapter
-		if adapter == "" {
-			adapter = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, id, adapter, p.Product)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, id, orDash(p.Adapter), p.Product)
 	}
 	return tw.Flush()
 }
 
-// detectJSON is detect's --json output.
-type detectJSON struct {
-	flasher.Info
-	FlashID        string `json:"flash_id,omitempty"`
-	MAC            string `json:"mac,omitempty"`
-	MACPlaceholder string `json:"mac_placeholder,omitempty"`
+// hexID is backup.HexID for the ids of this package's documents.
+func hexID(s string) string { return backup.HexID(s) }
+
+// chipJSON is the connected chip in every device command's document.
+type chipJSON struct {
+	Family         string   `json:"family"`
+	Protocol       string   `json:"protocol"`
+	Bootloader     string   `json:"bootloader,omitempty"`
+	ChipID         string   `json:"chip_id,omitempty"`
+	FlashID        string   `json:"flash_id,omitempty"`
+	FlashName      string   `json:"flash_name,omitempty"`
+	FlashSize      int      `json:"flash_size"`
+	FlashSizeFrom  string   `json:"flash_size_from,omitempty"`
+	MAC            string   `json:"mac,omitempty"`
+	MACFrom        string   `json:"mac_from,omitempty"`
+	MACPlaceholder string   `json:"mac_placeholder,omitempty"`
+	EfuseKey       string   `json:"efuse_key,omitempty"`
+	CrystalMHz     int      `json:"crystal_mhz,omitempty"`
+	Baud           int      `json:"baud"`
+	Virtual        bool     `json:"virtual"`
+	Notes          []string `json:"notes,omitempty"`
 }
 
-func infoJSON(i flasher.Info) detectJSON {
-	d := detectJSON{Info: i, FlashID: i.FlashIDString()}
+func chipDoc(s *session) *chipJSON {
+	i := s.dev.Info()
+	c := &chipJSON{Family: string(i.Family), Protocol: i.Protocol, Bootloader: i.Bootloader, FlashID: hexID(i.FlashIDString()),
+		FlashName: i.FlashName, FlashSize: i.FlashSize, FlashSizeFrom: i.FlashSizeFrom, MACFrom: i.MACFrom, EfuseKey: i.EfuseKey,
+		CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.virtual, Notes: i.Notes}
+	if i.ChipID != 0 {
+		c.ChipID = fmt.Sprintf("0x%X", i.ChipID)
+	}
 	if i.HasMAC() {
-		d.MAC = i.MAC.String()
+		c.MAC = i.MAC.String()
 		if ph, why := i.MAC.Placeholder(); ph {
-			d.MACPlaceholder = why
+			c.MACPlaceholder = why
 		}
 	}
-	return d
+	return c
+}
+
+type detectDoc struct {
+	header
+	Chip *chipJSON `json:"chip"`
 }
 
 func runDetect(e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("detect takes no arguments")
+	}
+	if err := e.requirePort(); err != nil {
+		return err
 	}
 	s, err := e.connect()
 	if err != nil {
@@ -92,13 +121,11 @@ func runDetect(e *env, args []string) error {
 	}
 	defer s.Close()
 	info := s.dev.Info()
-	e.recordInventory(func(inv *inventory.Inventory) error {
-		inv.RecordDetect(info)
-		return nil
+	e.recordDevice(s, func(inv *inventory.Inventory) (inventory.Device, error) {
+		d, _ := inv.RecordDetect(info)
+		return d, nil
 	})
-	if e.g.json {
-		return e.printJSON(infoJSON(info))
-	}
+	e.emit(&detectDoc{Chip: chipDoc(s)})
 	printInfo(e, info)
 	return nil
 }
@@ -113,7 +140,7 @@ func printInfo(e *env, i flasher.Info) {
 	if i.ChipID != 0 {
 		fmt.Fprintf(tw, "Chip id:\t0x%X\n", i.ChipID)
 	}
-	if id := i.FlashIDString(); id != "" {
+	if id := hexID(i.FlashIDString()); id != "" {
 		switch {
 		case i.FlashName != "":
 			fmt.Fprintf(tw, "Flash id:\t%s (%s)\n", id, i.FlashName)
@@ -150,28 +177,69 @@ func printInfo(e *env, i flasher.Info) {
 	tw.Flush()
 }
 
+// checkWritable makes sure files can be created in dir (creating it),
+// before the device is asked for anything.
+func checkWritable(dir, what string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &flasher.HintError{Err: fmt.Errorf("%s %s: %w", what, dir, err), Hint: "choose a folder you can write to"}
+	}
+	f, err := os.CreateTemp(dir, ".tuyaflash-check-*")
+	if err != nil {
+		return &flasher.HintError{Err: fmt.Errorf("%s %s is not writable: %w", what, dir, err), Hint: "choose a folder you can write to (were the files made by sudo? then fix their owner)"}
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+type backupDoc struct {
+	header
+	Chip        *chipJSON       `json:"chip,omitempty"`
+	Path        string          `json:"path,omitempty"`
+	SidecarPath string          `json:"sidecar_path,omitempty"`
+	Resumed     int64           `json:"resumed_bytes"`
+	Sidecar     *backup.Sidecar `json:"sidecar,omitempty"`
+}
+
 func backupCmd() *command {
 	var output, backupDir string
-	c := &command{name: "backup", summary: "read the whole flash into a verified, never-overwritten backup file", device: true,
-		long: `The dump is verified against the chip's own checksum, stored with mode 0600 in a
-folder named after the device (MAC, or flash id and dump hash when the MAC is a
-placeholder) under the backup folder, with a JSON sidecar. An interrupted backup
-resumes where it stopped when run again.`}
+	c := &command{name: "backup", summary: "read the whole flash into a verified, never-overwritten backup file", device: true, verbose: deviceVerbose,
+		long: `The dump is verified against the chip's own checksum as it is read (every
+64 KiB by the chip's CRC-32 on BK7231, every chunk of up to 64 KiB by the stub's
+MD5 on ESP8266), stored with mode 0600 in a folder named after the device (MAC,
+or flash id and dump hash when the MAC is a placeholder) under the backup folder,
+with a JSON sidecar saying what was verified. An interrupted backup keeps its
+verified part and resumes there when run again.`}
 	c.flags = func(fs *pflag.FlagSet) {
 		fs.StringVarP(&output, "output", "o", "", "write the dump to `file` instead of the backup folder (never overwritten)")
 		fs.StringVar(&backupDir, "backup-dir", "", "backup `folder` (default $TUYAFLASH_BACKUP_DIR or ~/.local/share/tuyaflash/backups)")
+	}
+	c.check = func(e *env, args []string) error {
+		if e.g.noStub {
+			return usagef("--no-stub: the ESP8266 ROM loader cannot read flash, so a backup needs the flasher stub")
+		}
+		return nil
 	}
 	c.run = func(e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("backup takes no arguments (use -o FILE to name the dump)")
 		}
+		if err := e.requirePort(); err != nil {
+			return err
+		}
 		root, err := backupRoot(backupDir)
 		if err != nil {
 			return err
 		}
+		if err := checkWritable(root, "backup folder"); err != nil {
+			return err
+		}
 		if output != "" {
 			if _, err := os.Lstat(output); err == nil {
-				return fmt.Errorf("%s exists; tuyaflash never overwrites a backup (choose another -o): %w", output, flasher.ErrRefused)
+				return &flasher.HintError{Err: fmt.Errorf("%s: %w", output, backup.ErrExists), Hint: "tuyaflash never overwrites a backup: choose another -o"}
+			}
+			if err := checkWritable(filepath.Dir(output), "-o folder"); err != nil {
+				return err
 			}
 		}
 		s, err := e.connect()
@@ -180,31 +248,36 @@ resumes where it stopped when run again.`}
 		}
 		defer s.Close()
 		info := s.dev.Info()
-		if !e.g.json {
-			printInfo(e, info)
-		}
+		doc := &backupDoc{Chip: chipDoc(s)}
+		e.emit(doc)
+		printInfo(e, info)
 		res, err := ops.Backup(e.ctx, s.dev, ops.BackupOptions{
 			Root: root, Output: output, ToolVersion: version(), Port: e.g.port,
 			Progress: e.progress(), Events: e.events(),
+			Started: func(partial string, done int64) {
+				e.setStateFunc(func() string {
+					if done == 0 {
+						return "nothing was read yet; run the same command again"
+					}
+					return ops.PartialKept(partial, done) // at least; the journal has the rest
+				})
+			},
 		})
 		if err != nil {
 			return err
 		}
-		var cfg *tuyaconfig.Config
-		if e.g.json {
-			err = e.printJSON(res)
-		} else {
-			fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
-			cfg = e.afterBackup(info.Family, res.Path)
-		}
-		e.recordInventory(func(inv *inventory.Inventory) error {
+		e.setState("the backup was saved as %s", res.Path)
+		doc.Path, doc.SidecarPath, doc.Resumed, doc.Sidecar = res.Path, res.Path+".json", res.Resumed, &res.Sidecar
+		fmt.Fprintf(e.stdout, "Backup saved: %s\n  %d bytes, sha256 %s\n  sidecar %s.json\n", res.Path, res.Sidecar.Size, res.Sidecar.SHA256, res.Path)
+		cfg := e.afterBackup(info.Family, res.Path)
+		e.recordDevice(s, func(inv *inventory.Inventory) (inventory.Device, error) {
 			d, err := inv.RecordBackup(info, res.Path, res.Sidecar)
 			if err == nil && cfg != nil {
-				_, err = inv.RecordTuyaConfig(d.Key, cfg)
+				d, err = inv.RecordTuyaConfig(d.Key, cfg)
 			}
-			return err
+			return d, err
 		})
-		return err
+		return nil
 	}
 	return c
 }
@@ -226,7 +299,7 @@ func (a *addrValue) String() string {
 	if !a.set {
 		return ""
 	}
-	return fmt.Sprintf("0x%X", *a.v)
+	return backup.HexAddr(*a.v)
 }
 func (a *addrValue) Set(s string) error {
 	n, err := strconv.ParseUint(s, 0, 32)
@@ -238,93 +311,204 @@ func (a *addrValue) Set(s string) error {
 }
 func (a *addrValue) Type() string { return "addr" }
 
+// writeFlags are write's flags.
+type writeFlags struct {
+	addr                            uint32
+	av                              *addrValue
+	dryRun, noReboot, includeBoot   bool
+	raw, yes                        bool
+	spec, flashMode, flashSize, frq string
+	ff                              firmwareFlags
+}
+
 func writeCmd() *command {
-	var addr uint32
-	av := &addrValue{v: &addr}
-	var dryRun, noReboot, includeBoot, raw bool
-	var spec, flashMode, flashSize, flashFreq string
-	var ff firmwareFlags
-	c := &command{name: "write", args: "[FILE]", summary: "erase, write and verify firmware: a file or a catalogue name", device: true,
+	w := &writeFlags{}
+	w.av = &addrValue{v: &w.addr}
+	c := &command{name: "write", args: "[FILE]", summary: "erase, write and verify firmware: a file or a catalogue name", device: true, verbose: deviceVerbose,
 		long: `FILE (or --firmware FILE) is detected by its content and written where it belongs:
 an OpenBeken UA app at 0x11000, a QIO image from 0x11000 keeping the chip's
 bootloader, an ESP8266 image at 0x0 with its header set to --flash-mode, a UF2's
 parts at their offsets. --firmware NAME takes a build from the catalogue
-('tuyaflash firmware list'), downloads and checks it. Refused: an image for
-another chip, anything below 0x11000 on a BK7231T, an image larger than the
-flash, a bootloader for another eFuse key. Sectors already holding the data are
-skipped, so re-running an interrupted write resumes it.`}
+('tuyaflash firmware list'), downloaded and checked before the power-cycle
+prompt (with --chip only that chip's build, else every build of NAME).
+Refused: an image for another chip, anything below 0x11000 on a BK7231T, an
+image larger than the flash, a header that claims more flash than the chip
+has, a bootloader for another eFuse key, and a device with no verified backup
+on record unless --yes. Sectors already holding the data are skipped, so
+re-running an interrupted write resumes it.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.StringVar(&spec, "firmware", "", "catalogue `name` (tasmota, openbeken …) or image file")
-		fs.Var(av, "addr", "flash `address`; normally taken from the image (required with --raw)")
-		fs.BoolVar(&includeBoot, "include-bootloader", false, "BK7231N QIO image: write its bootloader too (refused unless the chip's eFuse key matches it)")
-		fs.StringVar(&flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; default: the catalogue's, else dout)")
-		fs.StringVar(&flashSize, "flash-size", "keep", "ESP8266 image at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …)")
-		fs.StringVar(&flashFreq, "flash-freq", "keep", "ESP8266 image at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
-		fs.BoolVar(&raw, "raw", false, "write FILE as it is at --addr: no detection, no gates but the flash's bounds and the BK7231T bootloader")
-		fs.BoolVar(&dryRun, "dry-run", false, "connect and show what would be written, change nothing")
-		fs.BoolVar(&noReboot, "no-reboot", false, "stay in download mode after writing")
-		ff.add(fs)
+		fs.StringVar(&w.spec, "firmware", "", "catalogue `name` (tasmota, openbeken …) or image file")
+		fs.Var(w.av, "addr", "flash `address`; normally taken from the image (required with --raw)")
+		fs.BoolVar(&w.includeBoot, "include-bootloader", false, "BK7231N QIO image: write its bootloader too (refused unless the chip's eFuse key matches it)")
+		fs.StringVar(&w.flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; without this flag the catalogue's mode, else dout)")
+		fs.StringVar(&w.flashSize, "flash-size", "keep", "ESP8266 image at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …; never more than the chip has)")
+		fs.StringVar(&w.frq, "flash-freq", "keep", "ESP8266 image at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
+		fs.BoolVar(&w.raw, "raw", false, "write FILE as it is at --addr: no detection, no gates but the flash's bounds and the BK7231T bootloader")
+		fs.BoolVar(&w.yes, "yes", false, "write even though no verified backup of this device is on record")
+		fs.BoolVar(&w.dryRun, "dry-run", false, "connect and show what would be written, change nothing")
+		fs.BoolVar(&w.noReboot, "no-reboot", false, "stay in download mode after writing")
+		w.ff.add(fs)
 	}
-	c.run = func(e *env, args []string) error {
-		switch {
-		case len(args) > 1:
-			return usagef("write takes one image file")
-		case len(args) == 1 && spec != "":
-			return usagef("give the image as FILE or as --firmware, not both")
-		case len(args) == 1:
-			spec = args[0]
-		case spec == "":
-			return usagef("say what to write: a FILE, or --firmware NAME (see 'tuyaflash firmware list')")
+	c.check = func(e *env, args []string) error { return w.check(e, args) }
+	c.run = func(e *env, args []string) error { return w.run(e, args) }
+	return c
+}
+
+// espHeaderFlags are the flags that only change an ESP8266 image header.
+var espHeaderFlags = []string{"flash-mode", "flash-size", "flash-freq"}
+
+// check refuses flag combinations write would ignore.
+func (w *writeFlags) check(e *env, args []string) error {
+	switch {
+	case len(args) > 1:
+		return usagef("write takes one image file")
+	case len(args) == 1 && w.spec != "":
+		return usagef("give the image as FILE or as --firmware, not both")
+	case len(args) == 1:
+		w.spec = args[0]
+	case w.spec == "":
+		return usagef("say what to write: a FILE, or --firmware NAME (see 'tuyaflash firmware list')")
+	}
+	if w.dryRun && w.noReboot {
+		return usagef("--no-reboot does nothing with --dry-run (a dry run writes nothing and never reboots)")
+	}
+	if w.dryRun && w.yes {
+		return usagef("--yes does nothing with --dry-run (a dry run writes nothing)")
+	}
+	if w.raw {
+		if !w.av.set {
+			return usagef("--raw needs --addr")
 		}
-		if raw {
-			return e.writeRaw(spec, av, dryRun, noReboot)
-		}
-		m, cache, err := ff.open(e)
-		if err != nil {
-			return err
-		}
-		s, err := e.connect()
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		info := s.dev.Info()
-		r, err := firmware.Resolve(e.ctx, spec, firmware.ChipOf(info), m, cache)
-		if err != nil {
-			return err
-		}
-		o := r.Options
-		o.IncludeBootloader = includeBoot
-		if o.FlashMode == "" || e.changed("flash-mode") {
-			o.FlashMode = flashMode
-		}
-		o.FlashSize, o.FlashFreq = flashSize, flashFreq
-		if av.set {
-			o.Addr = &addr
-		}
-		p, err := firmware.Place(info, r.Detection, o)
-		if err != nil {
-			return err
-		}
-		var jobs []writeJob
-		for i, reg := range p.Regions {
-			plan, err := ops.PlanWrite(s.dev, reg.Addr, reg.Data)
-			if err != nil {
-				return err
+		for _, f := range append([]string{"include-bootloader"}, espHeaderFlags...) {
+			if e.changed(f) {
+				return usagef("--%s does nothing with --raw (the file is written as it is)", f)
 			}
-			if i == 0 {
-				plan.Skip = p.Skip
-				plan.Notes = append(plan.Notes, p.Notes...)
-				if r.Fetch != nil {
-					plan.Notes = append(plan.Notes, fmt.Sprintf("%s: %s", r.Fetch.Path, r.Fetch.Status))
+		}
+	}
+	if fam := e.knownFamily(); fam.Beken() {
+		for _, f := range espHeaderFlags {
+			if e.changed(f) {
+				return usagef("--%s applies to ESP8266 images, not to a %s", f, fam)
+			}
+		}
+	} else if fam.Espressif() && e.changed("include-bootloader") {
+		return usagef("--include-bootloader applies to BK7231N QIO images, not to an %s", fam)
+	}
+	if st, err := os.Stat(w.spec); err == nil && st.Mode().IsRegular() || w.raw {
+		for _, f := range []string{"manifest", "cache-dir", "offline"} {
+			if e.changed(f) {
+				return usagef("--%s applies to catalogue names; %s is a local file", f, w.spec)
+			}
+		}
+	}
+	return nil
+}
+
+// placeOptions are the user's choices for firmware.Place.
+func (w *writeFlags) placeOptions(e *env, r *firmware.Resolved) firmware.PlaceOptions {
+	o := firmware.PlaceOptions{IncludeBootloader: w.includeBoot, FlashSize: w.flashSize, FlashFreq: w.frq}
+	if r != nil {
+		o = r.Options
+		o.IncludeBootloader, o.FlashSize, o.FlashFreq = w.includeBoot, w.flashSize, w.frq
+	}
+	if o.FlashMode == "" || e.changed("flash-mode") {
+		o.FlashMode = w.flashMode
+	}
+	if w.av.set {
+		o.Addr = &w.addr
+	}
+	return o
+}
+
+// prepare does everything that needs no chip: reads and detects a file,
+// or downloads (or finds in the cache) the catalogue builds NAME may mean,
+// and applies every gate the known family allows.
+func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cache, err error) {
+	fam := e.knownFamily()
+	file, err := firmware.LocalSpec(w.spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if file {
+		r, err := firmware.Resolve(e.ctx, w.spec, firmware.Chip{Family: fam}, nil, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Detection.Arch == firmware.ArchBeken {
+			for _, f := range espHeaderFlags {
+				if e.changed(f) {
+					return nil, nil, usagef("--%s applies to ESP8266 images; %s is a %s", f, w.spec, r.Detection.Describe())
 				}
 			}
-			jobs = append(jobs, writeJob{plan, reg.Data})
 		}
-		fw, ver := writtenFirmware(spec, r.Choice.Firmware)
-		return e.doWrite(s, jobs, dryRun, noReboot, fw, ver)
+		return nil, nil, firmware.Precheck(fam, r.Detection, w.placeOptions(e, r))
 	}
-	return c
+	m, cache, err = w.ff.open(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.setState("interrupted while fetching %s: the part already downloaded is kept in the cache; run the same command again to resume", w.spec)
+	results, err := firmware.Prefetch(e.ctx, m, w.spec, fam, cache)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range results {
+		fmt.Fprintf(e.stderr, "%s: %s (%s)\n", w.spec, r.Path, r.Status)
+	}
+	return m, cache, nil
+}
+
+func (w *writeFlags) run(e *env, _ []string) error {
+	if err := e.requirePort(); err != nil {
+		return err
+	}
+	if w.raw {
+		return w.writeRaw(e)
+	}
+	m, cache, err := w.prepare(e)
+	if err != nil {
+		return err
+	}
+	s, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	info := s.dev.Info()
+	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
+	e.emit(doc)
+	if info.Family.Beken() {
+		for _, f := range espHeaderFlags {
+			if e.changed(f) {
+				return usagef("--%s applies to ESP8266 images, not to a %s", f, info.Family)
+			}
+		}
+	}
+	r, err := firmware.Resolve(e.ctx, w.spec, firmware.ChipOf(info), m, cache)
+	if err != nil {
+		return err
+	}
+	p, err := firmware.Place(info, r.Detection, w.placeOptions(e, r))
+	if err != nil {
+		return err
+	}
+	var jobs []writeJob
+	for i, reg := range p.Regions {
+		plan, err := ops.PlanWrite(s.dev, reg.Addr, reg.Data)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			plan.Skip = p.Skip
+			plan.Notes = append(plan.Notes, p.Notes...)
+			if r.Fetch != nil {
+				plan.Notes = append(plan.Notes, fmt.Sprintf("%s: %s", r.Fetch.Path, r.Fetch.Status))
+			}
+		}
+		jobs = append(jobs, writeJob{plan, reg.Data})
+	}
+	fw, ver := writtenFirmware(w.spec, r.Choice.Firmware)
+	return e.doWrite(s, doc, jobs, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
 }
 
 // writtenFirmware names what is written, for the inventory: the catalogue
@@ -340,26 +524,28 @@ func writtenFirmware(spec string, entry *firmware.Firmware) (fw, ver string) {
 }
 
 // writeRaw writes a file as it is (--raw).
-func (e *env) writeRaw(file string, av *addrValue, dryRun, noReboot bool) error {
-	if !av.set {
-		return usagef("--raw needs --addr")
-	}
-	data, err := os.ReadFile(file)
+func (w *writeFlags) writeRaw(e *env) error {
+	data, err := os.ReadFile(w.spec)
 	if err != nil {
 		return err
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("%s is empty: %w", w.spec, flasher.ErrRefused)
 	}
 	s, err := e.connect()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	plan, err := ops.PlanWrite(s.dev, *av.v, data)
+	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
+	e.emit(doc)
+	plan, err := ops.PlanWrite(s.dev, w.addr, data)
 	if err != nil {
 		return err
 	}
 	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
-	fw, ver := writtenFirmware(file, nil)
-	return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot, fw, ver)
+	fw, ver := writtenFirmware(w.spec, nil)
+	return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
 }
 
 // writeJob is one region to write.
@@ -368,104 +554,158 @@ type writeJob struct {
 	data []byte
 }
 
-// writeJSON is the --json output of write and restore.
-type writeJSON struct {
-	Plans   []ops.Plan            `json:"plans"`
-	Results []flasher.WriteResult `json:"results,omitempty"`
-	DryRun  bool                  `json:"dry_run,omitempty"`
-	Reboot  string                `json:"reboot,omitempty"`
+// planJSON is one region of a write in write's and restore's documents.
+type planJSON struct {
+	Addr        string   `json:"addr"`
+	End         string   `json:"end"`
+	Size        int      `json:"size"`
+	Skip        int      `json:"skip,omitempty"`
+	Sectors     int      `json:"sectors"`
+	WireSeconds float64  `json:"wire_seconds"`
+	Notes       []string `json:"notes,omitempty"`
 }
 
-// doWrite writes the jobs, reboots the chip and records in the inventory
-// that firmware fw (version ver) was written.
-func (e *env) doWrite(s *session, jobs []writeJob, dryRun, noReboot bool, fw, ver string) error {
-	out := writeJSON{DryRun: dryRun}
+// resultJSON is what writing one region did.
+type resultJSON struct {
+	Addr         string `json:"addr"`
+	Size         int    `json:"size"`
+	Erased       int    `json:"erased_bytes"`
+	Skipped      int    `json:"skipped_bytes"`
+	Retries      int    `json:"retries"`
+	Verified     bool   `json:"verified"`
+	VerifyMethod string `json:"verify_method"`
+}
+
+// writeDoc is write's and restore's document.
+type writeDoc struct {
+	header
+	Chip    *chipJSON    `json:"chip,omitempty"`
+	DryRun  bool         `json:"dry_run"`
+	Plans   []planJSON   `json:"plans"`
+	Results []resultJSON `json:"results"`
+	Reboot  string       `json:"reboot,omitempty"`
+}
+
+// writeOpts say how doWrite writes and what it records.
+type writeOpts struct {
+	dryRun, noReboot, yes bool
+	// fw and ver name what is written, for the inventory.
+	fw, ver string
+}
+
+// doWrite writes the jobs (after the stock-safety gate), reboots the chip
+// and records in the inventory what was written.
+func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) error {
+	doc.Plans, doc.Results = []planJSON{}, []resultJSON{}
 	for _, j := range jobs {
-		out.Plans = append(out.Plans, j.plan)
+		p := j.plan
+		doc.Plans = append(doc.Plans, planJSON{Addr: backup.HexAddr(p.Addr), End: backup.HexAddr(p.Addr + uint32(p.Size) - 1), Size: p.Size, Skip: p.Skip,
+			Sectors: p.Sectors, WireSeconds: p.WireSeconds, Notes: p.Notes})
 	}
-	if dryRun {
-		if e.g.json {
-			return e.printJSON(out)
-		}
+	if o.dryRun {
 		fmt.Fprintln(e.stdout, "Dry run, nothing written:")
 		for _, j := range jobs {
 			fmt.Fprintln(e.stdout, j.plan)
 		}
 		return nil
 	}
+	if err := e.requireBackup(s, o.yes, e.g.port); err != nil {
+		return err
+	}
+	e.setStateFunc(func() string {
+		op, at, _ := e.track.position()
+		if op == "" {
+			return "the chip is still in download mode; nothing was written yet"
+		}
+		return fmt.Sprintf("writing stopped at 0x%06X; the chip is still in download mode: run the same command again to resume (sectors already written are skipped)", at)
+	})
 	for _, j := range jobs {
 		if !e.g.json {
 			fmt.Fprintf(e.stderr, "%s\n", j.plan)
 		}
 		res, err := s.dev.Write(e.ctx, j.plan.Addr, j.data, e.progress())
 		if err != nil {
-			if flasher.Hint(err) == "" {
+			if flasher.Hint(err) == "" && e.ctx.Err() == nil {
 				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
 			}
 			return err
 		}
-		out.Results = append(out.Results, res)
-		if !e.g.json {
-			if res.Verified {
-				fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
-			} else {
-				fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X, NOT verified (%s; a flasher stub can verify)", res.Size, res.Addr, res.VerifyMethod)
-			}
-			if res.Retries > 0 {
-				fmt.Fprintf(e.stdout, " (%d sector retries)", res.Retries)
-			}
-			fmt.Fprintln(e.stdout)
+		doc.Results = append(doc.Results, resultJSON{Addr: backup.HexAddr(res.Addr), Size: res.Size, Erased: res.Erased, Skipped: res.Skipped,
+			Retries: res.Retries, Verified: res.Verified, VerifyMethod: res.VerifyMethod})
+		if res.Verified {
+			fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X: %d KiB erased, %d KiB already in place, verified by %s", res.Size, res.Addr, res.Erased/1024, res.Skipped/1024, res.VerifyMethod)
+		} else {
+			fmt.Fprintf(e.stdout, "Wrote %d bytes at 0x%06X, NOT verified (%s; a flasher stub can verify)", res.Size, res.Addr, res.VerifyMethod)
 		}
+		if res.Retries > 0 {
+			fmt.Fprintf(e.stdout, " (%d sector retries)", res.Retries)
+		}
+		fmt.Fprintln(e.stdout)
 	}
-	e.recordInventory(func(inv *inventory.Inventory) error {
-		for _, res := range out.Results {
-			if _, err := inv.RecordWrite(s.dev.Info(), fw, ver, res); err != nil {
-				return err
+	e.setState("everything was written and verified; the chip was not rebooted yet (power-cycle it)")
+	e.recordDevice(s, func(inv *inventory.Inventory) (d inventory.Device, err error) {
+		for _, res := range doc.Results {
+			addr, _ := strconv.ParseUint(res.Addr, 0, 32)
+			wr := flasher.WriteResult{Addr: uint32(addr), Size: res.Size, Erased: res.Erased, Skipped: res.Skipped, Retries: res.Retries, Verified: res.Verified, VerifyMethod: res.VerifyMethod}
+			if d, err = inv.RecordWrite(s.dev.Info(), o.fw, o.ver, wr); err != nil {
+				return d, err
 			}
 		}
-		return nil
+		return d, nil
 	})
-	out.Reboot = "stayed in download mode (--no-reboot)"
-	if !noReboot {
+	doc.Reboot = "stayed in download mode (--no-reboot)"
+	if !o.noReboot {
 		manual, err := s.dev.Reboot(e.ctx)
 		switch {
 		case err != nil:
-			out.Reboot = "reboot command failed: " + err.Error() + "; power-cycle the device"
+			doc.Reboot = "reboot command failed: " + err.Error() + "; power-cycle the device"
 		case manual != "":
-			out.Reboot = manual
+			doc.Reboot = manual
 		default:
-			out.Reboot = "rebooted"
+			doc.Reboot = "rebooted"
 		}
 	}
-	if e.g.json {
-		return e.printJSON(out)
-	}
-	fmt.Fprintf(e.stdout, "Device: %s\n", out.Reboot)
+	fmt.Fprintf(e.stdout, "Device: %s\n", doc.Reboot)
 	return nil
 }
 
 func restoreCmd() *command {
-	var force, dryRun, noReboot bool
-	c := &command{name: "restore", args: "BACKUP", summary: "write a backup back after checking it belongs to this chip", device: true,
-		long: `The backup's sidecar must match the connected chip (family, flash size, flash id,
-MAC where known). On a BK7231T the bootloader stays as it is.`}
+	var force, dryRun, noReboot, yes bool
+	c := &command{name: "restore", args: "BACKUP", summary: "write a backup back after checking it belongs to this chip", device: true, verbose: deviceVerbose,
+		long: `The backup must be whole (its sha256 matches its sidecar) and its sidecar must
+match the connected chip: family, flash size, flash id, MAC where known.
+--force restores a backup whose flash size, flash id or MAC differ (the
+differences are listed) and a dump without a sidecar; a backup of another chip
+family is refused even with --force, since it cannot boot. Restoring a backup
+that is not this device's own needs a backup of this device on record, or
+--yes. On a BK7231T the bootloader stays as it is.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.BoolVar(&force, "force", false, "restore even if the backup's sidecar does not match the chip")
+		fs.BoolVar(&force, "force", false, "restore even if the backup's flash size, flash id or MAC differ from the chip's (never another family)")
+		fs.BoolVar(&yes, "yes", false, "restore a foreign backup even though no backup of this device is on record")
 		fs.BoolVar(&dryRun, "dry-run", false, "connect and show what would be written, change nothing")
 		fs.BoolVar(&noReboot, "no-reboot", false, "stay in download mode after writing")
 	}
-	c.run = func(e *env, args []string) error {
+	c.check = func(e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("restore needs exactly one backup file")
 		}
-		b, err := backup.Load(args[0], force)
+		if dryRun && noReboot {
+			return usagef("--no-reboot does nothing with --dry-run (a dry run writes nothing and never reboots)")
+		}
+		if yes && (dryRun || !force) {
+			return usagef("--yes goes with --force and without --dry-run: it lets a forced restore of another device's backup write a device with no backup of its own on record")
+		}
+		return nil
+	}
+	c.run = func(e *env, args []string) error {
+		if err := e.requirePort(); err != nil {
+			return err
+		}
+		b, err := loadRestore(args[0], force)
 		if err != nil {
-			if errors.Is(err, backup.ErrNoSidecar) {
-				return &flasher.HintError{Err: err, Hint: "without its sidecar tuyaflash cannot tell whose backup this is; --force restores it anyway"}
-			}
-			if errors.Is(err, backup.ErrCorrupt) {
-				return &flasher.HintError{Err: err, Hint: "this file is not the dump its sidecar describes; do not restore it (a truncated or modified dump can brick the device)"}
-			}
+			return err
+		}
+		if err := restoreFamilyGate(b, e.knownFamily()); err != nil {
 			return err
 		}
 		s, err := e.connect()
@@ -473,11 +713,81 @@ MAC where known). On a BK7231T the bootloader stays as it is.`}
 			return err
 		}
 		defer s.Close()
+		doc := &writeDoc{Chip: chipDoc(s), DryRun: dryRun}
+		e.emit(doc)
+		if err := restoreFamilyGate(b, s.family); err != nil {
+			return err
+		}
 		plan, data, err := ops.RestorePlan(s.dev, b, force)
 		if err != nil {
 			return err
 		}
-		return e.doWrite(s, []writeJob{{plan, data}}, dryRun, noReboot, inventory.FirmwareStock, b.Sidecar.SHA256[:12])
+		own := ops.MatchSidecar(s.dev.Info(), b.Sidecar) == nil && b.Sidecar.MAC != "" && b.Sidecar.MACPlaceholder == ""
+		for _, n := range plan.Notes {
+			if strings.HasPrefix(n, "--force overrides") {
+				e.events().Emit(flasher.Warning, n)
+			}
+		}
+		ver := b.Sidecar.SHA256
+		if len(ver) > 12 {
+			ver = ver[:12]
+		}
+		return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: dryRun, noReboot: noReboot, yes: yes || own, fw: inventory.FirmwareStock, ver: ver})
 	}
 	return c
+}
+
+// loadRestore loads a backup and checks it is whole.
+func loadRestore(path string, force bool) (*backup.Backup, error) {
+	b, err := backup.Load(path, force)
+	switch {
+	case errors.Is(err, backup.ErrNoSidecar):
+		return nil, &flasher.HintError{Err: err, Hint: "without its sidecar tuyaflash cannot tell whose backup this is; --force restores it anyway (its content must still be a dump of this chip's family)"}
+	case errors.Is(err, backup.ErrCorrupt):
+		return nil, &flasher.HintError{Err: err, Hint: "this file is not the dump its sidecar describes; do not restore it (a truncated or modified dump can brick the device)"}
+	case err != nil:
+		return nil, err
+	}
+	if len(b.Data) == 0 {
+		return nil, fmt.Errorf("%s is empty: %w", path, flasher.ErrRefused)
+	}
+	return b, nil
+}
+
+// restoreFamilyGate refuses a backup of another chip family than fam
+// (when known): by its sidecar, or for a dump without one by its content.
+// No flag overrides it.
+func restoreFamilyGate(b *backup.Backup, fam flasher.Family) error {
+	if fam == "" {
+		return nil
+	}
+	what := flasher.Family(b.Sidecar.Family)
+	if what == "" {
+		if det, err := firmware.Detect(b.Data, b.Path); err == nil {
+			switch {
+			case det.Family != "":
+				what = det.Family
+			case det.Arch != firmware.ArchOf(fam):
+				what = flasher.Family(det.Arch)
+			}
+		}
+	}
+	if what == "" || strings.EqualFold(string(what), string(fam)) || (what == flasher.ESP8266 && fam == flasher.ESP8285) {
+		return nil
+	}
+	return &flasher.HintError{
+		Err:  fmt.Errorf("the backup is of a %s, the chip is a %s: %w", what, fam, flasher.ErrRefused),
+		Hint: "a dump of another chip family cannot boot on this chip, so no flag overrides this; restore this chip's own backup ('tuyaflash inventory' lists them)",
+	}
+}
+
+// recordDevice updates the inventory and marks a virtual device as such.
+func (e *env) recordDevice(s *session, record func(inv *inventory.Inventory) (inventory.Device, error)) {
+	e.recordInventory(func(inv *inventory.Inventory) error {
+		d, err := record(inv)
+		if err == nil && s.virtual && d.Key != "" {
+			inv.MarkVirtual(d.Key)
+		}
+		return err
+	})
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
@@ -26,7 +28,7 @@ type firmwareFlags struct {
 }
 
 func (f *firmwareFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file or URL` (default: the one built into tuyaflash)")
+	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file|URL` (default: the one built into tuyaflash)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "download cache `folder` (default $"+firmware.CacheDirEnv+" or the user cache folder)/tuyaflash/firmware")
 	fs.BoolVar(&f.offline, "offline", false, "use only files already in the download cache")
 }
@@ -96,7 +98,8 @@ func firmwareCmd() *command {
 	var cf chipFlags
 	var sha string
 	c := &command{name: "firmware", args: "list | fetch NAME | verify FILE",
-		summary: "list the firmware catalogue, download images into the cache, check an image file",
+		subcommands: map[string]string{"list": "list", "fetch": "fetch", "verify": "verify"},
+		summary:     "list the firmware catalogue, download images into the cache, check an image file",
 		long: `list    what the catalogue has (for --chip), with the cache state of each file
 fetch   download NAME into the cache (resumes cut downloads; checks the sha256 the
         catalogue gives, or pins the checksum of the first download when it gives
@@ -110,10 +113,19 @@ verify  tell what an image file is by its content, where it would be written
 		ff.add(fs)
 		fs.StringVar(&sha, "sha256", "", "verify: the `checksum` the file must have")
 	}
-	c.run = func(e *env, args []string) error {
+	c.check = func(e *env, args []string) error {
 		if len(args) == 0 {
 			return usagef("firmware needs a subcommand: list, fetch NAME or verify FILE")
 		}
+		only := map[string][]string{"sha256": {"verify"}, "offline": {"fetch"}}
+		for flag, subs := range only {
+			if e.changed(flag) && !slices.Contains(subs, args[0]) {
+				return usagef("--%s applies to 'firmware %s' only", flag, strings.Join(subs, "' and 'firmware "))
+			}
+		}
+		return nil
+	}
+	c.run = func(e *env, args []string) error {
 		chip, err := cf.chip()
 		if err != nil {
 			return err
@@ -149,15 +161,23 @@ type listRow struct {
 	Chip     string `json:"chip"`
 	EfuseKey string `json:"efuse_key,omitempty"`
 	Format   string `json:"format"`
-	Offset   uint32 `json:"offset"`
-	Skip     int    `json:"skip,omitempty"`
-	URL      string `json:"url,omitempty"`
+	// Offset is where the file starts in flash, WrittenAt where writing
+	// starts ("0x…"; "" for UF2, whose parts say where they go).
+	Offset    string `json:"offset"`
+	WrittenAt string `json:"written_at,omitempty"`
+	Skip      int    `json:"skip,omitempty"`
+	URL       string `json:"url,omitempty"`
 	// Checksum is "catalogue", "pinned", "unpinned (moving)", "not yet
 	// pinned" or "your file".
 	Checksum string `json:"checksum"`
 	SHA256   string `json:"sha256,omitempty"`
 	Cached   bool   `json:"cached"`
 	Title    string `json:"title,omitempty"`
+}
+
+type listDoc struct {
+	header
+	Firmware []listRow `json:"firmware"`
 }
 
 func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
@@ -175,7 +195,10 @@ func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
 		for i := range b.Parts {
 			p := &b.Parts[i]
 			r := listRow{Name: fw.Name, Kind: string(fw.Kind), Version: fw.Version, Chip: string(b.ChipFamily), EfuseKey: b.EfuseKey,
-				Format: string(p.Format), Offset: p.Offset, Skip: p.Skip, URL: m.Location(p), Title: fw.Title, SHA256: p.SHA256}
+				Format: string(p.Format), Offset: backup.HexAddr(p.Offset), Skip: p.Skip, URL: m.Location(p), Title: fw.Title, SHA256: p.SHA256}
+			if p.Format != firmware.FormatUF2 {
+				r.WrittenAt = backup.HexAddr(p.Offset + uint32(p.Skip))
+			}
 			switch pin, pinned := pins[r.URL]; {
 			case fw.UserFile:
 				r.Checksum = "your file"
@@ -195,9 +218,7 @@ func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
 			rows = append(rows, r)
 		}
 	}
-	if e.g.json {
-		return e.printJSON(rows)
-	}
+	e.emit(&listDoc{header: header{Command: "firmware list"}, Firmware: rows})
 	if len(rows) == 0 {
 		fmt.Fprintf(e.stdout, "the catalogue has nothing for a %s%s\n", chip.Family, keyText(chip.EfuseKey))
 		return nil
@@ -209,8 +230,8 @@ func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
 		if r.EfuseKey != "" {
 			chipCol += " (" + r.EfuseKey + " key)"
 		}
-		at := fmt.Sprintf("0x%06X", r.Offset+uint32(r.Skip))
-		if r.Format == string(firmware.FormatUF2) {
+		at := r.WrittenAt
+		if at == "" {
 			at = "from the file"
 		}
 		cached := "-"
@@ -233,12 +254,25 @@ func keyText(k string) string {
 	return " with the " + k + " eFuse key"
 }
 
-// fetchRow is firmware fetch's result for one build.
+// fetchRow is firmware fetch's result for one file.
 type fetchRow struct {
-	Name    string           `json:"name"`
-	Version string           `json:"version"`
-	Chip    string           `json:"chip"`
-	Result  *firmware.Result `json:"result"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Chip      string `json:"chip"`
+	EfuseKey  string `json:"efuse_key,omitempty"`
+	URL       string `json:"url"`
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Status    string `json:"status"`
+	FromCache bool   `json:"from_cache"`
+	Resumed   int64  `json:"resumed_bytes"`
+	PinnedAt  string `json:"pinned_at,omitempty"`
+}
+
+type fetchDoc struct {
+	header
+	Fetched []fetchRow `json:"fetched"`
 }
 
 func (e *env) firmwareFetch(ff *firmwareFlags, chip firmware.Chip, name string) error {
@@ -264,7 +298,9 @@ func (e *env) firmwareFetch(ff *firmwareFlags, chip firmware.Chip, name string) 
 			return err
 		}
 	}
-	var rows []fetchRow
+	doc := &fetchDoc{header: header{Command: "firmware fetch"}, Fetched: []fetchRow{}}
+	e.emit(doc)
+	e.setState("interrupted while downloading %s: the part already downloaded is kept in the cache; run the same command again to resume", name)
 	for _, ch := range choices {
 		fw, b := ch.Firmware, ch.Build
 		if fw.UserFile {
@@ -277,21 +313,19 @@ func (e *env) firmwareFetch(ff *firmwareFlags, chip firmware.Chip, name string) 
 			if !strings.Contains(loc, "://") {
 				return fmt.Errorf("%s %s is the local file %s; nothing to download", fw.Name, b.ChipFamily, loc)
 			}
-			if !e.g.json {
-				fmt.Fprintf(e.stderr, "%s %s for %s%s: %s\n", fw.Name, fw.Version, b.ChipFamily, keyText(b.EfuseKey), loc)
-			}
+			fmt.Fprintf(e.stdout, "%s %s for %s%s: %s\n", fw.Name, fw.Version, b.ChipFamily, keyText(b.EfuseKey), loc)
 			res, err := cache.Fetch(e.ctx, firmware.Request{URL: loc, SHA256: p.SHA256, Size: p.Size, Moving: fw.Moving, Format: p.Format, Label: fw.Name + " " + fw.Version})
 			if err != nil {
 				return err
 			}
-			rows = append(rows, fetchRow{fw.Name, fw.Version, string(b.ChipFamily), res})
-			if !e.g.json {
-				e.printFetch(res)
+			row := fetchRow{Name: fw.Name, Version: fw.Version, Chip: string(b.ChipFamily), EfuseKey: b.EfuseKey, URL: res.URL, Path: res.Path,
+				Size: res.Size, SHA256: res.SHA256, Status: string(res.Status), FromCache: res.FromCache, Resumed: res.Resumed}
+			if !res.PinnedAt.IsZero() {
+				row.PinnedAt = res.PinnedAt.UTC().Format(time.RFC3339)
 			}
+			doc.Fetched = append(doc.Fetched, row)
+			e.printFetch(res)
 		}
-	}
-	if e.g.json {
-		return e.printJSON(rows)
 	}
 	return nil
 }
@@ -316,15 +350,77 @@ func (e *env) printFetch(r *firmware.Result) {
 	}
 }
 
-// verifyJSON is firmware verify's --json output.
-type verifyJSON struct {
-	Detection *firmware.Detection `json:"detection"`
-	Placement *firmware.Placement `json:"placement,omitempty"`
-	Catalogue string              `json:"catalogue,omitempty"`
-	Error     string              `json:"error,omitempty"`
+// detectionJSON is what an image file is, in firmware verify's document.
+type detectionJSON struct {
+	Format      string       `json:"format"`
+	Description string       `json:"description"`
+	Arch        string       `json:"arch,omitempty"`
+	Family      string       `json:"family,omitempty"`
+	Offset      string       `json:"offset"`
+	Skip        int          `json:"skip"`
+	Regions     []regionJSON `json:"regions,omitempty"`
+	EfuseKey    string       `json:"efuse_key,omitempty"`
+	BootKey     string       `json:"boot_key,omitempty"`
+	Bootloader  string       `json:"bootloader,omitempty"`
+	FlashMode   string       `json:"flash_mode,omitempty"`
+	FlashSize   string       `json:"flash_size,omitempty"`
+	Version     string       `json:"version,omitempty"`
+	Gzip        bool         `json:"gzip"`
+	SHA256      string       `json:"sha256"`
+	Size        int          `json:"size"`
+	Notes       []string     `json:"notes,omitempty"`
+}
+
+// regionJSON is one region of flash an image writes.
+type regionJSON struct {
+	Addr string `json:"addr"`
+	End  string `json:"end"`
+	Size int    `json:"size"`
+	Part string `json:"part,omitempty"`
+}
+
+func regionsJSON(rs []firmware.Region) []regionJSON {
+	var out []regionJSON
+	for _, r := range rs {
+		n := max(r.Size, len(r.Data))
+		out = append(out, regionJSON{Addr: backup.HexAddr(r.Addr), End: backup.HexAddr(r.Addr + uint32(n) - 1), Size: n, Part: r.Part})
+	}
+	return out
+}
+
+func detectionDoc(d *firmware.Detection) *detectionJSON {
+	if d == nil {
+		return nil
+	}
+	j := &detectionJSON{Format: string(d.Format), Description: d.Describe(), Arch: string(d.Arch), Family: string(d.Family),
+		Offset: backup.HexAddr(d.Offset), Skip: d.Skip, Regions: regionsJSON(d.Regions), EfuseKey: d.Key, BootKey: d.BootKey,
+		Bootloader: d.Bootloader, FlashSize: d.FlashSize, Version: d.Version, Gzip: d.Compressed, SHA256: d.SHA256, Size: d.Size, Notes: d.Notes}
+	if d.FlashMode != nil {
+		j.FlashMode = d.FlashMode.String()
+	}
+	return j
+}
+
+// placementJSON is where an image would be written on a chip.
+type placementJSON struct {
+	Chip    string       `json:"chip"`
+	Regions []regionJSON `json:"regions"`
+	Skip    int          `json:"skip"`
+	Patched bool         `json:"patched"`
+	Notes   []string     `json:"notes,omitempty"`
+}
+
+type verifyFileDoc struct {
+	header
+	File      string         `json:"file"`
+	Detection *detectionJSON `json:"detection,omitempty"`
+	Placement *placementJSON `json:"placement,omitempty"`
+	Catalogue string         `json:"catalogue,omitempty"`
 }
 
 func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want string) error {
+	doc := &verifyFileDoc{header: header{Command: "firmware verify"}, File: file}
+	e.emit(doc)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -334,22 +430,20 @@ func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want s
 		return err
 	}
 	det, verr := firmware.Detect(data, file)
+	if det == nil {
+		return verr
+	}
 	if verr == nil {
 		verr = det.CheckSHA256(want)
 	}
-	out := verifyJSON{Detection: det, Catalogue: catalogueMatch(m, cache, det.SHA256)}
+	doc.Detection, doc.Catalogue = detectionDoc(det), catalogueMatch(m, cache, det.SHA256)
+	var place *firmware.Placement
 	if verr == nil && chip.Family != "" {
 		info := flasher.Info{Family: chip.Family, EfuseKey: chip.EfuseKey}
-		out.Placement, verr = firmware.Place(info, det, firmware.PlaceOptions{})
-	}
-	if e.g.json {
-		if verr != nil {
-			out.Error = verr.Error()
+		place, verr = firmware.Place(info, det, firmware.PlaceOptions{})
+		if place != nil {
+			doc.Placement = &placementJSON{Chip: string(chip.Family), Regions: regionsJSON(place.Regions), Skip: place.Skip, Patched: place.Patched, Notes: place.Notes}
 		}
-		if err := e.printJSON(out); err != nil {
-			return err
-		}
-		return verr
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "File:\t%s (%d bytes)\n", file, det.Size)
@@ -358,13 +452,13 @@ func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want s
 	if det.Version != "" {
 		fmt.Fprintf(tw, "Version:\t%s\n", det.Version)
 	}
-	if out.Catalogue != "" {
-		fmt.Fprintf(tw, "Catalogue:\t%s\n", out.Catalogue)
+	if doc.Catalogue != "" {
+		fmt.Fprintf(tw, "Catalogue:\t%s\n", doc.Catalogue)
 	}
 	for _, n := range det.Notes {
 		fmt.Fprintf(tw, "Note:\t%s\n", n)
 	}
-	if p := out.Placement; p != nil {
+	if p := place; p != nil {
 		for _, r := range p.Regions {
 			fmt.Fprintf(tw, "On a %s:\t%d bytes at 0x%06X-0x%06X\n", chip.Family, len(r.Data), r.Addr, r.Addr+uint32(len(r.Data))-1)
 		}

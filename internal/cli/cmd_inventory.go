@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/inventory"
+	"github.com/tuyaflash/tuyaflash/pintemplate"
 )
 
 func init() {
@@ -77,54 +79,145 @@ func loadDevices(path string, queries []string) ([]inventory.Device, error) {
 	return out, nil
 }
 
+// inventoryDoc is inventory's document.
+type inventoryDoc struct {
+	header
+	Path string `json:"path"`
+	// Devices are the real devices, VirtualDevices the simulated ones.
+	Devices        []inventory.Device `json:"devices"`
+	VirtualDevices []inventory.Device `json:"virtual_devices"`
+}
+
+// forgetDoc is inventory forget's document.
+type forgetDoc struct {
+	header
+	Path      string            `json:"path"`
+	Forgotten *inventory.Device `json:"forgotten,omitempty"`
+}
+
+// forJSON hides secrets the JSON way: absent, not a placeholder text.
+func forJSON(d inventory.Device, showSecrets bool) inventory.Device {
+	if !showSecrets && d.Tuya != nil {
+		t := *d.Tuya
+		t.LocalKey = ""
+		d.Tuya = &t
+	}
+	return d
+}
+
 func inventoryCmd() *command {
 	var file string
 	var showSecrets bool
-	c := &command{name: "inventory", args: "[DEVICE…]", summary: "list the devices tuyaflash has backed up, flashed or verified",
+	c := &command{name: "inventory", args: "[DEVICE…] | forget DEVICE", summary: "list the devices tuyaflash has backed up, flashed or verified; forget one",
+		subcommands: map[string]string{"forget": "forget"},
 		long: `One record per device, keyed by MAC and flash id (a placeholder MAC is never a
 key on its own: such a device is keyed by flash id and its first backup's hash).
-DEVICE (a key, MAC, Tuya device id or IP) shows that record in full. The
-inventory holds local keys: it is stored with mode 0600 and keys are shown only
-with --show-secrets.`}
+DEVICE (a key, MAC, Tuya device id or IP) shows that record in full. Virtual
+devices (the sim: ports) are listed apart and left out of every export.
+'inventory forget DEVICE' removes a record (its backups stay where they are).
+The inventory holds local keys: it is stored with mode 0600 and keys are shown
+only with --show-secrets.`}
 	c.flags = func(fs *pflag.FlagSet) {
 		fs.StringVar(&file, "inventory", "", "inventory `file` (default $TUYAFLASH_DATA_DIR/inventory.json or ~/.local/share/tuyaflash/inventory.json)")
 		fs.BoolVar(&showSecrets, "show-secrets", false, "show Tuya local keys")
+	}
+	c.check = func(e *env, args []string) error {
+		if len(args) > 0 && args[0] == "forget" {
+			if len(args) != 2 {
+				return usagef("inventory forget needs one DEVICE (a key, MAC, Tuya device id or IP, as 'tuyaflash inventory' lists them)")
+			}
+			if showSecrets {
+				return usagef("--show-secrets does nothing with inventory forget")
+			}
+		}
+		return nil
 	}
 	c.run = func(e *env, args []string) error {
 		path, err := inventoryPath(file)
 		if err != nil {
 			return err
 		}
+		if len(args) > 0 && args[0] == "forget" {
+			return e.forget(path, args[1])
+		}
 		devs, err := loadDevices(path, args)
 		if err != nil {
 			return err
 		}
-		if !showSecrets {
-			for i := range devs {
-				devs[i] = devs[i].Redacted()
+		doc := &inventoryDoc{Path: path, Devices: []inventory.Device{}, VirtualDevices: []inventory.Device{}}
+		var real, virtual []inventory.Device
+		for _, d := range devs {
+			if d.Virtual {
+				doc.VirtualDevices = append(doc.VirtualDevices, forJSON(d, showSecrets))
+			} else {
+				doc.Devices = append(doc.Devices, forJSON(d, showSecrets))
+			}
+			if !showSecrets {
+				d = d.Redacted()
+			}
+			if d.Virtual {
+				virtual = append(virtual, d)
+			} else {
+				real = append(real, d)
 			}
 		}
-		if e.g.json {
-			return e.printJSON(struct {
-				Path    string             `json:"path"`
-				Devices []inventory.Device `json:"devices"`
-			}{path, devs})
-		}
+		e.emit(doc)
 		if len(devs) == 0 {
 			fmt.Fprintf(e.stdout, "No devices yet: tuyaflash records every device it backs up, writes or verifies.\nInventory: %s\n", path)
 			return nil
 		}
 		if len(args) > 0 {
-			for _, d := range devs {
+			for _, d := range append(real, virtual...) {
 				printDevice(e.stdout, d)
 			}
 			return nil
 		}
-		printDeviceTable(e.stdout, devs)
-		fmt.Fprintf(e.stdout, "\n%d devices in %s ('tuyaflash inventory DEVICE' for details)\n", len(devs), path)
+		if len(real) > 0 {
+			printDeviceTable(e.stdout, real)
+		}
+		if len(virtual) > 0 {
+			if len(real) > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			fmt.Fprintln(e.stdout, "Virtual devices (simulators; left out of every export):")
+			printDeviceTable(e.stdout, virtual)
+		}
+		more := ""
+		if len(virtual) > 0 {
+			more = fmt.Sprintf(" (+%d virtual)", len(virtual))
+		}
+		fmt.Fprintf(e.stdout, "\n%d devices%s in %s ('tuyaflash inventory DEVICE' for details)\n", len(real), more, path)
 		return nil
 	}
 	return c
+}
+
+// forget removes one record from the inventory at path.
+func (e *env) forget(path, q string) error {
+	doc := &forgetDoc{header: header{Command: "inventory forget"}, Path: path}
+	e.emit(doc)
+	inv, err := inventory.Open(path)
+	if err != nil {
+		return err
+	}
+	d, err := inv.Forget(q)
+	if err != nil {
+		return &flasher.HintError{Err: err, Hint: "name the device by its key, as 'tuyaflash inventory' lists them"}
+	}
+	if err := inv.Save(); err != nil {
+		return err
+	}
+	j := forJSON(d, false)
+	doc.Forgotten = &j
+	id := ""
+	if d.Tuya != nil && d.Tuya.DeviceID != "" {
+		id = ", Tuya device id " + d.Tuya.DeviceID
+	}
+	fmt.Fprintf(e.stdout, "Forgot %s (%s, MAC %s%s).\n", d.Key, d.Family, orDash(macLabel(d)), id)
+	if len(d.Backups) > 0 {
+		fmt.Fprintf(e.stdout, "Its %d backups stay where they are, e.g. %s\n", len(d.Backups), d.Backups[0].Path)
+	}
+	return nil
 }
 
 func orDash(s string) string {
@@ -221,6 +314,7 @@ func exportCmd() *command {
 		fs                                      *pflag.FlagSet
 	)
 	c := &command{name: "export", args: "tinytuya|homeassistant|templates [DEVICE…]", summary: "update tinytuya's files for flashed devices; Home Assistant hints; pin templates",
+		subcommands: map[string]string{"tinytuya": "tinytuya", "homeassistant": "homeassistant", "ha": "homeassistant", "templates": "templates"},
 		long: `export tinytuya --devices devices.json [--snapshot snapshot.json]
   Moves the entries of devices flashed with another firmware (from the
   inventory, or --id/--mac) out of tinytuya's files into
@@ -279,6 +373,11 @@ export templates [--kind obk,obk-json,esphome,tasmota] [-o DIR] [DEVICE…]
 			if all && !undo {
 				return usagef("--all goes with --undo")
 			}
+			for _, f := range []string{devicesFile, snapshotFile} {
+				if _, err := os.Stat(f); f != "" && err != nil {
+					return &flasher.HintError{Err: err, Hint: "give tinytuya's own files: devices.json (written by 'python -m tinytuya wizard') and, if you have it, snapshot.json"}
+				}
+			}
 			return e.exportTinyTuya(path, devicesFile, snapshotFile, tinyTuyaSelection{ids: ids, macs: macs, undo: undo, all: all}, export.Options{DryRun: dryRun})
 		case "homeassistant", "ha":
 			if err := only(target, "devices", "snapshot", "id", "mac", "undo", "all", "dry-run", "kind", "output"); err != nil {
@@ -288,12 +387,13 @@ export templates [--kind obk,obk-json,esphome,tasmota] [-o DIR] [DEVICE…]
 			if err != nil {
 				return err
 			}
-			hints := export.HomeAssistant(devs, export.HAOptions{MQTTHost: mqttHost, MQTTUser: mqttUser, MQTTPassword: mqttPassword})
-			if e.g.json {
-				return e.printJSON(hints)
+			if err := noVirtual(devs, rest); err != nil {
+				return err
 			}
+			hints := export.HomeAssistant(devs, export.HAOptions{MQTTHost: mqttHost, MQTTUser: mqttUser, MQTTPassword: mqttPassword})
+			e.emit(&haDoc{header: header{Command: "export homeassistant"}, Devices: hints})
 			if len(hints) == 0 {
-				fmt.Fprintf(e.stdout, "No devices in the inventory (%s) yet.\n", path)
+				fmt.Fprintf(e.stdout, "No devices in the inventory (%s) yet (virtual devices are left out).\n", path)
 			}
 			for _, h := range hints {
 				fmt.Fprintf(e.stdout, "%s\n", h.Text())
@@ -337,15 +437,14 @@ func (e *env) exportTinyTuya(invPath, devicesFile, snapshotFile string, sel tiny
 			if sel.undo {
 				what, or = "restored to stock", ", or --all"
 			}
-			fmt.Fprintf(e.stdout, "No device in the inventory (%s) was %s: nothing to do.\nName devices with --id or --mac%s.\n", invPath, what, or)
+			note := fmt.Sprintf("No device in the inventory (%s) was %s: nothing to do.", invPath, what)
+			e.emit(&tinyTuyaDoc{header: header{Command: "export tinytuya"}, Note: note})
+			fmt.Fprintf(e.stdout, "%s\nName devices with --id or --mac%s.\n", note, or)
 			return nil
 		}
 	}
-	type out struct {
-		Devices  *export.Result `json:"devices"`
-		Snapshot *export.Result `json:"snapshot,omitempty"`
-	}
-	var res out
+	res := &tinyTuyaDoc{header: header{Command: "export tinytuya"}}
+	e.emit(res)
 	var err error
 	run := export.MigrateTinyTuya
 	if sel.undo {
@@ -361,9 +460,6 @@ func (e *env) exportTinyTuya(invPath, devicesFile, snapshotFile string, sel tiny
 		if res.Snapshot, err = run(snapshotFile, matches, o); err != nil {
 			return e.tinyTuyaError(err)
 		}
-	}
-	if e.g.json {
-		return e.printJSON(res)
 	}
 	for _, r := range []*export.Result{res.Devices, res.Snapshot} {
 		if r != nil {
@@ -406,7 +502,7 @@ func printTinyTuya(w io.Writer, r *export.Result, undo bool) {
 		fmt.Fprintf(w, "  %s: %s (id %s)\n", state, orDash(a.Name), orDash(a.ID))
 	}
 	for _, m := range r.Missing {
-		fmt.Fprintf(w, "  not in %s: id %s mac %s\n", name, orDash(m.DeviceID), orDash(m.MAC))
+		fmt.Fprintf(w, "  in neither %s nor %s: id %s mac %s\n", name, filepath.Base(r.Archive), orDash(m.DeviceID), orDash(m.MAC))
 	}
 	if r.Copy != "" {
 		fmt.Fprintf(w, "  the previous %s is kept as %s\n", name, r.Copy)
@@ -416,13 +512,64 @@ func printTinyTuya(w io.Writer, r *export.Result, undo bool) {
 	}
 }
 
+// templateJSON is one template in export templates' document: its
+// content, or the file it was written to (-o).
+type templateJSON struct {
+	Key      string                `json:"key"`
+	Kind     string                `json:"kind"`
+	FileName string                `json:"file_name"`
+	Path     string                `json:"path,omitempty"`
+	Content  string                `json:"content,omitempty"`
+	Warnings []pintemplate.Warning `json:"warnings,omitempty"`
+}
+
+type templatesDoc struct {
+	header
+	Templates []templateJSON `json:"templates"`
+}
+
+type haDoc struct {
+	header
+	Devices []export.HAHint `json:"devices"`
+}
+
+type tinyTuyaDoc struct {
+	header
+	Devices  *export.Result `json:"devices,omitempty"`
+	Snapshot *export.Result `json:"snapshot,omitempty"`
+	// Note says why nothing was done.
+	Note string `json:"note,omitempty"`
+}
+
+// noVirtual refuses a virtual device named on the command line: exports
+// leave them out.
+func noVirtual(devs []inventory.Device, queries []string) error {
+	if len(queries) == 0 {
+		return nil
+	}
+	for _, d := range devs {
+		if d.Virtual {
+			return usagef("%s is a virtual device (a simulator); exports leave virtual devices out", d.Key)
+		}
+	}
+	return nil
+}
+
 func (e *env) exportTemplates(invPath string, queries, kinds []string, dir string) error {
 	devs, err := loadDevices(invPath, queries)
 	if err != nil {
 		return err
 	}
+	if err := noVirtual(devs, queries); err != nil {
+		return err
+	}
+	doc := &templatesDoc{header: header{Command: "export templates"}, Templates: []templateJSON{}}
+	e.emit(doc)
 	var all []export.Template
 	for _, d := range devs {
+		if d.Virtual {
+			continue
+		}
 		ts, err := export.Templates(d, kinds)
 		if errors.Is(err, export.ErrNoPinMap) && len(queries) == 0 {
 			fmt.Fprintf(e.stderr, "note: %s has no Tuya pin map in the inventory, skipped\n", d.Key)
@@ -442,21 +589,19 @@ func (e *env) exportTemplates(invPath string, queries, kinds []string, dir strin
 			fmt.Fprintf(e.stderr, "note: %s %s: %d Tuya settings have no equivalent (listed as comments where the format allows)\n", t.Key, t.Kind, len(t.Warnings))
 		}
 	}
-	if e.g.json {
-		return e.printJSON(all)
-	}
-	if dir == "" {
-		for _, t := range all {
-			fmt.Fprintf(e.stdout, "==> %s (%s) <==\n%s\n", t.FileName, t.Key, t.Content)
-		}
-		return nil
-	}
 	for _, t := range all {
-		p := filepath.Join(dir, t.FileName)
-		if err := backup.WriteFileNew(p, []byte(t.Content)); err != nil {
-			return err
+		j := templateJSON{Key: t.Key, Kind: t.Kind, FileName: t.FileName, Warnings: t.Warnings}
+		if dir == "" {
+			j.Content = t.Content
+			fmt.Fprintf(e.stdout, "==> %s (%s) <==\n%s\n", t.FileName, t.Key, t.Content)
+		} else {
+			j.Path = filepath.Join(dir, t.FileName)
+			if err := backup.WriteFileNew(j.Path, []byte(t.Content)); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "wrote %s\n", j.Path)
 		}
-		fmt.Fprintf(e.stdout, "wrote %s\n", p)
+		doc.Templates = append(doc.Templates, j)
 	}
 	return nil
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -23,10 +22,6 @@ import (
 
 func init() { register(migrateCmd()) }
 
-// wifiPasswordEnv holds the Wi-Fi password so that it stays out of ps and
-// the shell history.
-const wifiPasswordEnv = "TUYAFLASH_WIFI_PASSWORD"
-
 // migrateDemo returns the virtual devices' demo image for a chip; set by
 // the virtual bench (issue 11). nil: no demo images in this build.
 var migrateDemo func(ctx context.Context, chip firmware.Chip) (*firmware.Resolved, error)
@@ -34,6 +29,7 @@ var migrateDemo func(ctx context.Context, chip firmware.Chip) (*firmware.Resolve
 func migrateCmd() *command {
 	var ports, tinytuya []string
 	var dev globals
+	var pw passwordFlag
 	var o migrate.Options
 	var from, until, invFile string
 	var events bool
@@ -54,7 +50,7 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 		fs.StringArrayVarP(&ports, "port", "p", nil, "serial `device` (repeat for several adapters), all (every USB-serial adapter), or a virtual device sim:bk7231n, sim:bk7231t, sim:esp8266")
 		fs.StringVar(&o.Firmware, "firmware", "", "catalogue `name`, image file, or demo (default: openbeken on Beken, tasmota on ESP8266, demo on virtual devices)")
 		fs.StringVar(&o.WiFi.SSID, "ssid", "", "your Wi-Fi network `name`")
-		fs.StringVar(&o.WiFi.Password, "wifi-password", "", "your Wi-Fi `password` (better: $"+wifiPasswordEnv+", or the prompt)")
+		fs.Var(&pw, "wifi-password", "your Wi-Fi `password` (better: $"+wifiPasswordEnv+", or the prompt)")
 		fs.StringVar(&o.Host, "host", "", "the device's `address` on your network, when it cannot be found by its MAC")
 		fs.StringVar(&o.APHost, "ap-host", "", "the device's address on its own access point (default "+provision.DefaultAPHost+")")
 		fs.StringArrayVar(&tinytuya, "tinytuya", nil, "tinytuya `file` (devices.json, snapshot.json) to move migrated devices out of (repeatable)")
@@ -80,7 +76,7 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 			return usagef("migrate takes no arguments (use --port)")
 		}
 		dev.json, dev.verbose = e.g.json, e.g.verbose
-		if err := dev.validate(); err != nil {
+		if err := dev.validate(true); err != nil {
 			return err
 		}
 		fam, _ := familyFlag(dev.chip)
@@ -92,8 +88,10 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 		if o.Until, err = stepFlag("until", until); err != nil {
 			return err
 		}
-		if err := e.wifiPassword(&o); err != nil {
-			return err
+		if o.WiFi.SSID != "" && (o.Until == "" || !o.Until.Before(migrate.StepProvision)) {
+			if o.WiFi.Password, err = e.wifiPassword(pw, o.WiFi.SSID); err != nil {
+				return err
+			}
 		}
 		m, cache, err := ff.open(e)
 		if err != nil {
@@ -131,33 +129,6 @@ func stepFlag(name, v string) (migrate.Step, error) {
 	return s, nil
 }
 
-// wifiPassword takes the Wi-Fi password from $TUYAFLASH_WIFI_PASSWORD or a
-// prompt when --wifi-password is not given and the run provisions.
-func (e *env) wifiPassword(o *migrate.Options) error {
-	if o.WiFi.SSID == "" || e.changed("wifi-password") {
-		return nil
-	}
-	if until := o.Until; until != "" && until.Before(migrate.StepProvision) {
-		return nil
-	}
-	if p, ok := os.LookupEnv(wifiPasswordEnv); ok {
-		o.WiFi.Password = p
-		return nil
-	}
-	f, ok := e.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return usagef("the Wi-Fi password for %q: set $%s, or give --wifi-password ('' for an open network)", o.WiFi.SSID, wifiPasswordEnv)
-	}
-	fmt.Fprintf(e.stderr, "Wi-Fi password for %q: ", o.WiFi.SSID)
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(e.stderr)
-	if err != nil {
-		return err
-	}
-	o.WiFi.Password = string(p)
-	return nil
-}
-
 // cliConnector connects ports the way the device commands do.
 type cliConnector struct {
 	e   *env
@@ -165,11 +136,10 @@ type cliConnector struct {
 }
 
 func (c *cliConnector) Connect(ctx context.Context, port string, notify flasher.Notify) (migrate.Link, error) {
-	e := *c.e
-	e.ctx, e.g = ctx, c.dev
-	e.g.port, e.g.json, e.g.verbose = port, false, 1
 	lw := &lineNotify{notify: notify}
-	e.stderr = lw
+	e := &env{ctx: ctx, stdin: c.e.stdin, stdout: io.Discard, jsonOut: io.Discard, stderr: lw, g: c.dev,
+		cmd: c.e.cmd, terminal: func(any) bool { return false }, track: &tracker{next: flasher.NopProgress{}}}
+	e.g.port, e.g.json, e.g.verbose = port, false, 1
 	s, err := e.connect()
 	lw.flush()
 	if err != nil {
@@ -257,7 +227,7 @@ func newMigrateRenderer(e *env, multi, events bool) *migrateRenderer {
 	if events {
 		r.events = json.NewEncoder(e.stderr)
 	} else if !multi && !(e.g.json && !ui.IsTerminal(e.stderr)) {
-		r.bar = ui.NewProgress(e.stderr, e.g.verbose > 0)
+		r.bar = ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: e.terminal(e.stderr), Quiet: e.g.json && e.g.verbose == 0})
 	}
 	return r
 }
@@ -327,9 +297,7 @@ func (r *migrateRenderer) progress(ev migrate.Event, who string) {
 func (r *migrateRenderer) finish(rep *migrate.Report) error {
 	out := r.e.stdout
 	if r.e.g.json {
-		if err := r.e.printJSON(rep); err != nil {
-			return err
-		}
+		r.e.emit(&migrateDoc{Report: *rep})
 	} else {
 		fmt.Fprintf(out, "\n%s", rep.Table())
 		for _, p := range rep.Ports {
@@ -365,4 +333,10 @@ func quietCode(err error) (int, bool) {
 		return q.code, true
 	}
 	return 0, false
+}
+
+// migrateDoc is migrate's --json document (docs/json.md).
+type migrateDoc struct {
+	header
+	migrate.Report
 }

@@ -23,38 +23,68 @@ func init() {
 	register(provisionCmd())
 }
 
+// expectedJSON is what verify compared the device with.
+type expectedJSON struct {
+	Firmware string `json:"firmware,omitempty"`
+	MAC      string `json:"mac,omitempty"`
+}
+
+// verifyDoc is verify's document: the device as it answered (also on a
+// mismatch), and what was expected.
+type verifyDoc struct {
+	header
+	Host     string            `json:"host"`
+	Device   *postflash.Result `json:"device,omitempty"`
+	Expected expectedJSON      `json:"expected"`
+}
+
 func verifyCmd() *command {
 	var host, expect, mac, fromBackup, user, password string
 	var wait time.Duration
 	var mdns bool
 	c := &command{name: "verify", summary: "check the flashed device on the network: firmware, version, chip, MAC",
+		verbose: []string{"what was seen on the way (each probe and, with --wait, each attempt)"},
 		long: `Asks the device at --host what it runs (Tasmota and OpenBeken through /cm?cmnd=Status 0,
 OpenBeken also through /api/info, ESPHome through its web server or native API)
 and fails when the firmware or the MAC is not what was expected. --backup takes
 the expected MAC from a backup's sidecar. --wait keeps trying until the device is
 online, reporting what it sees on the way.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.StringVar(&host, "host", "", "device `address` (IP or name)")
+		fs.StringVar(&host, "host", "", "device `address` (IP or name, with :PORT when the web server is not on port 80)")
 		fs.StringVar(&expect, "expect", "", "expected `firmware`: tasmota, openbeken or esphome")
 		fs.StringVar(&mac, "mac", "", "expected `MAC` address")
 		fs.StringVar(&fromBackup, "backup", "", "take the expected MAC from this backup's sidecar `file`")
 		fs.StringVar(&user, "user", "", "web `user` (Tasmota: admin)")
 		fs.StringVar(&password, "password", "", "web `password`")
-		fs.DurationVar(&wait, "wait", 0, "keep trying for this `long` until the device answers (e.g. 2m)")
+		fs.DurationVar(&wait, "wait", 0, "keep trying this long until the device answers (a `duration`, e.g. 2m)")
 		fs.BoolVar(&mdns, "mdns", false, "also ask mDNS (ESPHome version and MAC)")
 	}
-	c.run = func(e *env, args []string) error {
-		if len(args) > 0 {
+	c.check = func(e *env, args []string) error {
+		switch {
+		case len(args) > 0:
 			return usagef("verify takes no arguments (use --host)")
-		}
-		if host == "" {
+		case host == "":
 			return usagef("--host is required")
+		case wait < 0:
+			return usagef("--wait must not be negative")
+		case user != "" && password == "":
+			return usagef("--user goes with --password")
 		}
 		if expect != "" {
 			if _, err := postflash.ParseFirmware(expect); err != nil {
 				return usagef("--expect: %v", err)
 			}
 		}
+		if mac != "" {
+			if _, err := flasher.ParseMAC(mac); err != nil {
+				return usagef("--mac: %v", err)
+			}
+		}
+		return nil
+	}
+	c.run = func(e *env, args []string) error {
+		doc := &verifyDoc{Host: host, Expected: expectedJSON{Firmware: strings.ToLower(expect), MAC: macText(mac)}}
+		e.emit(doc)
 		if fromBackup != "" {
 			b, err := backup.Load(fromBackup, false)
 			if err != nil {
@@ -63,10 +93,11 @@ online, reporting what it sees on the way.`}
 			if b.Sidecar.MAC == "" || b.Sidecar.MACPlaceholder != "" {
 				return fmt.Errorf("the backup's sidecar has no usable MAC (%q %s): %w", b.Sidecar.MAC, b.Sidecar.MACPlaceholder, flasher.ErrRefused)
 			}
-			if mac != "" && !strings.EqualFold(mac, b.Sidecar.MAC) {
+			if mac != "" && !strings.EqualFold(macText(mac), macText(b.Sidecar.MAC)) {
 				return usagef("--mac %s and the backup's MAC %s differ", mac, b.Sidecar.MAC)
 			}
 			mac = b.Sidecar.MAC
+			doc.Expected.MAC = macText(mac)
 		}
 		opts := postflash.Options{User: user, Password: password, MDNS: mdns, Client: &http.Client{}}
 		var res *postflash.Result
@@ -80,8 +111,9 @@ online, reporting what it sees on the way.`}
 		} else {
 			res, err = postflash.Identify(e.ctx, host, opts)
 		}
+		doc.Device = res
 		if err != nil {
-			if res != nil && !e.g.json {
+			if res != nil {
 				printResult(e, res)
 			}
 			return err
@@ -94,17 +126,7 @@ online, reporting what it sees on the way.`}
 			}
 			return err
 		})
-		if e.g.json {
-			out := map[string]any{"result": res, "ok": checkErr == nil}
-			if checkErr != nil {
-				out["mismatch"] = checkErr.Error()
-			}
-			if err := e.printJSON(out); err != nil {
-				return err
-			}
-		} else {
-			printResult(e, res)
-		}
+		printResult(e, res)
 		return checkErr
 	}
 	return c
@@ -147,49 +169,107 @@ func printResult(e *env, r *postflash.Result) {
 	}
 }
 
+// provisionDoc is provision's document. The Wi-Fi password never appears.
+type provisionDoc struct {
+	header
+	Mode     string   `json:"mode"`
+	Firmware string   `json:"firmware,omitempty"`
+	SSID     string   `json:"ssid,omitempty"`
+	IP       string   `json:"ip,omitempty"`
+	Hostname string   `json:"hostname,omitempty"`
+	MAC      string   `json:"mac,omitempty"`
+	Steps    []string `json:"steps,omitempty"`
+}
+
 func provisionCmd() *command {
-	var ssid, wifiPass, fw, apHost, webPass string
+	var ssid, fw, apHost, webPass string
+	var pw passwordFlag
 	var ap, clearWeb bool
 	var timeout time.Duration
 	c := &command{name: "provision", summary: "put the freshly flashed device on your Wi-Fi (serial console or its access point)",
+		console: true, verbose: []string{"the console lines the device prints"},
 		long: `Serial (Tasmota on ESP8266, after the power-cycle with GPIO0 released):
-  tuyaflash provision --port /dev/ttyUSB0 --ssid NAME --wifi-password PASS
+  tuyaflash provision --port /dev/ttyUSB0 --ssid NAME
 sends "Backlog SSID1 …; Password1 …" to the Tasmota console and reads the IP from the
 boot log.
 
 Access point (any firmware): join the device's own Wi-Fi first (tasmota-XXXX,
 OpenBK7231T_XXXX, the ESPHome node's AP), then
-  tuyaflash provision --ap --firmware tasmota|openbeken|esphome --ssid NAME --wifi-password PASS
-Without --ssid, --ap only prints the steps.`,
-		device: true}
+  tuyaflash provision --ap --firmware tasmota --ssid NAME
+Without --ssid, --ap only prints the steps.
+
+The Wi-Fi password comes from --wifi-password, else from $` + wifiPasswordEnv + `,
+else it is asked for without echo when tuyaflash runs in a terminal (a password
+on the command line ends up in the shell history and in 'ps'). An empty
+--wifi-password '' means an open network.`}
 	c.flags = func(fs *pflag.FlagSet) {
 		fs.StringVar(&ssid, "ssid", "", "your Wi-Fi network `name`")
-		fs.StringVar(&wifiPass, "wifi-password", "", "your Wi-Fi `password`")
+		fs.Var(&pw, "wifi-password", "your Wi-Fi `password` (better: $"+wifiPasswordEnv+" or the prompt)")
 		fs.BoolVar(&ap, "ap", false, "use the device's access point instead of the serial console")
-		fs.StringVar(&fw, "firmware", "", "firmware on the device (--ap): tasmota, openbeken or esphome")
-		fs.StringVar(&apHost, "ap-host", "", "device address on its access point (default 192.168.4.1)")
-		fs.StringVar(&webPass, "web-password", "", "OpenBeken web password, kept by the Wi-Fi form")
-		fs.BoolVar(&clearWeb, "clear-web-password", false, "let OpenBeken's Wi-Fi form clear its web password")
-		fs.DurationVar(&timeout, "wait", 90*time.Second, "how `long` to wait for the device to join the network")
+		fs.StringVar(&fw, "firmware", "", "`firmware` on the device (--ap): tasmota, openbeken or esphome")
+		fs.StringVar(&apHost, "ap-host", "", "device `address` on its access point (default 192.168.4.1)")
+		fs.StringVar(&webPass, "web-password", "", "OpenBeken web `password`, kept by the Wi-Fi form (--ap)")
+		fs.BoolVar(&clearWeb, "clear-web-password", false, "let OpenBeken's Wi-Fi form clear its web password (--ap)")
+		fs.DurationVar(&timeout, "wait", 90*time.Second, "how long to wait for the device to join the network (a `duration`)")
 	}
-	c.run = func(e *env, args []string) error {
+	c.check = func(e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("provision takes no arguments")
 		}
-		w := provision.WiFi{SSID: ssid, Password: wifiPass}
 		if ap {
-			f, err := postflash.ParseFirmware(fw)
-			if err != nil {
+			for _, f := range []string{"port", "baud", "trace"} {
+				if e.changed(f) {
+					return usagef("--%s: --ap provisions over the device's access point, not a serial port", f)
+				}
+			}
+			if _, err := postflash.ParseFirmware(fw); err != nil {
 				return usagef("--firmware: %v (required with --ap)", err)
 			}
+			if ssid == "" && pw.set {
+				return usagef("--wifi-password without --ssid: --ap without --ssid only prints the steps")
+			}
+			if clearWeb && webPass != "" {
+				return usagef("--clear-web-password and --web-password exclude each other")
+			}
+			return nil
+		}
+		for _, f := range []string{"firmware", "ap-host", "web-password", "clear-web-password"} {
+			if e.changed(f) {
+				return usagef("--%s applies to --ap only (the serial console talks to Tasmota)", f)
+			}
+		}
+		if ssid == "" {
+			return usagef("--ssid is required")
+		}
+		if e.g.port == "" {
+			return usagef("--port is required for serial provisioning (or use --ap)")
+		}
+		if _, _, ok := simChip(e.g.port); ok {
+			return usagef("--port %s: the built-in virtual devices have no Tasmota console; provision talks to the firmware after flashing", e.g.port)
+		}
+		return nil
+	}
+	c.run = func(e *env, args []string) error {
+		doc := &provisionDoc{Mode: "serial", SSID: ssid}
+		e.emit(doc)
+		if ap {
+			doc.Mode = "ap"
+			f, _ := postflash.ParseFirmware(fw)
+			doc.Firmware = string(f)
 			if ssid == "" {
-				for i, s := range provision.APSteps(f, "") {
+				doc.Steps = provision.APSteps(f, "")
+				for i, s := range doc.Steps {
 					fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
 				}
 				return nil
 			}
-			res, err := provision.ProvisionAP(e.ctx, f, w, provision.APOptions{Host: apHost, WebPassword: webPass, ClearWebPassword: clearWeb, Wait: timeout})
+			pass, err := e.wifiPassword(pw, ssid)
+			if err != nil {
+				return err
+			}
+			res, err := provision.ProvisionAP(e.ctx, f, provision.WiFi{SSID: ssid, Password: pass}, provision.APOptions{Host: apHost, WebPassword: webPass, ClearWebPassword: clearWeb, Wait: timeout})
 			if res != nil {
+				doc.Steps, doc.IP, doc.MAC = res.Steps, res.NewIP, macText(res.MAC)
 				for i, s := range res.Steps {
 					fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
 				}
@@ -199,23 +279,26 @@ Without --ssid, --ap only prints the steps.`,
 			}
 			return err
 		}
-		if ssid == "" {
-			return usagef("--ssid is required")
-		}
-		if e.g.port == "" {
-			return usagef("--port is required for serial provisioning (or use --ap)")
-		}
-		p, err := transport.Open(e.g.port, 115200)
+		pass, err := e.wifiPassword(pw, ssid)
 		if err != nil {
 			return err
 		}
-		defer p.Close()
+		p, err := transport.Open(e.g.port, e.g.baud)
+		if err != nil {
+			return err
+		}
+		unwatch := closeOnDone(e.ctx, p)
+		defer func() {
+			unwatch()
+			p.Close()
+		}()
 		var port transport.Port = p
 		if e.g.trace {
 			port = transport.Trace(p, e.stderr)
 		}
+		e.setState("interrupted while talking to the console: the device may have received the new Wi-Fi settings; run 'tuyaflash verify --host ADDRESS' once it is on your network, or run the same command again")
 		fmt.Fprintln(e.stderr, ">>> Make sure GPIO0 is released and the module was power-cycled, so that Tasmota runs")
-		res, err := provision.Serial(e.ctx, port, w, provision.SerialOptions{Timeout: timeout, Line: func(l string) {
+		res, err := provision.Serial(e.ctx, port, provision.WiFi{SSID: ssid, Password: pass}, provision.SerialOptions{Timeout: timeout, Line: func(l string) {
 			if e.g.verbose > 0 {
 				fmt.Fprintln(e.stderr, "  console: "+l)
 			}
@@ -223,9 +306,7 @@ Without --ssid, --ap only prints the steps.`,
 		if err != nil {
 			return err
 		}
-		if e.g.json {
-			return e.printJSON(res)
-		}
+		doc.IP, doc.Hostname, doc.MAC = res.IP, res.Hostname, macText(res.MAC)
 		fmt.Fprintf(e.stdout, "Joined %s: IP %s", ssid, res.IP)
 		if res.MAC != "" {
 			fmt.Fprintf(e.stdout, ", MAC %s", res.MAC)

@@ -35,8 +35,12 @@ type simFlags struct {
 func simCmd() *command {
 	var f simFlags
 	c := &command{name: "sim", summary: "serve a virtual chip on a pseudo-terminal for tuyaflash or any other tool",
+		noJSON:     "sim serves a virtual chip until it is stopped and has no result to print",
+		verbose:    []string{"the simulator's log of what it receives and answers"},
+		interrupts: true,
 		long: `Prints the pseudo-terminal's path (and links it at --link) and serves until
-interrupted. The simulated user power-cycles the chip shortly after link checks
+interrupted (Ctrl-C or SIGTERM stop it normally: exit code 0, and --save keeps
+the flash). The simulated user power-cycles the chip shortly after link checks
 arrive (--auto-reset); with --manual-reset press Enter to power-cycle it.
 Linux only.`}
 	c.flags = func(fs *pflag.FlagSet) {
@@ -62,13 +66,64 @@ Linux only.`}
 		fs.Int64Var(&f.faultAfter, "fault-after", 0, "start faults after this many received `bytes`")
 		fs.Int64Var(&f.seed, "seed", 1, "fault injection seed")
 	}
-	c.run = func(e *env, args []string) error {
+	c.check = func(e *env, args []string) error {
 		if len(args) > 0 {
 			return usagef("sim takes no arguments")
 		}
-		return runSim(e, f)
+		return f.check(e)
 	}
+	c.run = func(e *env, args []string) error { return runSim(e, f) }
 	return c
+}
+
+// check refuses the knobs the chosen chip does not have, and those that do
+// nothing in the combination given.
+func (f *simFlags) check(e *env) error {
+	_, espErr := espsim.ParseChip(f.chip)
+	_, bkErr := bksim.ParseChip(f.chip)
+	if espErr != nil && bkErr != nil {
+		return usagef("--chip %q: want bk7231n, bk7231t, esp8266 or esp8285", f.chip)
+	}
+	esp := espErr == nil
+	only := map[string]bool{ // flag → for ESP8266 (true) or BK7231 (false)
+		"flash-size": true, "corrupt-flash-at": true,
+		"status-reg": false, "zero-key": false, "lock-on-noop-wrsr": false, "link-window": false,
+	}
+	for flag, forESP := range only {
+		if e.changed(flag) && forESP != esp {
+			which := "BK7231"
+			if forESP {
+				which = "ESP8266"
+			}
+			return usagef("--%s applies to the %s simulator, not to --chip %s", flag, which, f.chip)
+		}
+	}
+	if f.flashFile != "" {
+		for _, flag := range []string{"flash-size", "mac"} {
+			if e.changed(flag) {
+				return usagef("--%s shapes the synthetic flash image; with --flash the file is the flash", flag)
+			}
+		}
+	}
+	if f.manual && e.changed("auto-reset") {
+		return usagef("--auto-reset and --manual-reset exclude each other")
+	}
+	faults := f.drop > 0 || f.corrupt > 0 || f.rxDrop > 0
+	if !faults && e.changed("fault-after") {
+		return usagef("--fault-after delays the faults of --drop-rate, --corrupt-rate or --rx-drop-rate; none is given")
+	}
+	if !faults && e.changed("seed") {
+		return usagef("--seed seeds --drop-rate, --corrupt-rate and --rx-drop-rate; none is given")
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"drop-rate", f.drop}, {"corrupt-rate", f.corrupt}, {"rx-drop-rate", f.rxDrop}} {
+		if r.v < 0 || r.v > 1 {
+			return usagef("--%s %v: want a probability from 0 to 1", r.name, r.v)
+		}
+	}
+	return nil
 }
 
 // simDevice is what runSim needs of either simulator.

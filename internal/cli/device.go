@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,6 +24,11 @@ import (
 // starts calling it, before "the user" power-cycles it.
 const simAutoReset = 250 * time.Millisecond
 
+// connectSlack is how much longer than --timeout connecting may take
+// (identification, stub upload, baud change) before tuyaflash gives up on
+// a chip that stopped answering in the middle of it.
+const connectSlack = 30 * time.Second
+
 // Default transfer rates per family.
 const (
 	defaultBekenBaud = bk7231.DefaultBaud
@@ -34,11 +40,17 @@ type session struct {
 	port    transport.Port
 	dev     flasher.Device
 	family  flasher.Family
+	virtual bool
 	simDone chan error
 	cancel  context.CancelFunc
+	// unwatch detaches the close-on-interrupt watch.
+	unwatch func() bool
 }
 
 func (s *session) Close() {
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 	if s.port != nil {
 		s.port.Close()
 	}
@@ -65,52 +77,90 @@ func familyFlag(s string) (flasher.Family, error) {
 	return "", usagef("--chip %q: want auto, bk7231n, bk7231t, esp8266 or esp8285", s)
 }
 
+// simChip splits a "sim:<chip>[:<flash file>]" port.
+func simChip(port string) (chip, file string, ok bool) {
+	rest, ok := strings.CutPrefix(port, "sim:")
+	if !ok {
+		return "", "", false
+	}
+	chip, file, _ = strings.Cut(rest, ":")
+	return strings.ToLower(chip), file, true
+}
+
+var simFamilies = map[string]flasher.Family{
+	"bk7231n": flasher.BK7231N, "bk7231t": flasher.BK7231T, "esp8266": flasher.ESP8266, "esp8285": flasher.ESP8285,
+}
+
+// knownFamily is the chip family known before connecting: --chip, or the
+// built-in virtual device's; "" when only the chip can tell.
+func (e *env) knownFamily() flasher.Family {
+	if fam, err := familyFlag(e.g.chip); err == nil && fam != "" {
+		return fam
+	}
+	if chip, _, ok := simChip(e.g.port); ok {
+		return simFamilies[chip]
+	}
+	return ""
+}
+
 // newSim builds the virtual device of a "sim:<chip>[:<flash file>]" port.
-func newSim(spec string) (serve func(context.Context, transport.Port) error, fam flasher.Family, err error) {
-	chipName, file, _ := strings.Cut(spec, ":")
+func newSim(port string) (serve func(context.Context, transport.Port) error, fam flasher.Family, err error) {
+	chipName, file, _ := simChip(port)
 	var flash []byte
 	if file != "" {
 		if flash, err = os.ReadFile(file); err != nil {
 			return nil, "", fmt.Errorf("virtual device flash image: %w", err)
 		}
 	}
-	switch strings.ToLower(chipName) {
-	case "bk7231n", "bk7231t":
+	fam, ok := simFamilies[chipName]
+	if !ok {
+		return nil, "", usagef("--port %s: unknown virtual device (sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285)", port)
+	}
+	if fam.Beken() {
 		chip, _ := bksim.ParseChip(chipName)
 		d, err := bksim.New(bksim.Config{Chip: chip, Flash: flash, AutoReset: simAutoReset})
 		if err != nil {
-			return nil, "", usagef("--port sim:%s: %v", spec, err)
-		}
-		fam = flasher.BK7231N
-		if chip == bksim.BK7231T {
-			fam = flasher.BK7231T
-		}
-		return func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, fam, nil
-	case "esp8266", "esp8285":
-		chip, _ := espsim.ParseChip(chipName)
-		d, err := espsim.New(espsim.Config{Chip: chip, Flash: flash, AutoReset: simAutoReset})
-		if err != nil {
-			return nil, "", usagef("--port sim:%s: %v", spec, err)
-		}
-		fam = flasher.ESP8266
-		if chip == espsim.ESP8285 {
-			fam = flasher.ESP8285
+			return nil, "", usagef("--port %s: %v", port, err)
 		}
 		return func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, fam, nil
 	}
-	return nil, "", usagef("--port sim:%s: unknown virtual device (sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285)", spec)
+	chip, _ := espsim.ParseChip(chipName)
+	d, err := espsim.New(espsim.Config{Chip: chip, Flash: flash, AutoReset: simAutoReset})
+	if err != nil {
+		return nil, "", usagef("--port %s: %v", port, err)
+	}
+	return func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, fam, nil
+}
+
+// requirePort checks --port before anything else happens.
+func (e *env) requirePort() error {
+	if e.g.port == "" {
+		return usagef("--port is required (e.g. --port /dev/ttyUSB0; 'tuyaflash ports' lists adapters; --port sim:bk7231n tries the virtual device)")
+	}
+	if chip, file, ok := simChip(e.g.port); ok {
+		if _, known := simFamilies[chip]; !known {
+			return usagef("--port %s: unknown virtual device (sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285)", e.g.port)
+		}
+		if file != "" {
+			if _, err := os.Stat(file); err != nil {
+				return fmt.Errorf("virtual device flash image: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // openPort opens --port: a serial device, or the built-in virtual device
-// "sim:<chip>[:<flash image>]" served in this process.
-func (e *env) openPort() (*session, error) {
-	spec := e.g.port
-	if spec == "" {
-		return nil, usagef("--port is required (e.g. --port /dev/ttyUSB0; 'tuyaflash ports' lists adapters; --port sim:bk7231n tries the virtual device)")
+// "sim:<chip>[:<flash image>]" served in this process. From here on an
+// interruption closes the port, which unblocks any read.
+func (e *env) openPort(baud int) (*session, error) {
+	if err := e.requirePort(); err != nil {
+		return nil, err
 	}
+	spec := e.g.port
 	s := &session{}
-	if rest, ok := strings.CutPrefix(spec, "sim:"); ok {
-		serve, fam, err := newSim(rest)
+	if _, _, ok := simChip(spec); ok {
+		serve, fam, err := newSim(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -118,16 +168,20 @@ func (e *env) openPort() (*session, error) {
 		ctx, cancel := context.WithCancel(e.ctx)
 		s.cancel, s.simDone = cancel, make(chan error, 1)
 		go func() { s.simDone <- serve(ctx, devEnd) }()
-		s.port, s.family = host, fam
+		s.port, s.family, s.virtual = host, fam, true
 	} else {
-		p, err := transport.Open(spec, bk7231.LinkBaud)
+		p, err := transport.Open(spec, baud)
 		if err != nil {
 			return nil, err
 		}
 		s.port = p
 	}
-	if e.g.trace {
+	s.unwatch = closeOnDone(e.ctx, s.port)
+	switch {
+	case e.g.trace:
 		s.port = transport.Trace(s.port, e.stderr)
+	case e.g.verbose >= 2:
+		s.port = summarize(s.port, e.stderr)
 	}
 	return s, nil
 }
@@ -139,28 +193,46 @@ func (e *env) connect() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.openPort()
+	if err := e.checkStub(); err != nil {
+		return nil, err
+	}
+	s, err := e.openPort(bk7231.LinkBaud)
 	if err != nil {
 		return nil, err
 	}
 	if fam == "" {
 		fam = s.family
 	}
-	dev, err := e.connectFamily(s.port, fam)
+	e.setState("interrupted while waiting for the chip: nothing was read or written")
+	ctx, cancel := context.WithTimeout(e.ctx, e.g.timeout+connectSlack)
+	defer cancel()
+	stop := closeOnDone(ctx, s.port)
+	dev, err := e.connectFamily(ctx, s.port, fam)
+	stop()
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		s.Close()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && e.ctx.Err() == nil {
+			return nil, &flasher.HintError{
+				Err:  fmt.Errorf("the chip stopped answering while tuyaflash connected to it (%v): %w", err, flasher.ErrNoLink),
+				Hint: "power-cycle the module and run the command again; check the wiring and the 3.3 V supply if it happens again",
+			}
+		}
 		return nil, err
 	}
 	s.dev = dev
 	s.family = dev.Info().Family
+	e.setState("the chip is still in download mode; nothing was written")
 	return s, nil
 }
 
-func (e *env) connectFamily(p transport.Port, fam flasher.Family) (flasher.Device, error) {
+func (e *env) connectFamily(ctx context.Context, p transport.Port, fam flasher.Family) (flasher.Device, error) {
 	linked := false
 	if fam == "" {
 		var err error
-		if fam, linked, err = e.findFamily(p); err != nil {
+		if fam, linked, err = e.findFamily(ctx, p); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +241,7 @@ func (e *env) connectFamily(p transport.Port, fam flasher.Family) (flasher.Devic
 		if e.g.chip != "" && e.g.chip != "auto" {
 			opts.Family = fam
 		}
-		return bk7231.Connect(e.ctx, p, opts)
+		return bk7231.Connect(ctx, p, opts)
 	}
 	opts := esp8266.Options{Baud: e.baudFor(fam), Events: e.events(), SyncWindow: e.g.timeout, Linked: linked, FindStub: !linked && !e.g.noStub}
 	if e.g.reset == "classic" {
@@ -183,7 +255,7 @@ func (e *env) connectFamily(p transport.Port, fam flasher.Family) (flasher.Devic
 	if stub == nil && e.g.baud == 0 {
 		opts.Baud = 0 // the ROM stays at 115200; no need to say so
 	}
-	dev, err := esp8266.Connect(e.ctx, p, opts)
+	dev, err := esp8266.Connect(ctx, p, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -197,14 +269,17 @@ func (e *env) connectFamily(p transport.Port, fam flasher.Family) (flasher.Devic
 // chip left in download mode at a fast rate by an earlier session first
 // (no power-cycle needed), then the combined BK/ESP loop at 115200. linked
 // reports that the chip has just answered at 115200.
-func (e *env) findFamily(p transport.Port) (fam flasher.Family, linked bool, err error) {
+func (e *env) findFamily(ctx context.Context, p transport.Port) (fam flasher.Family, linked bool, err error) {
 	if bk7231.FindLinked(p, e.baudFor(flasher.BK7231N)) != 0 {
 		return flasher.BK7231N, false, nil // T or N: identification tells
+	}
+	if ctx.Err() != nil {
+		return "", false, ctx.Err()
 	}
 	if !e.g.noStub && esp8266.FindStub(p, e.baudFor(flasher.ESP8266)) != 0 {
 		return flasher.ESP8266, false, nil
 	}
-	kind, err := chipdetect.Wait(e.ctx, p, e.g.timeout, e.events())
+	kind, err := chipdetect.Wait(ctx, p, e.g.timeout, e.events())
 	if err != nil {
 		return "", false, err
 	}
@@ -240,6 +315,16 @@ func (e *env) espStub() (*esp8266.Stub, error) {
 	return st, nil
 }
 
+// checkStub loads --stub before the port is opened, so that a bad file
+// fails before the power-cycle prompt.
+func (e *env) checkStub() error {
+	if e.g.stub == "" || e.knownFamily().Beken() {
+		return nil
+	}
+	_, err := e.espStub()
+	return err
+}
+
 // baudFor is --baud, or the family's default.
 func (e *env) baudFor(fam flasher.Family) int {
 	if e.g.baud != 0 {
@@ -251,11 +336,13 @@ func (e *env) baudFor(fam flasher.Family) int {
 	return defaultBekenBaud
 }
 
+// progress reports transfers on stderr: a bar on a terminal, lines every
+// few seconds otherwise (none with --json unless -v); it also remembers
+// where a transfer stands for an interruption's message.
 func (e *env) progress() flasher.Progress {
-	if e.g.json && !ui.IsTerminal(e.stderr) {
-		return flasher.NopProgress{}
-	}
-	return ui.NewProgress(e.stderr, e.g.verbose > 0)
+	tty := e.terminal(e.stderr)
+	e.track.show(ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: tty, Quiet: e.g.json && e.g.verbose == 0}))
+	return e.track
 }
 
 func (e *env) events() flasher.Notify { return ui.Events(e.stderr, e.g.verbose > 0) }
