@@ -72,6 +72,8 @@ type session struct {
 	// and the read-back MD5 of its last write session.
 	busyUntil time.Time
 	readBack  readBack
+	// loader: tuyaflash's loader runs, not the stub (loader.go).
+	loader bool
 }
 
 // flashWrite is a FLASH_BEGIN/FLASH_DEFL_BEGIN in progress.

@@ -197,3 +197,57 @@ func TestStubBackgroundWork(t *testing.T) {
 		}
 	})
 }
+
+// TestLoader: an upload whose entry lies at 0x4010EA00-0x4010F1C0 runs as
+// tuyaflash's loader: it answers READ_REG, raises the baud rate, refuses
+// to load over itself or outside RAM, loads the stub and starts it on
+// MEM_END. With esp-flasher-stub configured it is just another stub.
+func TestLoader(t *testing.T) {
+	loader := bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 350)
+	runSim(t, Config{}, paced, func(h *host) {
+		h.uploadAt(loader, 0x4010EA00)
+		if v := h.readReg(0x40001000); v != 0xFFF0C101 {
+			t.Fatalf("magic 0x%08X", v)
+		}
+		if r := h.do(opSync, syncPayloadForTest(), 0); r.status[0] != 0xC3 {
+			t.Errorf("SYNC to the loader: % X", r.status)
+		}
+		if r := h.do(opStubInfo, words(0), 0); r.status[0] != 0xC3 {
+			t.Errorf("STUB_INFO to the loader: % X", r.status)
+		}
+		h.ok(opChangeBaudrate, words(921600, 115200), 0)
+		if err := h.p.SetBaudRate(921600); err != nil {
+			t.Fatal(err)
+		}
+		h.discardInput()
+		for _, bad := range [][]uint32{
+			{0x100, 1, 0x1800, 0x4010EA00}, // over the loader
+			{0x100, 1, 0x1800, 0x4010C502}, // unaligned
+			{0x100, 1, 0x1800, 0x3FFFC000}, // the ROM's RAM
+		} {
+			if r := h.do(opMemBegin, words(bad...), 0); r.status[0] != 0xC0 {
+				t.Errorf("MEM_BEGIN %X: % X", bad, r.status)
+			}
+		}
+		h.ok(opMemBegin, words(0x20, 1, 0x1800, 0x3FFFACAC), 0)
+		d := bytes.Repeat([]byte{1}, 0x20)
+		if r := h.do(opMemData, append(words(0x20, 0, 0, 0), d...), checksum(d)^1); r.status[0] != 0xC1 {
+			t.Errorf("MEM_DATA with a bad checksum: % X", r.status)
+		}
+		h.ok(opMemData, append(words(0x20, 0, 0, 0), d...), checksum(d))
+		h.uploadStub() // at 921600, through the loader
+		if r := h.ok(opStubInfo, words(0), 0); r.value != 0x31534654 {
+			t.Errorf("the stub after the loader: %+v", r)
+		}
+		if st := h.d.Stats(); st.Baud != 921600 {
+			t.Errorf("baud %d", st.Baud)
+		}
+	})
+	runSim(t, Config{Stub: StubEsptool}, simOpts{}, func(h *host) {
+		h.uploadAt(loader, 0x4010EA00)
+		h.ok(opMemBegin, words(0x20, 1, 0x1800, 0x3FFFACAC), 0) // esp-flasher-stub serves MEM_*
+		if r := h.do(opReadFlash, words(0, 0x1000, 0x1000, 1), 0); r.status != [2]byte{} {
+			t.Errorf("READ_FLASH: % X", r.status)
+		}
+	})
+}

@@ -119,6 +119,11 @@ func (c *conn) stubFrame(f rxFrame) error {
 	case p.replyFirst && s.pendingErr != stubOK:
 		res = fail(s.pendingErr, "(failure of the previous command's work)")
 		s.pendingErr = stubOK
+	case s.loader:
+		var err error
+		if res, err = c.loaderCommand(r); err != nil {
+			return err
+		}
 	default:
 		var err error
 		if res, err = c.stubCommand(r, p); err != nil {

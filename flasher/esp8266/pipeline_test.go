@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	espsim "github.com/tuyaflash/tuyaflash/devicesim/esp8266"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/transport"
 )
 
 // TestSimWriteEveryStub: compressed and plain writes at 2 Mbaud with flash
@@ -160,5 +162,66 @@ func TestInflatedPerBlock(t *testing.T) {
 	}
 	if total != len(img) {
 		t.Fatalf("blocks inflate to %d bytes, the image has %d", total, len(img))
+	}
+}
+
+// simLoader stands for tuyaflash's loader: only its place matters to the
+// simulator (0x4010EA00, code only, 1.4 KB).
+func simLoader() *Stub {
+	return &Stub{Text: bytes.Repeat([]byte{0x12, 0x34, 0x56, 0x78}, 350), TextStart: 0x4010EA00, Entry: 0x4010EA10}
+}
+
+// ownSizedStub has tuyaflash's stub's place and size (8 KB of code below
+// the loader, 280 bytes of data).
+func ownSizedStub() *Stub {
+	return &Stub{Text: make([]byte, 8184), TextStart: 0x4010C500, Entry: 0x4010C504, Data: make([]byte, 280), DataStart: 0x3FFFACAC}
+}
+
+// TestSimLoader: with the loader the stub goes up at the session's rate
+// and the link is up sooner; a stub that would overlap the loader goes up
+// directly; when the adapter cannot hold the rate, the loader returns to
+// 115200 and the stub still goes up.
+func TestSimLoader(t *testing.T) {
+	linkUp := func(t *testing.T, link transport.LinkOptions, opts Options) (time.Duration, *Device, espsim.Stats) {
+		var el time.Duration
+		var d *Device
+		var st espsim.Stats
+		synctest.Test(t, func(t *testing.T) {
+			dev, host, stop := simLinkWith(t, espsim.Config{Chip: espsim.ESP8266, Flash: make([]byte, 1<<20)}, link)
+			defer stop()
+			start := time.Now()
+			var err error
+			if d, err = Connect(context.Background(), host, opts); err != nil {
+				t.Fatal(err)
+			}
+			el = time.Since(start)
+			if _, err := d.MD5(context.Background(), 0, 0x1000); err != nil {
+				t.Fatalf("the stub does not answer: %v", err)
+			}
+			st = dev.Stats()
+		})
+		return el, d, st
+	}
+	paced := transport.LinkOptions{Baud: 115200, Paced: true}
+	direct, _, _ := linkUp(t, paced, Options{Stub: ownSizedStub(), Baud: 921600})
+	via, d, st := linkUp(t, paced, Options{Stub: ownSizedStub(), Loader: simLoader(), Baud: 921600})
+	if d.Info().Baud != 921600 || st.Commands["MEM_BEGIN"] != 3 {
+		t.Errorf("with the loader: baud %d, %d MEM_BEGIN", d.Info().Baud, st.Commands["MEM_BEGIN"])
+	}
+	if via > direct-400*time.Millisecond {
+		t.Errorf("link-up with the loader %v, without %v", via, direct)
+	}
+	// esptool's stub would cover the loader: no loader.
+	_, _, st = linkUp(t, paced, Options{Stub: simStub(), Loader: simLoader(), Baud: 921600})
+	if st.Commands["MEM_BEGIN"] != 2 {
+		t.Errorf("a stub over the loader's place: %d MEM_BEGIN, want the stub's 2", st.Commands["MEM_BEGIN"])
+	}
+	// The link garbles above 460800: back to 115200, the stub goes up there.
+	noisy := paced
+	noisy.MaxBaud = 460800
+	_, d, st = linkUp(t, noisy, Options{Stub: ownSizedStub(), Loader: simLoader(), Baud: 921600})
+	notes := d.Info().Notes
+	if d.Info().Baud != 115200 || st.Baud != 115200 || len(notes) != 1 || !strings.Contains(notes[0], "back to 115200") {
+		t.Errorf("over a link that fails at 921600: baud %d (chip %d), notes %q", d.Info().Baud, st.Baud, notes)
 	}
 }

@@ -142,6 +142,12 @@ void plat_md5_final(uint8_t out[16], plat_md5_ctx *c);
  * is gone. */
 void stub_run(void);
 
+/* CHANGE_BAUDRATE (baud.c): the divider for the request's 8 data bytes
+ * (a status code), and the switch once the reply is out. */
+uint8_t baud_divider(const uint8_t *d, uint32_t size, uint32_t *div,
+		     uint32_t *nominal);
+void baud_switch(uint32_t div, uint32_t nominal);
+
 /* A 4 KiB (+8) word-aligned buffer for flash reads: READ_FLASH packets,
  * MD5 computation, the write session's read-back. Those never overlap. */
 extern uint8_t scratch[];

@@ -7,8 +7,9 @@
  *
  * Not run on silicon yet: see README.md.
  */
-#include "stub.h"
+#include "regs.h"
 #include "rxring.h"
+#include "stub.h"
 
 /* ---- mask ROM (addresses in rom.ld) ---------------------------------- */
 
@@ -33,44 +34,16 @@ extern void spi_flash_attach(void);
 extern void MD5Init(struct rom_md5 *c);
 extern void MD5Update(struct rom_md5 *c, const void *p, uint32_t n);
 extern void MD5Final(uint8_t out[16], struct rom_md5 *c);
-extern void uart_div_modify(uint32_t uart, uint32_t div);
-extern void ets_delay_us(uint32_t us);
 extern void ets_set_user_start(void (*fn)(void));
 extern void software_reset(void);
 extern void ets_isr_attach(uint32_t inum, void (*fn)(void *), void *arg);
 extern void ets_isr_unmask(uint32_t mask);
 
-/* ---- UART0 registers (esp-stub-lib soc/uart_reg.h; ESP8266 TRM) -------- */
-
-#define REG(a) (*(volatile uint32_t *)(a))
-#define UART0_FIFO 0x60000000u
-#define UART0_INT_ST 0x60000008u
-#define UART0_INT_ENA 0x6000000Cu
-#define UART0_INT_CLR 0x60000010u
-#define UART0_CLKDIV 0x60000014u
-#define UART0_STATUS 0x6000001Cu
-#define UART0_CONF1 0x60000024u
-#define RXFIFO_CNT(st) ((st) & 0xFFu)
-#define TXFIFO_CNT(st) (((st) >> 16) & 0xFFu)
-#define FIFO_SIZE 128u
-/* INT_ST / INT_ENA / INT_CLR bits */
-#define INT_RXFIFO_FULL (1u << 0)
-#define INT_RXFIFO_OVF (1u << 4)
-#define INT_RXFIFO_TOUT (1u << 8)
-/* CONF1 fields: rxfifo_full_thrhd bits 0-6, rx_tout_thrhd bits 24-30,
- * rx_tout_en bit 31. */
-#define CONF1_FULL_MASK 0x7Fu
-#define CONF1_TOUT_SHIFT 24
-#define CONF1_TOUT_MASK (0x7Fu << CONF1_TOUT_SHIFT)
-#define CONF1_TOUT_EN (1u << 31)
-/* The interrupt fires when 32 bytes wait (96 more fit: 1 ms at 921600
- * baud, 0.5 ms at 2 Mbaud of latency allowed) or when the line has been
- * quiet for 2 byte times with bytes waiting. */
+/* The receive interrupt fires when 32 bytes wait (96 more fit: 1 ms at
+ * 921600 baud, 0.5 ms at 2 Mbaud of latency allowed) or when the line has
+ * been quiet for 2 byte times with bytes waiting. */
 #define RX_FULL_THRESHOLD 32u
 #define RX_TOUT_THRESHOLD 2u
-/* UART0's interrupt number (esptool-legacy-flasher-stub soc_support.h
- * ETS_UART0_INUM; ESP8266 NONOS SDK ETS_UART_INUM). */
-#define ETS_UART0_INUM 5u
 
 /* Empty the RX FIFO into the ring. */
 static void uart0_isr(void *arg)
@@ -96,7 +69,7 @@ static void uart0_isr(void *arg)
 static void uart0_rx_start(void)
 {
 	REG(UART0_INT_ENA) = 0;
-	REG(UART0_INT_CLR) = 0x1FFu;
+	REG(UART0_INT_CLR) = INT_ALL;
 	uint32_t c = REG(UART0_CONF1);
 	c &= ~(CONF1_FULL_MASK | CONF1_TOUT_MASK | CONF1_TOUT_EN);
 	c |= RX_FULL_THRESHOLD | RX_TOUT_THRESHOLD << CONF1_TOUT_SHIFT |
@@ -113,53 +86,11 @@ void plat_rx_wait(int soon)
 	(void)soon; /* the interrupt fills the ring: just look again */
 }
 
-void plat_uart_write(const uint8_t *buf, uint32_t n)
-{
-	while (n--) {
-		while (TXFIFO_CNT(REG(UART0_STATUS)) >= FIFO_SIZE - 2u) {
-		}
-		REG(UART0_FIFO) = *buf++;
-	}
-}
-
-void plat_uart_drain(void)
-{
-	while (TXFIFO_CNT(REG(UART0_STATUS)) != 0) {
-	}
-	ets_delay_us(1000); /* the last character leaves the shift register */
-}
-
-uint32_t plat_uart_divider(void)
-{
-	return REG(UART0_CLKDIV) & 0xFFFFFu;
-}
-
-void plat_uart_set(uint32_t div, uint32_t nominal)
-{
-	(void)nominal;
-	uart_div_modify(0, div);
-}
-
-void plat_delay_us(uint32_t us)
-{
-	ets_delay_us(us);
-}
-
 void plat_reboot(void)
 {
 	software_reset();
 	for (;;) {
 	}
-}
-
-uint32_t plat_reg_read(uint32_t addr)
-{
-	return REG(addr);
-}
-
-void plat_reg_write(uint32_t addr, uint32_t value)
-{
-	REG(addr) = value;
 }
 
 /* ---- SPI flash ----------------------------------------------------------- */
@@ -196,13 +127,18 @@ static void spi_cmd(uint32_t bit)
  * flash is attached at start). */
 static uint8_t erasing;
 
+static int write_in_progress(void)
+{
+	REG(SPI_RD_STATUS) = 0;
+	spi_cmd(SPI_CMD_RDSR);
+	return (REG(SPI_RD_STATUS) & STATUS_WIP) != 0;
+}
+
 int plat_flash_busy(void)
 {
 	if (!erasing)
 		return 0;
-	REG(SPI_RD_STATUS) = 0;
-	spi_cmd(SPI_CMD_RDSR);
-	if (REG(SPI_RD_STATUS) & STATUS_WIP)
+	if (write_in_progress())
 		return 1;
 	erasing = 0;
 	return 0;
@@ -216,7 +152,11 @@ static void flash_wait(void)
 
 int plat_flash_erase_start(uint32_t addr, int block)
 {
-	flash_wait();
+	/* Whatever ran before (our erase, or a status write of the ROM's
+	 * SPIUnlock) must be over, or the flash ignores the write enable. */
+	while (write_in_progress()) {
+	}
+	erasing = 0;
 	spi_cmd(SPI_CMD_WREN);
 	while (REG(SPI_EXT2) & SPI_ST) {
 	}

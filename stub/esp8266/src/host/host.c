@@ -6,7 +6,8 @@
  *
  *   host-stub --flash FILE [--size N] (--pty-link PATH | --port TTY | --stdio)
  *             [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]
- *             [--xtal HZ] [--flash-timing E,B,P] [--rx-drop] [--quiet]
+ *             [--xtal HZ] [--flash-timing E,B,P] [--loader] [--rx-drop]
+ *             [--quiet]
  *
  * --pty-link PATH  create a pseudo-terminal and make PATH a symlink to its
  *                  slave, for a client that opens a serial port by name.
@@ -24,6 +25,11 @@
  *                  W25Q typical values); reads stay instant. Erases the
  *                  stub starts in the background run while it goes on.
  *
+ * --loader         start as tuyaflash's loader (loader.c) instead of the
+ *                  stub: RAM is a fake IRAM and DRAM that MEM_DATA fills and
+ *                  READ_REG reads; MEM_END with flag 0 "jumps" to the entry
+ *                  when it lies in the IRAM loaded, which here runs the stub
+ *                  core (it greets with OHAI again).
  * --rx-drop        drop received bytes that find the receive ring full, as
  *                  the chip does (by default the reader waits for room: a
  *                  pty delivers faster than any UART).
@@ -52,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../loader.h"
 #include "../rxring.h"
 #include "../stub.h"
 
@@ -67,6 +74,7 @@ static struct {
 	uint32_t baud, divider, uart_clock; /* baud: read by the reader thread */
 	int quiet;
 	int rx_drop; /* --rx-drop */
+	int loader;  /* --loader */
 	/* receive thread and its wake-up for plat_rx_wait */
 	pthread_t reader;
 	pthread_mutex_t mu;
@@ -509,6 +517,84 @@ int plat_flash_set_params(uint32_t id, uint32_t size, uint32_t block,
 	return 0;
 }
 
+/* ---- the loader's RAM (--loader) ----------------------------------------------- */
+
+#define FAKE_IRAM 0x40100000u
+#define FAKE_DRAM 0x3FFE8000u
+static uint32_t iram[0x10000 / 4], dram[0x18000 / 4];
+static uint8_t iram_loaded[0x10000 / 4];
+static uint32_t jumped_to;
+
+static uint32_t *fake_ram(uint32_t addr, uint8_t **loaded)
+{
+	*loaded = 0;
+	if (addr - FAKE_IRAM < sizeof iram) {
+		*loaded = &iram_loaded[(addr - FAKE_IRAM) / 4];
+		return &iram[(addr - FAKE_IRAM) / 4];
+	}
+	if (addr - FAKE_DRAM < sizeof dram)
+		return &dram[(addr - FAKE_DRAM) / 4];
+	return 0;
+}
+
+int plat_ld_getc(void)
+{
+	for (;;) {
+		const uint8_t *p;
+		if (rx_peek(&p) > 0) {
+			int c = *p;
+			rx_consume(1);
+			return c;
+		}
+		if (rx_closed())
+			return -1;
+		plat_rx_wait(0);
+	}
+}
+
+uint32_t plat_ld_load(uint32_t addr)
+{
+	uint8_t *loaded;
+	uint32_t *w = fake_ram(addr, &loaded);
+	return w ? *w : plat_reg_read(addr);
+}
+
+void plat_ld_store(uint32_t addr, uint32_t word)
+{
+	uint8_t *loaded;
+	uint32_t *w = (addr & 3u) ? 0 : fake_ram(addr, &loaded);
+	if (!w) {
+		logf_("BUG: the loader stores to 0x%08x", addr);
+		return;
+	}
+	*w = word;
+	if (loaded)
+		*loaded = 1;
+}
+
+void plat_ld_jump(uint32_t entry)
+{
+	jumped_to = entry;
+}
+
+/* Run the loader; 1 when it jumped into code it loaded (the stub follows),
+ * 0 when the link ended first. A jump anywhere else would crash the chip:
+ * say so and end. */
+static int run_loader(void)
+{
+	logf_("loader running");
+	loader_run();
+	if (jumped_to == 0)
+		return 0;
+	uint8_t *loaded;
+	if (!fake_ram(jumped_to, &loaded) || !loaded || !*loaded) {
+		logf_("MEM_END jumps to 0x%08x, outside the code loaded: the chip would crash", jumped_to);
+		exit(4);
+	}
+	logf_("loader: jump to 0x%08x, the stub runs", jumped_to);
+	return 1;
+}
+
 /* ---- setup ------------------------------------------------------------------ */
 
 static void usage(void)
@@ -517,8 +603,8 @@ static void usage(void)
 	      " --stdio)\n"
 	      "                 [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]"
 	      " [--xtal HZ]\n"
-	      "                 [--flash-timing SECTOR_MS,BLOCK_MS,PAGE_US] [--rx-drop]"
-	      " [--quiet]\n"
+	      "                 [--flash-timing SECTOR_MS,BLOCK_MS,PAGE_US] [--loader]"
+	      " [--rx-drop] [--quiet]\n"
 	      "  N and ID take decimal, 0x hex, or K/M suffixes (--size 1M).\n",
 	      stderr);
 	exit(2);
@@ -676,6 +762,10 @@ int main(int argc, char **argv)
 			h.rx_drop = 1;
 			continue;
 		}
+		if (!strcmp(a, "--loader")) {
+			h.loader = 1;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -727,7 +817,8 @@ int main(int argc, char **argv)
 	pthread_detach(h.reader); /* it ends with the link, or with exit */
 	logf_("flash %s: %u bytes, JEDEC ID 0x%06x", flash, h.phys_size, h.flash_id);
 
-	stub_run();
+	if (!h.loader || run_loader())
+		stub_run();
 
 	logf_("link closed");
 	if (h.mode == M_PTY)
