@@ -1,6 +1,7 @@
 package espsim
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 )
@@ -28,10 +29,16 @@ func (c *conn) takeFrame() (rxFrame, bool) {
 	if f, ok := c.dec.next(); ok {
 		return f, true
 	}
-	for i := range c.raw {
-		c.dec.feed(c.raw[i : i+1])
+	// A frame can only end at a delimiter: feed up to each in turn.
+	for start := 0; start < len(c.raw); {
+		end := len(c.raw)
+		if i := bytes.IndexByte(c.raw[start:], slipEnd); i >= 0 {
+			end = start + i + 1
+		}
+		c.dec.feed(c.raw[start:end])
+		start = end
 		if f, ok := c.dec.next(); ok {
-			c.raw = c.raw[:copy(c.raw, c.raw[i+1:])]
+			c.raw = c.raw[:copy(c.raw, c.raw[start:])]
 			return f, true
 		}
 	}
