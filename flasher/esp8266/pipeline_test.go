@@ -59,18 +59,27 @@ func TestSimWriteEveryStub(t *testing.T) {
 	}
 }
 
+// timedStubAt921600 connects to a simulated 1 MiB module with flash timing
+// through tuyaflash's stub model at 921600 baud (inside a synctest bubble).
+func timedStubAt921600(t *testing.T) (*espsim.Device, *Device, func()) {
+	t.Helper()
+	dev, host, stop := simLink(t, espsim.Config{Chip: espsim.ESP8266, Flash: make([]byte, 1<<20), Timing: true})
+	d, err := Connect(context.Background(), host, Options{Stub: simStub(), Baud: 921600})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return dev, d, stop
+}
+
 // TestSimPipelinedWriteFaster: against tuyaflash's stub at 921600 the
 // packets' work hides behind the transfer and the MD5 behind both: the
 // write takes little more than the stream's wire time.
 func TestSimPipelinedWriteFaster(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		_, host, stop := simLink(t, espsim.Config{Chip: espsim.ESP8266, Flash: make([]byte, 1<<20), Timing: true})
+		_, d, stop := timedStubAt921600(t)
 		defer stop()
 		ctx := context.Background()
-		d, err := Connect(ctx, host, Options{Stub: simStub(), Baud: 921600})
-		if err != nil {
-			t.Fatal(err)
-		}
 		img := tasmotaLike(400_000, 6)
 		start := time.Now()
 		if _, err := d.Write(ctx, 0, img, nil); err != nil {
@@ -92,13 +101,9 @@ func TestSimPipelinedWriteFaster(t *testing.T) {
 // reply came; the link is in step afterwards.
 func TestSimPipelinedErrorAttribution(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dev, host, stop := simLink(t, espsim.Config{Chip: espsim.ESP8266, Flash: make([]byte, 1<<20), Timing: true})
+		dev, d, stop := timedStubAt921600(t)
 		defer stop()
 		ctx := context.Background()
-		d, err := Connect(ctx, host, Options{Stub: simStub(), Baud: 921600})
-		if err != nil {
-			t.Fatal(err)
-		}
 		img := tasmotaLike(200_000, 7)
 		comp, _ := d.deflate(pad4(img))
 		blocks := [][]byte{comp[:stubBlockSize], comp[stubBlockSize : 2*stubBlockSize], comp[2*stubBlockSize:]}
@@ -113,7 +118,7 @@ func TestSimPipelinedErrorAttribution(t *testing.T) {
 		}
 		s := &packetStream{op: opFlashDeflData, endOp: opFlashDeflEnd, blocks: [][]byte{blocks[0], bad, blocks[2]},
 			work: []int{0x6000, 0x6000, 0x6000}, done: func(int) {}}
-		_, err = d.sendStream(ctx, s)
+		_, err := d.sendStream(ctx, s)
 		var se *streamError
 		var st *flasher.StatusError
 		if !errors.As(err, &se) || !errors.As(err, &st) || st.Status != 0xC7 {
