@@ -134,11 +134,12 @@ func (d *Device) writeROM(ctx context.Context, addr uint32, data []byte, p flash
 	return res, nil
 }
 
-// dataBlock sends one FLASH_DATA/FLASH_DEFL_DATA/MEM_DATA block, retrying
-// up to attempts times. The ROM writes a block before it answers and
-// checks the sequence number, so any failure may be retried; a stub
-// acknowledges before it writes, so only a checksum rejection (the block
-// was dropped unprocessed) is retried there.
+// dataBlock sends one FLASH_DATA block to the ROM (and, in the speed
+// suite's esptool model, a FLASH_DEFL_DATA to a stub), retrying up to
+// attempts times. The ROM writes a block before it answers and checks the
+// sequence number, so any failure may be retried; to a stub only a
+// checksum rejection (the block was dropped unprocessed) is retried
+// (retryable). Writes through a stub go through sendStream.
 func (d *Device) dataBlock(op byte, blk []byte, seq int, timeout time.Duration, attempts int) (retries int, err error) {
 	d.buf = words(d.buf[:0], uint32(len(blk)), uint32(seq), 0, 0)
 	d.buf = append(d.buf, blk...)
