@@ -124,3 +124,12 @@ func checkFileUntouched(t *testing.T, data []byte) {
 func TestTinyTuyaRefusesNonUTF8(t *testing.T) {
 	checkFileUntouched(t, []byte("[{\"id\":\"x\",\"name\":\"caf\xe9\"}]"))
 }
+
+// TestTinyTuyaUndoEntriesSharingAnID: two entries with the same device id
+// ("gwId" in one, "id" in the other) both come back on undo; the second
+// used to be taken for "already in the file" once the first was put back,
+// and was dropped from the archive (found by FuzzTinyTuyaUndo).
+func TestTinyTuyaUndoEntriesSharingAnID(t *testing.T) {
+	migrateAndUndo(t, []byte(`{"devices" : [ {"gwId":"c"} , {"id":"c"} ] }`), "c")
+	migrateAndUndo(t, []byte(`[{"id":"c","name":"a"},{"id":"d"},{"id":"c","name":"b"}]`), "c")
+}
