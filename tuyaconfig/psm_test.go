@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	espsim "github.com/tuyaflash/tuyaflash/devicesim/esp8266"
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
 
@@ -533,6 +534,40 @@ func TestSplitPSMEntry(t *testing.T) {
 		k, v, ok := splitPSMEntry([]byte(tt.in))
 		if k != tt.k || v != tt.v || ok != tt.wantOK {
 			t.Errorf("splitPSMEntry(%q) = %q, %q, %v", tt.in, k, v, ok)
+		}
+	}
+}
+
+// TestPSMOfSimulatedStockFlash reads the stock flash of the ESP8266
+// simulator, whose PSM encoder was written independently from the same
+// description: plaintext and encrypted with several key bytes, 1 and 4 MiB.
+func TestPSMOfSimulatedStockFlash(t *testing.T) {
+	for _, st := range []espsim.Stock{
+		{Chip: espsim.ESP8266},
+		{Chip: espsim.ESP8266, PlainPSM: true},
+		{Chip: espsim.ESP8285, PSMKeyByte: 0x01, SSID: "Home Net", Password: "p=w d"},
+		{Chip: espsim.ESP8266, Size: 4 << 20, PSMKeyByte: 0xFF, MAC: [6]byte{0xC8, 0x47, 0x8C, 1, 2, 3}},
+	} {
+		flash, err := espsim.StockFlash(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Parse(flash)
+		if err != nil {
+			t.Fatalf("%+v: %v", st, err)
+		}
+		want := st.Device()
+		key := int(st.PSMKeyByte)
+		if key == 0 {
+			key = espsim.DefaultPSMKeyByte
+		}
+		p := cfg.PSM
+		if p.Offset != espsim.PSMOffset || p.Encrypted == st.PlainPSM || (!st.PlainPSM && p.KeyByte != key) {
+			t.Errorf("%+v: store %+v", st, *p)
+		}
+		if cfg.DeviceID != want.DevID || cfg.LocalKey != want.LocalKey || cfg.WiFiSSID != want.SSID || cfg.WiFiPassword != want.Password ||
+			cfg.UUID != want.UUID || cfg.AuthKey != want.AuthKey || len(p.Order) != len(st.PSMEntries()) {
+			t.Errorf("%+v: read %q %q %q %q %q %q, %d keys; want %+v", st, cfg.DeviceID, cfg.LocalKey, cfg.WiFiSSID, cfg.WiFiPassword, cfg.UUID, cfg.AuthKey, len(p.Order), want)
 		}
 	}
 }
