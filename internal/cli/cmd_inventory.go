@@ -14,6 +14,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/pintemplate"
 )
@@ -595,7 +596,11 @@ func (e *env) exportTemplates(invPath string, queries, kinds []string, dir strin
 			j.Content = t.Content
 			fmt.Fprintf(e.stdout, "==> %s (%s) <==\n%s\n", t.FileName, t.Key, t.Content)
 		} else {
-			j.Path = filepath.Join(dir, t.FileName)
+			path, err := safefile.Join(dir, t.FileName)
+			if err != nil {
+				return err
+			}
+			j.Path = path
 			if err := backup.WriteFileNew(j.Path, []byte(t.Content)); err != nil {
 				return err
 			}

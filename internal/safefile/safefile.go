@@ -302,3 +302,36 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// ErrShared: a file or folder whose content tuyaflash trusts can be
+// changed by other users.
+var ErrShared = errors.New("can be changed by other users")
+
+// CheckTrusted checks that path (a file or folder whose content tuyaflash
+// trusts, such as the firmware cache and its pins) can be changed only by
+// the user: not a symbolic link, owned by the user or root, not writable
+// by everybody. A missing path is fine (tuyaflash creates it).
+func CheckTrusted(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0 && !ownedByUser(st):
+		return &os.PathError{Op: "trust", Path: path, Err: fmt.Errorf("%w owned by another user (uid %d)", ErrSymlink, ownerUID(st))}
+	case st.Mode()&fs.ModeSymlink != 0:
+		if st, err = os.Stat(path); err != nil {
+			return err
+		}
+	}
+	if uid := ownerUID(st); uid != -1 && uid != 0 && !ownedByUser(st) {
+		return &os.PathError{Op: "trust", Path: path, Err: fmt.Errorf("%w: it belongs to uid %d", ErrShared, uid)}
+	}
+	if st.Mode().Perm()&0o002 != 0 {
+		return &os.PathError{Op: "trust", Path: path, Err: fmt.Errorf("%w: everybody may write to it (mode %04o)", ErrShared, st.Mode().Perm())}
+	}
+	return nil
+}
