@@ -256,9 +256,24 @@ func (e *env) validate(args []string) error {
 		e.g.trace = true
 	}
 	if c.check != nil {
-		return c.check(e, args)
+		if err := c.check(e, args); err != nil {
+			return err
+		}
+	}
+	if e.g.trace || e.changed("trace") {
+		fmt.Fprintln(e.stderr, traceWarning(c.name))
 	}
 	return nil
+}
+
+// traceWarning is said once, before a traced command starts: the hex dump
+// holds what the tool otherwise hides.
+func traceWarning(cmd string) string {
+	w := "warning: --trace dumps all serial traffic, and flash contents include the device's secrets (Tuya local key, Wi-Fi name and password); do not share this output without removing them"
+	if cmd == "provision" || cmd == "migrate" {
+		w += ". It also shows the Wi-Fi password tuyaflash sends to the device"
+	}
+	return w
 }
 
 func verboseError(c *command, n int) error {
