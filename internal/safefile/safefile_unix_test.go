@@ -162,3 +162,36 @@ func TestOpenFileRefusesAFIFO(t *testing.T) {
 		t.Fatalf("got %v, want ErrNotRegular", err)
 	}
 }
+
+func TestCheckTrusted(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "pins.json")
+	os.WriteFile(own, []byte("{}"), 0o644)
+	if err := CheckTrusted(own); err != nil {
+		t.Errorf("own file: %v", err)
+	}
+	if err := CheckTrusted(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("missing file: %v", err)
+	}
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	if err := CheckTrusted(open); !errors.Is(err, ErrShared) {
+		t.Errorf("world-writable folder: %v, want ErrShared", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("files of another user need root")
+	}
+	other := filepath.Join(dir, "other.json")
+	os.WriteFile(other, []byte("{}"), 0o644)
+	os.Chown(other, 4242, 4242)
+	if err := CheckTrusted(other); !errors.Is(err, ErrShared) {
+		t.Errorf("another user's file: %v, want ErrShared", err)
+	}
+	link := filepath.Join(dir, "link.json")
+	os.Symlink(own, link)
+	os.Lchown(link, 4242, 4242)
+	if err := CheckTrusted(link); !errors.Is(err, ErrSymlink) {
+		t.Errorf("another user's link: %v, want ErrSymlink", err)
+	}
+}

@@ -1,11 +1,18 @@
 package postflash
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -74,5 +81,88 @@ func TestDeviceStringsAreMadeSafeToPrint(t *testing.T) {
 	noControls(t, "TXT", formatTXT(svcs[0].TXT))
 	if !strings.Contains(svcs[0].TXT["version"], `\x1b]0;owned\x07`) {
 		t.Errorf("TXT version %q", svcs[0].TXT["version"])
+	}
+}
+
+// TestHostileDeviceIsCutOff: a device that sends an endless body (1 GiB
+// announced, or no end at all) or trickles a byte at a time is cut off:
+// at 1 MiB read, or at the request timeout, with an error saying what
+// happened. Fake time: the timeouts take no wall time.
+func TestHostileDeviceIsCutOff(t *testing.T) {
+	endless := func(c net.Conn) {
+		defer c.Close()
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n")
+		buf := bytes.Repeat([]byte("{"), 64<<10)
+		var sent int
+		for sent < 1<<30 {
+			n, err := c.Write(buf)
+			if err != nil {
+				return
+			}
+			sent += n
+		}
+	}
+	trickle := func(c net.Conn) {
+		defer c.Close()
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+		for {
+			if _, err := c.Write([]byte(" ")); err != nil {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	for name, serve := range map[string]func(net.Conn){"1 GiB body": endless, "trickle": trickle} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fn := newFakeNet()
+				fn.set("10.0.0.9:80", route{serve: serve})
+				start := time.Now()
+				res, err := Identify(context.Background(), "10.0.0.9", Options{Dial: fn.Dial, Timeout: 3 * time.Second})
+				if err == nil {
+					t.Fatalf("a hostile device identified as %+v", res)
+				}
+				if el := time.Since(start); el > 30*time.Second {
+					t.Errorf("took %v of fake time", el)
+				}
+				noControls(t, "error", err.Error())
+			})
+		})
+	}
+}
+
+// TestMDNSFloodIsCapped: a responder answering with thousands of
+// instances, TXT strings and addresses does not make tuyaflash keep them.
+func TestMDNSFloodIsCapped(t *testing.T) {
+	byName, hosts := map[string]*MDNSService{}, map[string][]netip.Addr{}
+	qname := "_esphomelib._tcp.local."
+	msg := &dnsMsg{response: true}
+	for i := range 5000 {
+		inst := fmt.Sprintf("n%d.%s", i, qname)
+		msg.records = append(msg.records,
+			dnsRR{name: qname, typ: dnsTypePTR, target: inst},
+			dnsRR{name: inst, typ: dnsTypeTXT, txt: []string{fmt.Sprintf("k%d=v", i)}},
+			dnsRR{name: fmt.Sprintf("h%d.local.", i%3), typ: dnsTypeA, addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})})
+	}
+	one := fmt.Sprintf("n0.%s", qname)
+	for i := range 5000 {
+		msg.records = append(msg.records, dnsRR{name: one, typ: dnsTypeTXT, txt: []string{fmt.Sprintf("x%d=y", i)}})
+	}
+	collect(msg, qname, netip.MustParseAddr("10.0.0.1"), byName, hosts)
+	svcs := services(byName, hosts)
+	if len(svcs) > maxMDNSInstances {
+		t.Errorf("%d instances kept", len(svcs))
+	}
+	for _, s := range svcs {
+		if len(s.TXT) > maxMDNSTXT {
+			t.Errorf("%s: %d TXT strings kept", s.Instance, len(s.TXT))
+		}
+	}
+	for h, a := range hosts {
+		if len(a) > maxMDNSAddrs {
+			t.Errorf("%s: %d addresses kept", h, len(a))
+		}
 	}
 }
