@@ -533,7 +533,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 		jobs = append(jobs, writeJob{plan, reg.Data})
 	}
 	fw, ver := writtenFirmware(w.spec, r.Choice.Firmware)
-	return e.doWrite(s, doc, jobs, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
+	return e.doWrite(s, doc, jobs, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver, checkRF: true})
 }
 
 // writtenFirmware names what is written, for the inventory: the catalogue
@@ -557,6 +557,9 @@ func (w *writeFlags) writeRaw(e *env) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%s is empty: %w", w.spec, flasher.ErrRefused)
 	}
+	if err := ops.PrecheckWrite(e.knownFamily(), w.addr, len(data)); err != nil {
+		return err
+	}
 	s, err := e.connect()
 	if err != nil {
 		return err
@@ -570,7 +573,7 @@ func (w *writeFlags) writeRaw(e *env) error {
 	}
 	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
 	fw, ver := writtenFirmware(w.spec, nil)
-	return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
+	return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver, checkRF: true})
 }
 
 // writeJob is one region to write.
@@ -608,7 +611,19 @@ type writeDoc struct {
 	DryRun  bool         `json:"dry_run"`
 	Plans   []planJSON   `json:"plans"`
 	Results []resultJSON `json:"results"`
+	RF      *rfJSON      `json:"rf,omitempty"`
 	Reboot  string       `json:"reboot,omitempty"`
+}
+
+// rfJSON is what the check of the RF calibration sector after a write
+// found (chips whose row asks for it: BK7238).
+type rfJSON struct {
+	OK         bool     `json:"ok"`
+	MAC        string   `json:"mac,omitempty"`
+	At         string   `json:"at"`
+	CopiedFrom string   `json:"copied_from,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
 
 // writeOpts say how doWrite writes and what it records.
@@ -616,6 +631,10 @@ type writeOpts struct {
 	dryRun, noReboot, yes bool
 	// fw and ver name what is written, for the inventory.
 	fw, ver string
+	// checkRF: after writing firmware, check that the MAC is still where
+	// the firmware looks for it (ops.CheckRF; not after a restore, which
+	// puts back the device's own layout).
+	checkRF bool
 }
 
 // doWrite writes the jobs (after the stock-safety gate), reboots the chip
@@ -667,6 +686,11 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		}
 		fmt.Fprintln(e.stdout)
 	}
+	if o.checkRF {
+		if err := e.checkRF(s, doc, jobs); err != nil {
+			return err
+		}
+	}
 	e.setState("everything was written and verified; the chip was not rebooted yet (power-cycle it)")
 	e.recordDevice(s, func(inv *inventory.Inventory) (d inventory.Device, err error) {
 		for _, res := range doc.Results {
@@ -692,6 +716,33 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 	}
 	fmt.Fprintf(e.stdout, "Device: %s\n", doc.Reboot)
 	return nil
+}
+
+// checkRF checks the RF calibration sector after a firmware write where the
+// chip table asks for it, and says what it found and did.
+func (e *env) checkRF(s *session, doc *writeDoc, jobs []writeJob) error {
+	var plans []ops.Plan
+	for _, j := range jobs {
+		plans = append(plans, j.plan)
+	}
+	r, err := ops.CheckRF(e.ctx, s.dev, plans)
+	if r == nil {
+		return err
+	}
+	doc.RF = &rfJSON{OK: r.OK, At: backup.HexAddr(r.At), Notes: r.Notes, Warnings: r.Warnings}
+	if r.Found {
+		doc.RF.MAC = r.MAC.String()
+	}
+	if r.Copied {
+		doc.RF.CopiedFrom = backup.HexAddr(r.From)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(e.stdout, "RF: %s\n", n)
+	}
+	for _, w := range r.Warnings {
+		e.events().Emit(flasher.Warning, w)
+	}
+	return err
 }
 
 func restoreCmd() *command {
