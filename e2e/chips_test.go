@@ -5,8 +5,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -232,5 +230,12 @@ func TestChipFlagNamesEveryChip(t *testing.T) {
 		t.Errorf("detect --chip BK7231U:\n%s", r)
 	}
 	expectFail(t, store, 2, []string{"bk7238", "bk7252n", "esp8285"}, "detect", "--port", u.tty, "--chip", "bk7299")
-	os.Remove(filepath.Join(store, "inventory.json"))
+	// The chip table's bootloader rule, before the power-cycle prompt.
+	raw := writeIn(t, t.TempDir(), "boot.bin", make([]byte, 0x1000))
+	for _, port := range []string{u.tty, "sim:bk7252"} {
+		r = expectFail(t, store, 4, []string{"bootloader occupies 0x000000-0x010FFF"}, "write", "--port", port, "--chip", "bk7231u", "--raw", "--addr", "0x1000", "--yes", raw)
+		if strings.Contains(r.stderr, "power-cycle the module now") {
+			t.Errorf("refused only after the power-cycle prompt:\n%s", r)
+		}
+	}
 }
