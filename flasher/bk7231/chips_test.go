@@ -203,47 +203,57 @@ func TestChipBackupWriteRestore(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ctx := context.Background()
-				var backup bytes.Buffer
-				if err := r.dev.Read(ctx, 0, r.dev.FlashSize(), &backup, nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(backup.Bytes(), f.Flash()) {
-					t.Fatal("backup differs from the flash")
-				}
-				_, err = r.dev.Write(ctx, 0, make([]byte, 0x2000), nil)
-				if row.BootloaderWritable == errors.Is(err, flasher.ErrRefused) {
-					t.Fatalf("write at 0x0: %v (bootloader writable: %v)", err, row.BootloaderWritable)
-				}
-				if !row.BootloaderWritable && !bytes.Equal(f.Flash(), backup.Bytes()) {
-					t.Fatal("a refused write changed the flash")
-				}
-				img := make([]byte, 0x23456)
-				rand.New(rand.NewSource(7)).Read(img)
-				res, err := r.dev.Write(ctx, 0x11000, img, nil)
-				if err != nil || !res.Verified {
-					t.Fatalf("write: %v %+v", err, res)
-				}
-				want := append([]byte(nil), backup.Bytes()...)
-				if row.BootloaderWritable {
-					copy(want, make([]byte, 0x2000))
-				}
-				copy(want[0x11000:], img)
-				if !bytes.Equal(f.Flash(), want) {
-					t.Fatal("flash after the write is not the image with everything else unchanged")
-				}
-				from := uint32(0)
-				if !row.BootloaderWritable {
-					from = bootloaderEnd
-				}
-				if _, err := r.dev.Write(ctx, from, backup.Bytes()[from:], nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(f.Flash(), backup.Bytes()) {
-					t.Fatal("restore did not bring the backup back")
-				}
+				backupWriteRestore(t, r.dev, row, f.Flash)
 			})
 		})
+	}
+}
+
+// backupWriteRestore is the session of TestChipBackupWriteRestore on a
+// connected chip of row whose flash flash returns: the backup equals the
+// flash, a write at 0x0 is refused exactly where the row says so, a write
+// at 0x11000 lands byte-exact with the rest unchanged, and writing the
+// backup back (from 0x11000 where the bootloader is kept) restores it.
+func backupWriteRestore(t *testing.T, dev *Device, row Chip, flash func() []byte) {
+	t.Helper()
+	ctx := context.Background()
+	var backup bytes.Buffer
+	if err := dev.Read(ctx, 0, dev.FlashSize(), &backup, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(backup.Bytes(), flash()) {
+		t.Fatal("backup differs from the flash")
+	}
+	_, err := dev.Write(ctx, 0, make([]byte, 0x2000), nil)
+	if row.BootloaderWritable == errors.Is(err, flasher.ErrRefused) {
+		t.Fatalf("write at 0x0: %v (bootloader writable: %v)", err, row.BootloaderWritable)
+	}
+	if !row.BootloaderWritable && !bytes.Equal(flash(), backup.Bytes()) {
+		t.Fatal("a refused write changed the flash")
+	}
+	img := make([]byte, 0x23456)
+	rand.New(rand.NewSource(7)).Read(img)
+	res, err := dev.Write(ctx, 0x11000, img, nil)
+	if err != nil || !res.Verified {
+		t.Fatalf("write: %v %+v", err, res)
+	}
+	want := append([]byte(nil), backup.Bytes()...)
+	if row.BootloaderWritable {
+		copy(want, make([]byte, 0x2000))
+	}
+	copy(want[0x11000:], img)
+	if !bytes.Equal(flash(), want) {
+		t.Fatal("flash after the write is not the image with everything else unchanged")
+	}
+	from := uint32(0)
+	if !row.BootloaderWritable {
+		from = bootloaderEnd
+	}
+	if _, err := dev.Write(ctx, from, backup.Bytes()[from:], nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(flash(), backup.Bytes()) {
+		t.Fatal("restore did not bring the backup back")
 	}
 }
 
@@ -459,43 +469,9 @@ func TestSimChipsBackupWriteRestore(t *testing.T) {
 				if row.Model != chip.String() {
 					t.Fatalf("identified as %s", row.Model)
 				}
-				ctx := context.Background()
-				var backup bytes.Buffer
-				if err := r.dev.Read(ctx, 0, r.dev.FlashSize(), &backup, nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(backup.Bytes(), r.sim.Flash()) {
-					t.Fatal("backup differs from the flash")
-				}
-				_, err = r.dev.Write(ctx, 0, make([]byte, 0x2000), nil)
-				if row.BootloaderWritable == errors.Is(err, flasher.ErrRefused) {
-					t.Fatalf("write at 0x0: %v (bootloader writable: %v)", err, row.BootloaderWritable)
-				}
-				img := make([]byte, 0x23456)
-				rand.New(rand.NewSource(7)).Read(img)
-				if res, err := r.dev.Write(ctx, 0x11000, img, nil); err != nil || !res.Verified {
-					t.Fatalf("write: %v %+v", err, res)
-				}
-				want := append([]byte(nil), backup.Bytes()...)
-				if row.BootloaderWritable {
-					copy(want, make([]byte, 0x2000))
-				}
-				copy(want[0x11000:], img)
-				if !bytes.Equal(r.sim.Flash(), want) {
-					t.Fatal("flash after the write is not the image with everything else unchanged")
-				}
-				from := uint32(0)
-				if !row.BootloaderWritable {
-					from = bootloaderEnd
-				}
-				if _, err := r.dev.Write(ctx, from, backup.Bytes()[from:], nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(r.sim.Flash(), backup.Bytes()) {
-					t.Fatal("restore did not bring the backup back")
-				}
+				backupWriteRestore(t, r.dev, row, r.sim.Flash)
 				r.sim.PowerCycle()
-				dev, err := Connect(ctx, r.host, opts)
+				dev, err := Connect(context.Background(), r.host, opts)
 				if err != nil {
 					t.Fatalf("the chip does not link after a power cycle: %v", err)
 				}
