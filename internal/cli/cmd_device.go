@@ -171,7 +171,7 @@ func printInfo(e *env, i flasher.Info) {
 	if k := efuseKeyText(i); k != "" {
 		fmt.Fprintf(tw, "eFuse key:\t%s\n", k)
 		if i.EfuseKeyFrom != "" {
-			fmt.Fprintf(tw, "Key known from:\t%s\n", i.EfuseKeyFrom)
+			fmt.Fprintf(tw, "Key from:\t%s\n", i.EfuseKeyFrom)
 		}
 	}
 	if i.CrystalMHz != 0 {
