@@ -301,7 +301,7 @@ func detectESP(d *Detection) error {
 	if err != nil {
 		hint := "the file is damaged or not an ESP8266 image: download it again"
 		if errors.Is(err, espimage.ErrNotImage) {
-			hint = "tuyaflash writes ESP8266/ESP8285 and BK7231T/N images; use the build for your chip"
+			hint = "tuyaflash writes ESP8266/ESP8285 and Beken BK72xx images; use the build for your chip"
 		}
 		return refuse("", hint, "%v", err)
 	}

@@ -114,6 +114,7 @@ func TestPlaceGates(t *testing.T) {
 		{"Tuya-key app behind an unknown bootloader on a BK7238", t1, qioUnknown, keep, nil, false, "built for the tuya eFuse key, the chip has the zero key", ""},
 		{"Tuya-key bootloader on a BK7238", t1, qio7238Tuya, keep, nil, false, "is for BK7231N, the chip is a BK7238", ""},
 		{"BK7238 QIO on an N", nTuya, qio7238, keep, nil, false, "is for BK7238, the chip is a BK7231N", ""},
+		{"BK7238 QIO on a (hypothetical) Tuya-key BK7238", flasher.Info{Family: flasher.BK7238, FlashSize: 2 << 20, EfuseKey: KeyTuya}, qio7238, keep, nil, false, "needs the zero eFuse key, the chip has the tuya key", ""},
 		{"BK7238 QIO with --include-bootloader", t1, qio7238, PlaceOptions{IncludeBootloader: true}, []region{{0, 0x60000}}, false, "", ""},
 		{"BK7238 UA at 0x11000", t1, uaZero, keep, []region{{0x11000, len(uaZero.Data)}}, false, "", ""},
 		{"Tuya-key UA on a BK7238", t1, ua, keep, nil, false, "tuyaflash firmware list --chip bk7238", ""},
