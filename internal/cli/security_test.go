@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -111,6 +113,36 @@ func TestSudoNoticeText(t *testing.T) {
 	for _, want := range []string{"/root/.local/share/tuyaflash/backups", "sudo", "dialout"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("notice %q lacks %q", n, want)
+		}
+	}
+}
+
+// TestThreatModelNamesRealTests: every test docs/security.md names as the
+// proof of a control exists.
+func TestThreatModelNamesRealTests(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile("`((?:Test|Fuzz)[A-Za-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1)
+	if len(named) < 20 {
+		t.Fatalf("docs/security.md names %d tests", len(named))
+	}
+	defined := map[string]bool{}
+	funcRe := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)[A-Za-z0-9_]+)\(`)
+	filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, m := range funcRe.FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = true
+		}
+		return nil
+	})
+	for _, m := range named {
+		if !defined[m[1]] {
+			t.Errorf("docs/security.md names %s, which no test file defines", m[1])
 		}
 	}
 }

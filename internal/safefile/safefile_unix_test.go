@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,9 +13,6 @@ import (
 )
 
 func TestWriteNewMode(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no Unix modes")
-	}
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "new", "folder")
@@ -61,7 +57,7 @@ func owner(t *testing.T, p string) (int, int) {
 }
 
 func TestSudoHandsBackFilesInTheUsersHome(t *testing.T) {
-	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+	if os.Geteuid() != 0 {
 		t.Skip("chown to another user needs root")
 	}
 	root := t.TempDir()
@@ -150,9 +146,6 @@ func TestFindInvoker(t *testing.T) {
 }
 
 func TestOpenFileRefusesAFIFO(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no FIFOs")
-	}
 	p := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Skip(err)
