@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/netguard"
 )
 
 // Downloads (the catalogue from --manifest URL, firmware images into the
@@ -48,7 +49,7 @@ func checkURL(u *url.URL, allowHTTP bool) error {
 	case "https":
 		return nil
 	case "http":
-		if allowHTTP || isLoopbackHost(u.Hostname()) {
+		if allowHTTP || netguard.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return &flasher.HintError{
@@ -61,15 +62,6 @@ func checkURL(u *url.URL, allowHTTP bool) error {
 
 // redactURL drops a password from an address before it is printed.
 func redactURL(u *url.URL) string { return u.Redacted() }
-
-// isLoopbackHost: "localhost" or a loopback IP address.
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
 
 // NewHTTPClient is the client downloads use when the caller gives none:
 // the system's proxy settings, 30 s to connect and to get the reply's

@@ -92,10 +92,15 @@ func CreateTemp(dir, pattern string, perm os.FileMode) (*os.File, error) {
 
 // writeTemp writes data into a new temporary file next to path, flushed to
 // disk and closed; the caller links or renames it.
-func writeTemp(path string, data []byte, perm os.FileMode) (string, error) {
+// replacing, when set, is the regular file the temporary file will replace:
+// its owner is kept.
+func writeTemp(path string, data []byte, perm os.FileMode, replacing string) (string, error) {
 	f, err := CreateTemp(filepath.Dir(path), "."+tempBase(path)+".tuyaflash-*.tmp", perm)
 	if err != nil {
 		return "", err
+	}
+	if st, err := os.Lstat(replacing); replacing != "" && err == nil && st.Mode().IsRegular() {
+		KeepOwner(f, replacing)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -125,7 +130,7 @@ func tempBase(path string) string {
 // appears whole or not at all, with mode perm. An existing path gives an
 // error matching fs.ErrExist.
 func WriteNew(path string, data []byte, perm os.FileMode) error {
-	tmp, err := writeTemp(path, data, perm)
+	tmp, err := writeTemp(path, data, perm, "")
 	if err != nil {
 		return err
 	}
@@ -175,15 +180,16 @@ func copyTemp(src, dst string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return writeTemp(dst, data, st.Mode().Perm())
+	return writeTemp(dst, data, st.Mode().Perm(), "")
 }
 
 // Replace writes data to path atomically with mode perm: readers see the
 // old content or the new one, never a mix. Whatever stands at path — a
 // file or a symbolic link — is replaced, never followed (callers that
-// keep a user's own link resolve it first with FollowOwnLink).
+// keep a user's own link resolve it first with FollowOwnLink). Run as
+// root, the new file keeps the replaced file's owner (KeepOwner).
 func Replace(path string, data []byte, perm os.FileMode) error {
-	tmp, err := writeTemp(path, data, perm)
+	tmp, err := writeTemp(path, data, perm, path)
 	if err != nil {
 		return err
 	}

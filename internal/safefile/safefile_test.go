@@ -9,38 +9,24 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tuyaflash/tuyaflash/internal/safefile/safefiletest"
 )
 
-// plant makes dir/name a symbolic link to a file outside dir holding
-// "precious" (or to a missing file when dangling) and returns the target.
+// plant makes dir/name a symbolic link to a file outside dir (missing when
+// dangling) and returns that file.
 func plant(t *testing.T, dir, name string, dangling bool) string {
 	t.Helper()
-	target := filepath.Join(t.TempDir(), "victim")
-	if !dangling {
-		if err := os.WriteFile(target, []byte("precious"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if dangling {
+		return safefiletest.PlantDangling(t, filepath.Join(dir, name))
 	}
-	if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
-		t.Skipf("no symbolic links here: %v", err)
-	}
-	return target
+	return safefiletest.Plant(t, filepath.Join(dir, name))
 }
 
-// untouched fails unless target still holds "precious" (or, dangling,
-// still does not exist).
-func untouched(t *testing.T, target string, dangling bool) {
+// untouched fails unless a planted link's target is as it was.
+func untouched(t *testing.T, target string, _ bool) {
 	t.Helper()
-	b, err := os.ReadFile(target)
-	if dangling {
-		if err == nil {
-			t.Fatalf("the link's missing target %s was created", target)
-		}
-		return
-	}
-	if err != nil || string(b) != "precious" {
-		t.Fatalf("the link's target %s was changed: %q %v", target, b, err)
-	}
+	safefiletest.Untouched(t, target)
 }
 
 func mode(t *testing.T, p string) fs.FileMode {

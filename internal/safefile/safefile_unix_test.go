@@ -188,3 +188,31 @@ func TestCheckTrusted(t *testing.T) {
 		t.Errorf("another user's link: %v, want ErrSymlink", err)
 	}
 }
+
+// TestReplaceKeepsTheUsersOwnership: under sudo, a file of the invoking
+// user replaced outside the home folder stays the user's; a file of any
+// other user becomes root's (it is not handed content it never held).
+func TestReplaceKeepsTheUsersOwnership(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	withInvoker(t, "/nonexistent-home")
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "devices.json")
+	os.WriteFile(mine, []byte("[]"), 0o644)
+	os.Chown(mine, 4242, 4243)
+	theirs := filepath.Join(dir, "inventory.json")
+	os.WriteFile(theirs, []byte("{}"), 0o600)
+	os.Chown(theirs, 5555, 5555)
+	for _, p := range []string{mine, theirs} {
+		if err := Replace(p, []byte("new"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, g := owner(t, mine); u != 4242 || g != 4243 {
+		t.Errorf("the user's file now belongs to %d:%d", u, g)
+	}
+	if u, _ := owner(t, theirs); u != 0 {
+		t.Errorf("another user's file was given back to %d with the new content", u)
+	}
+}

@@ -73,6 +73,7 @@ func WriteHook(path string, data []byte, perm os.FileMode, hook Hook) (err error
 			os.Remove(tmp)
 		}
 	}()
+	safefile.KeepOwner(f, path) // a file replaced under sudo stays its owner's
 	half := len(data) / 2
 	if _, err := f.Write(data[:half]); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
