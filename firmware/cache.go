@@ -388,6 +388,9 @@ func (c *Cache) download(ctx context.Context, r Request, final string) (*Result,
 // can be resumed.
 func downloadHint(err error, part string) string {
 	var perm *permanentError
+	if errors.Is(err, safefile.ErrSymlink) || errors.Is(err, safefile.ErrNotRegular) {
+		return fmt.Sprintf("%s is not a partial download tuyaflash made (another user's link?): remove it, and keep the cache folder private", part)
+	}
 	if errors.As(err, &perm) {
 		return "the server refused the file, so running the command again will not help: check the address (a release may have moved; --manifest FILE|URL gives another catalogue), or download the image yourself and pass the file"
 	}
