@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/inventory/atomicfile"
 )
@@ -232,8 +233,11 @@ type session struct {
 }
 
 func begin(file string, o Options) (*session, error) {
-	if real, err := filepath.EvalSymlinks(file); err == nil {
-		file = real
+	// The user's own link (a devices.json kept with dotfiles) is
+	// followed; one planted by another user is refused.
+	file, err := safefile.FollowOwnLink(file)
+	if err != nil {
+		return nil, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -476,7 +480,9 @@ func UndoTinyTuya(file string, matches []Match, o Options) (*Result, error) {
 	slices.SortStableFunc(back, func(a, b archived) int { return a.Index - b.Index })
 	data, d := s.orig, s.doc
 	for _, a := range back {
-		if i := d.indexOf(a); i >= 0 {
+		// "Already there" means in the file as it was, not put back by
+		// this loop: two archived entries may share a device id.
+		if i := s.doc.indexOf(a); i >= 0 {
 			s.res.Already = append(s.res.Already, Entry{ID: a.ID, Name: a.Name, MAC: a.MAC, Index: i})
 			continue
 		}

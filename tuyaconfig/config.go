@@ -1,7 +1,8 @@
 // Package tuyaconfig reads the Tuya configuration out of a stock BK7231T/N
 // flash backup: the encrypted TuyaOS key-value storage (key block, data
 // blocks, swap copies), the device identity and keys, the Wi-Fi
-// credentials and the vendor's pin map (user_param_key). It never prints
+// credentials and the vendor's pin map (user_param_key). Other dumps
+// (ESP8266) are searched for Tuya's PSM store (psm.go). It never prints
 // and never writes files; Config.Summary and Config.Redacted keep secrets
 // out of what a caller shows unless asked.
 package tuyaconfig
@@ -15,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // Hidden replaces secrets in Redacted and Summary output.
@@ -22,8 +25,9 @@ const Hidden = "<hidden: --show-secrets>"
 
 // Config is what Parse recovered from a backup.
 type Config struct {
-	// Chip is "BK7231T" or "BK7231N" when known; ChipSource says whether
-	// it came from em_sys_env or from the module name.
+	// Chip is "BK7231T", "BK7231N", "BK7238" … when known; ChipSource says
+	// whether it came from em_sys_env, the module name or the offset of
+	// the storage (an offset only one chip uses).
 	Chip       string `json:"chip,omitempty"`
 	ChipSource string `json:"chip_source,omitempty"`
 	// Platform is the raw em_sys_env value ("BK7231S_2M", "bk7231n", or ""
@@ -60,19 +64,26 @@ type Config struct {
 	KeyBlockOffset int `json:"key_block_offset"`
 	// Blocks lists the sectors of the storage area in input order.
 	Blocks []BlockInfo `json:"blocks"`
+	// PSM describes the ESP8266 PSM store when the config came from one
+	// (then KeyBlockOffset is 0 and Blocks lists the store's sectors);
+	// nil for BK7231 storage.
+	PSM *PSMInfo `json:"psm,omitempty"`
 	// Notes are remarks on how values were obtained.
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Parse reads a full BK7231 dump or a storage-only extract. On damaged
-// storage it returns what it could read together with a *DamageError; when
-// no storage is found it returns a nil Config and an error wrapping
-// ErrNoStorage or ErrUnsupportedFormat. It never panics on any input.
+// Parse reads a full BK7231 dump or a storage-only extract; an input
+// without BK7231 storage (an ESP8266 dump) is searched for Tuya's PSM
+// store. On damaged storage it returns what it could read together with a
+// *DamageError; when no storage is found it returns a nil Config and an
+// error wrapping ErrNoStorage or ErrUnsupportedFormat. It never panics on
+// any input.
 func Parse(dump []byte) (*Config, error) {
 	keys, prot, badKeys, protData := findKeyBlocks(dump)
 	if len(keys) == 0 {
-		if err := detectUnsupported(dump); err != nil {
-			return nil, err
+		cfg, search, err := parsePSM(dump)
+		if cfg != nil {
+			return cfg, err
 		}
 		detail := "no key block (magic 0x13579753) in the input"
 		if len(badKeys) > 0 {
@@ -80,7 +91,7 @@ func Parse(dump []byte) (*Config, error) {
 		} else if len(dump) < sectorSize {
 			detail = fmt.Sprintf("the input is only %d bytes; the storage needs at least one 4096-byte key block", len(dump))
 		}
-		return nil, noStorage(detail)
+		return nil, noPSMError(dump, search, detail, len(badKeys) > 0)
 	}
 	skip := map[int]bool{}
 	for _, p := range prot {
@@ -287,6 +298,12 @@ func (c *Config) fill() {
 		}
 	}
 	c.Chip, c.ChipSource = inferChip(c.Platform, c.Module)
+	if chip := chipFromStorage(c.KeyBlockOffset); chip != "" {
+		c.Notes = append(c.Notes, fmt.Sprintf("the key block is at 0x%06X, where Tuya's firmware keeps it on a %s (BK7231GUIFlashTool's offset, a single source)", c.KeyBlockOffset, chip))
+		if c.Chip == "" {
+			c.Chip, c.ChipSource = chip, "storage offset"
+		}
+	}
 }
 
 func (c *Config) unbase64(what, s string) string {
@@ -303,13 +320,16 @@ func (c *Config) unbase64(what, s string) string {
 
 // inferChip names the chip from em_sys_env, else from the module name.
 // "BK7231S_2M" is the BK7231T platform string (checked against the real
-// dumps).
+// dumps); "T1" and "bk7238" name a BK7238 (BK7231GUIFlashTool
+// TuyaModules.getTypeForPlatformName, unconfirmed there for "bk7238").
 func inferChip(platform, module string) (chip, source string) {
 	switch strings.ToLower(platform) {
 	case "bk7231s_2m", "bk7231t":
 		return "BK7231T", "em_sys_env"
 	case "bk7231n", "bk7231nl", "t2":
 		return "BK7231N", "em_sys_env"
+	case "t1", "bk7238":
+		return "BK7238", "em_sys_env"
 	}
 	if c := ChipFromModule(module); c != "" {
 		return c, "module"
@@ -319,7 +339,8 @@ func inferChip(platform, module string) (chip, source string) {
 
 // ChipFromModule names the chip of a Tuya module (BK7231GUIFlashTool
 // Misc/TuyaModules.cs): WB… → BK7231T (WR…/WD… are other chips),
-// CB…, T34 and T2… → BK7231N; "" when unknown.
+// CB…, T34 and T2… → BK7231N, T1… → BK7238, T4… → BK7252N; "" when
+// unknown.
 func ChipFromModule(module string) string {
 	m := strings.ToUpper(module)
 	switch {
@@ -327,16 +348,39 @@ func ChipFromModule(module string) string {
 		return "BK7231T"
 	case strings.HasPrefix(m, "CB"), m == "T34", strings.HasPrefix(m, "T2"):
 		return "BK7231N"
+	case strings.HasPrefix(m, "T1"):
+		return "BK7238"
+	case strings.HasPrefix(m, "T4"):
+		return "BK7252N"
 	}
 	return ""
 }
 
+// chipFromStorage names the chip whose row of the Beken chip table alone
+// puts Tuya's key block at off (flasher/bk7231 Chip.TuyaKV, from
+// BK7231GUIFlashTool TuyaConfig.cs alone: 0x1F5000 on a BK7238, 0x397000
+// on a BK7252); "" where several rows share the offset (0x1EE000).
+func chipFromStorage(off int) string {
+	chip := ""
+	for _, c := range bk7231.Chips() {
+		if !c.Supported || int(c.TuyaKV) != off {
+			continue
+		}
+		if chip != "" {
+			return ""
+		}
+		chip = string(c.Family)
+	}
+	return chip
+}
+
 // Redacted returns a copy of c with every secret replaced by Hidden: local
-// key, secKey, auth and PSK keys, Wi-Fi password and pairing token, in the
-// typed fields and inside Keys and ProtectedKeys.
+// key, secKey, auth and PSK keys, Wi-Fi SSID and password and pairing
+// token, in the typed fields and inside Keys and ProtectedKeys (top-level
+// keys with such names too, as a PSM store has them).
 func (c *Config) Redacted() *Config {
 	r := *c
-	for _, p := range []*string{&r.LocalKey, &r.SecKey, &r.AuthKey, &r.PSKKey, &r.WiFiPassword} {
+	for _, p := range []*string{&r.LocalKey, &r.SecKey, &r.AuthKey, &r.PSKKey, &r.WiFiSSID, &r.WiFiPassword} {
 		if *p != "" {
 			*p = Hidden
 		}
@@ -345,6 +389,11 @@ func (c *Config) Redacted() *Config {
 	r.ProtectedKeys = redactKeys(c.ProtectedKeys)
 	r.Blocks = append([]BlockInfo(nil), c.Blocks...)
 	r.Notes = append([]string(nil), c.Notes...)
+	if c.PSM != nil {
+		p := *c.PSM
+		p.Order = append([]string(nil), c.PSM.Order...)
+		r.PSM = &p
+	}
 	return &r
 }
 
@@ -381,8 +430,14 @@ func (c *Config) JSON(showSecrets bool) ([]byte, error) {
 var secretFields = map[string]bool{
 	"lckey": true, "key": true, "seckey": true, "localkey": true, "local_key": true,
 	"auth_key": true, "authkey": true, "psk_key": true, "pskkey": true, "psk": true,
-	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true,
+	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true, "ssid": true,
+	"fac_pin": true, // the factory test PIN that goes with the auth key
 }
+
+// IsSecretKey reports whether a stored value's field name (any case)
+// holds a secret: local and device keys, auth and PSK keys, Wi-Fi names
+// and passwords, tokens, the factory PIN.
+func IsSecretKey(name string) bool { return secretFields[strings.ToLower(name)] }
 
 func redactKeys(in map[string]json.RawMessage) map[string]json.RawMessage {
 	if in == nil {
@@ -390,6 +445,10 @@ func redactKeys(in map[string]json.RawMessage) map[string]json.RawMessage {
 	}
 	out := make(map[string]json.RawMessage, len(in))
 	for k, raw := range in {
+		if secretFields[strings.ToLower(k)] && string(raw) != "null" {
+			out[k] = marshalPlain(Hidden)
+			continue
+		}
 		var v any
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()

@@ -26,9 +26,23 @@ type conn struct {
 	// pending is a frame the tuyaflash stub read while streaming
 	// READ_FLASH; it is handled as the next command.
 	pending *rxFrame
+	// raw is the tuyaflash stub's receive buffer (rxbuf.go); rxHighWater
+	// and rxLost its statistics since the last STUB_INFO reset.
+	raw                 []byte
+	rxHighWater, rxLost int
 	// strike and delayReply are the command-indexed faults armed for the
 	// command being handled (Faults.ResetAtCommand, DelayAtCommand).
 	strike, delayReply bool
+	// baud is the chip's UART rate; worked is the modelled time the stub
+	// has spent working since it last took bytes from the line (rxbuf.go).
+	baud   int
+	worked time.Duration
+}
+
+// setLineBaud sets the chip's UART rate on the line.
+func (c *conn) setLineBaud(baud int) error {
+	c.baud = baud
+	return c.l.SetBaudRate(baud)
 }
 
 func (c *conn) loop() error {
@@ -175,6 +189,7 @@ func (c *conn) applyReset() error {
 		d.sessGen = gen
 		c.dec.reset()
 		c.pending = nil
+		c.raw = c.raw[:0]
 	}
 	if ev == nil {
 		if !d.appRunning && d.currentMode() == modeApp && d.lastBootOK {
@@ -185,7 +200,7 @@ func (c *conn) applyReset() error {
 	}
 	if ev.jump {
 		c.logf("app", "ROM left the loader: running the application from flash")
-		if err := c.l.SetBaudRate(d.cfg.AppBaud); err != nil {
+		if err := c.setLineBaud(d.cfg.AppBaud); err != nil {
 			return fmt.Errorf("espsim: set baud rate: %w", err)
 		}
 		return c.startApp()
@@ -199,19 +214,19 @@ func (c *conn) applyReset() error {
 	if d.xtal == 40 {
 		bootBaud = 115200
 	}
-	if err := c.l.SetBaudRate(bootBaud); err != nil {
+	if err := c.setLineBaud(bootBaud); err != nil {
 		return fmt.Errorf("espsim: set baud rate: %w", err)
 	}
 	if err := c.write(bootLog(ev, d.Flash())); err != nil {
 		return err
 	}
 	if ev.download {
-		if err := c.l.SetBaudRate(romBaud); err != nil {
+		if err := c.setLineBaud(romBaud); err != nil {
 			return fmt.Errorf("espsim: set baud rate: %w", err)
 		}
 		return nil
 	}
-	if err := c.l.SetBaudRate(d.cfg.AppBaud); err != nil {
+	if err := c.setLineBaud(d.cfg.AppBaud); err != nil {
 		return fmt.Errorf("espsim: set baud rate: %w", err)
 	}
 	return c.startApp()
@@ -362,6 +377,9 @@ func (c *conn) goodFrame() {
 // nextFrame returns the next received frame, waiting at most one poll
 // interval for bytes; ok is false when none arrived.
 func (c *conn) nextFrame() (rxFrame, bool, error) {
+	if c.ringMode() {
+		return c.ringFrame()
+	}
 	if f, ok := c.dec.next(); ok {
 		return f, true, nil
 	}
@@ -434,7 +452,11 @@ func (c *conn) received(p []byte) error {
 	if ft.RxDropRate > 0 || ft.RxCorruptRate > 0 || ft.RxDupRate > 0 {
 		p = damage(p, before, ft.FaultAfter, d.rxRand, ft.RxDropRate, ft.RxCorruptRate, ft.RxDupRate)
 	}
-	c.dec.feed(p)
+	if c.ringMode() {
+		c.raw = append(c.raw, p...) // decoded when the stub is ready
+	} else {
+		c.dec.feed(p)
+	}
 	c.watchJunk()
 	if m == modeApp && len(p) > 0 {
 		if err := c.appSerial(p); err != nil {
@@ -558,6 +580,7 @@ func (c *conn) sleep(dur time.Duration) error {
 	if dur <= 0 {
 		return nil
 	}
+	c.worked += dur
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	for {

@@ -132,6 +132,9 @@ it on the virtual network and checks it; its MAC is expected unless --mac or
 			mac = b.Sidecar.MAC
 			doc.Expected.MAC = macText(mac)
 		}
+		// postflash's own client: no proxy (the password would go to it),
+		// no redirects (a device could send the request elsewhere); its
+		// dialer reaches the virtual devices of this process too.
 		opts := postflash.Options{User: user, Password: password, MDNS: mdns, Dial: virtual.Dial}
 		var res *postflash.Result
 		var err error

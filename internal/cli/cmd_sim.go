@@ -69,7 +69,7 @@ The virtual devices of --port sim:… keep their state in the data folder:
 --list shows them, --forget CHIP[#NAME] (or all) deletes one so that its next use
 starts from a fresh image. Linux only for the pseudo-terminal.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: bk7231n, bk7231t, esp8266 or esp8285")
+		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: "+strings.Join(simNames(), ", ")+" (also by module: t1 is a BK7238, t4 a BK7252N)")
 		fs.StringVar(&f.flashFile, "flash", "", "load the flash from `file` (e.g. a real dump); default a synthetic image")
 		fs.StringVar(&f.link, "link", "", "also make a symlink to the pty at `path` (replaced if it is a symlink)")
 		fs.StringVar(&f.save, "save", "", "write the flash to `file` when the simulator stops (never overwrites)")
@@ -85,7 +85,7 @@ starts from a fresh image. Linux only for the pseudo-terminal.`}
 		fs.StringVar(&f.stubModel, "stub-model", "tuyaflash", "ESP8266: `model` of the uploaded flasher stub: tuyaflash (replies after the work) or esptool (replies before it)")
 		fs.DurationVar(&f.releaseAfter, "release-after", time.Second, "ESP8266: after a write, release GPIO0 and power-cycle once the line is quiet this `long` (0: never)")
 		fs.StringVar(&f.sr, "status-reg", "", "BK7231N: initial flash status register, hex (default 4004: protected)")
-		fs.BoolVar(&f.zeroKey, "zero-key", false, "BK7231N: eFuse encryption key all zero (BK7231M-like)")
+		fs.BoolVar(&f.zeroKey, "zero-key", false, "BK7231N: eFuse encryption key all zero, which makes it a BK7231M (the other Beken profiles have the zero key already)")
 		fs.BoolVar(&f.lockSR, "lock-on-noop-wrsr", false, "BK7231N: a status-register write that changes nothing locks it (P25Q16HBK behaviour)")
 		fs.DurationVar(&f.linkWindow, "link-window", 0, "Beken: how long the chip listens after reset (default: the simulator's)")
 		fs.DurationVar(&f.idleExit, "idle-exit", 0, "BK7231T and other bootloader chips: leave download mode after this `long` without a command (default "+bksim.DefaultIdleExit.String()+", unverified; negative: never)")
@@ -184,7 +184,7 @@ func (f *simFlags) check(e *env) error {
 	_, espErr := espsim.ParseChip(f.chip)
 	bk, bkErr := bksim.ParseChip(f.chip)
 	if espErr != nil && bkErr != nil {
-		return usagef("--chip %q: want bk7231n, bk7231t, esp8266 or esp8285", f.chip)
+		return usagef("--chip %q: want %s", f.chip, strings.Join(simNames(), ", "))
 	}
 	esp := espErr == nil
 	names := make([]string, 0, len(simOnly))

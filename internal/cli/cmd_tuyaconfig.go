@@ -35,7 +35,8 @@ func tuyaConfigCmd() *command {
 	var template, output, name string
 	c := &command{name: "tuya-config", args: "BACKUP", summary: "read the Tuya config (device id, local key, pin map) from a stock backup and make pin templates",
 		verbose: []string{"each Tuya setting a template cannot express"},
-		long: `BACKUP is a full BK7231 dump or a storage-only extract. Secrets (local key,
+		long: `BACKUP is a full Beken dump or a storage-only extract, or an ESP8266 dump (its
+Tuya PSM store, plain or encrypted, is searched for). Secrets (local key,
 secKey, auth key, the home Wi-Fi name and password) are shown only with
 --show-secrets. --template makes an OpenBeken (obk, or obk-json for its JSON
 form), ESPHome (esphome) or Tasmota (tasmota) configuration from the vendor's
@@ -147,14 +148,14 @@ func summary(cfg *tuyaconfig.Config, showSecrets bool) string {
 	return c.Summary(showSecrets)
 }
 
-// secretFields are the JSON fields of a Tuya config that are secrets: the
-// config's own and those of the stored values (gw_ai, gw_wsm …). Hidden,
-// they are null.
-var secretFields = map[string]bool{
+// configSecrets are the Tuya config's own JSON fields that are secrets;
+// those of the stored values (gw_ai, gw_wsm …) are tuyaconfig's
+// (IsSecretKey). Hidden, they are null.
+var configSecrets = map[string]bool{
 	"local_key": true, "sec_key": true, "auth_key": true, "psk_key": true, "wifi_password": true, "wifi_ssid": true,
-	"lckey": true, "key": true, "seckey": true, "localkey": true, "authkey": true, "pskkey": true, "psk": true,
-	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true, "ssid": true,
 }
+
+func secretField(k string) bool { return configSecrets[k] || tuyaconfig.IsSecretKey(k) }
 
 // tuyaConfigJSON is the config as tuya-config --json shows it: offsets as
 // "0x…", secrets null unless showSecrets.
@@ -185,9 +186,12 @@ func tuyaConfigJSON(cfg *tuyaconfig.Config, showSecrets bool) (map[string]any, e
 			}
 		}
 	}
+	if psm, ok := m["psm"].(map[string]any); ok {
+		psm["offset"] = hexOffset(psm["offset"])
+	}
 	if !showSecrets {
 		for k := range m {
-			if secretFields[k] {
+			if secretField(k) {
 				m[k] = nil
 			}
 		}
@@ -203,7 +207,7 @@ func hideSecrets(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, x := range t {
-			if secretFields[strings.ToLower(k)] && x != nil {
+			if secretField(strings.ToLower(k)) && x != nil {
 				t[k] = nil
 				continue
 			}
@@ -260,13 +264,10 @@ func (e *env) templateWarnings(ws []pintemplate.Warning) {
 	}
 }
 
-// afterBackup prints the Tuya config summary of a fresh BK7231 backup
+// afterBackup prints the Tuya config summary of a fresh backup
 // (secrets hidden) and returns it; a dump without Tuya storage only gets a
 // note.
 func (e *env) afterBackup(family flasher.Family, path string) *tuyaconfig.Config {
-	if !family.Beken() {
-		return nil
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
@@ -280,6 +281,10 @@ func (e *env) afterBackup(family flasher.Family, path string) *tuyaconfig.Config
 	if err != nil {
 		fmt.Fprintf(e.stdout, "warning: %v\n", err)
 	}
-	fmt.Fprintf(e.stdout, "Templates: tuyaflash tuya-config %s --template obk|esphome\n", path)
+	kinds := "obk|esphome"
+	if family.Espressif() {
+		kinds = "tasmota"
+	}
+	fmt.Fprintf(e.stdout, "Templates: tuyaflash tuya-config %s --template %s\n", path, kinds)
 	return cfg
 }

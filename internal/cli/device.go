@@ -9,28 +9,39 @@ import (
 	"strings"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 	"github.com/tuyaflash/tuyaflash/flasher/esp8266"
 	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/ui"
 )
 
-// familyFlag parses --chip.
+// familyFlag parses --chip: auto (or nothing), or any chip family
+// (flasher.ParseFamily: bk7231n, bk7231t, bk7231m, bk7238, bk7231u, bk7252,
+// bk7252n, esp8266, esp8285, in any case). bk7231m names a BK7231N with an
+// all-zero eFuse key: the Beken client refuses a chip with another key.
 func familyFlag(s string) (flasher.Family, error) {
-	switch strings.ToLower(s) {
-	case "", "auto":
+	if s == "" || strings.EqualFold(s, "auto") {
 		return "", nil
-	case "bk7231n":
-		return flasher.BK7231N, nil
-	case "bk7231t":
-		return flasher.BK7231T, nil
-	case "esp8266":
-		return flasher.ESP8266, nil
-	case "esp8285":
-		return flasher.ESP8285, nil
 	}
-	return "", usagef("--chip %q: want auto, bk7231n, bk7231t, esp8266 or esp8285", s)
+	if fam, ok := flasher.ParseFamily(s); ok {
+		return fam, nil
+	}
+	return "", usagef("--chip %q: want auto, %s", s, familyNames())
 }
+
+// familyNames lists --chip's values, lower case, for messages.
+func familyNames() string {
+	var names []string
+	for _, f := range flasher.Families {
+		names = append(names, strings.ToLower(string(f)))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// simNames lists the virtual devices' chip names for messages, from the
+// simulators' profile tables.
+func simNames() []string { return virtual.Chips() }
 
 // simSpec parses a sim: port; ok is false for any other port.
 func simSpec(port string) (spec virtual.Spec, ok bool, err error) {
@@ -45,7 +56,8 @@ func simSpec(port string) (spec virtual.Spec, ok bool, err error) {
 }
 
 // knownFamily is the chip family known before connecting: --chip, or the
-// built-in virtual device's; "" when only the chip can tell.
+// built-in virtual device's; "" when only the chip can tell. It may be
+// BK7231M, which firmware.PrecheckInfo and detectedFamily understand.
 func (e *env) knownFamily() flasher.Family {
 	if fam, err := familyFlag(e.g.chip); err == nil && fam != "" {
 		return fam
@@ -71,6 +83,15 @@ func (e *env) requirePort() error {
 		}
 	}
 	return nil
+}
+
+// detectedFamily is the family detection reports for a chip named fam
+// (the chip table's: BK7231N for a BK7231M); "" stays "".
+func detectedFamily(fam flasher.Family) flasher.Family {
+	if row, ok := bk7231.LookupChip(string(fam)); ok && row.Family != "" {
+		return row.Family
+	}
+	return fam
 }
 
 // sessionOptions are the device flags as a session's options; trace

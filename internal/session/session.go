@@ -283,8 +283,8 @@ func (s *Session) connectFamily(ctx context.Context, o Options, fam flasher.Fami
 	ask := s.askVirtual(o)
 	if fam.Beken() {
 		bo := bk7231.Options{Baud: baudFor(o, fam), Events: o.Notify, LinkTimeout: o.Timeout, Linked: linked, AskVirtual: ask}
-		if o.Chip != "" {
-			bo.Family = fam
+		if o.Chip != "" || s.vdev != nil {
+			bo.Family = fam // named by the user, or by the sim: port
 		}
 		return bk7231.Connect(ctx, p, bo)
 	}
@@ -297,6 +297,11 @@ func (s *Session) connectFamily(ctx context.Context, o Options, fam flasher.Fami
 				return nil, err
 			}
 			eo.Stub = st
+			// tuyaflash's own stub goes up behind its loader, at the
+			// session's rate.
+			if eo.Loader, err = esp8266.LoadStub(bytes.NewReader(espstub.LoaderJSON())); err != nil {
+				return nil, fmt.Errorf("tuyaflash's loader: %w", err)
+			}
 		}
 	}
 	switch {

@@ -80,7 +80,7 @@ func ParseSpec(port string) (Spec, error) {
 	} else if c, err := espsim.ParseChip(chip); err == nil {
 		s.Chip, s.esp = strings.ToLower(c.String()), true
 	} else {
-		return Spec{}, fmt.Errorf("%s: no simulator for chip %q (virtual devices: %s)", port, chip, strings.Join(Chips(), ", "))
+		return Spec{}, fmt.Errorf("%s: unknown virtual device: no simulator for chip %q (sim:%s; sim:CHIP:FILE loads the flash from FILE)", port, chip, strings.Join(Chips(), ", sim:"))
 	}
 	s.Family, _ = flasher.ParseFamily(s.Chip)
 	return s, nil
@@ -92,11 +92,8 @@ func Chips() []string {
 	for _, c := range bksim.Chips() {
 		out = append(out, strings.ToLower(c.String()))
 	}
-	for c := espsim.Chip(0); ; c++ {
-		if _, err := espsim.ParseChip(c.String()); err != nil {
-			break
-		}
-		out = append(out, c.String())
+	for _, c := range espsim.Chips() {
+		out = append(out, strings.ToLower(c.String()))
 	}
 	return out
 }
