@@ -202,7 +202,9 @@ func busyBy(name string, pid int) error {
 // fails on a busy port: an *OpenError for name wrapping ErrBusy, whose hint
 // names the holder. unlock releases the lock (the file stays).
 func LockFile(path, name string) (unlock func(), err error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	// O_NOFOLLOW: a symbolic link planted at path never redirects the
+	// lock (or the PID written into it).
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, &OpenError{Name: name, Err: err}
 	}

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -151,7 +151,7 @@ func Open(spec Spec, o Options) (*Device, error) {
 		}
 	}
 	dir := filepath.Join(root, "virtual", spec.ID())
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("virtual device %s: %w", spec, err)
 	}
 	unlock, err := transport.LockFile(filepath.Join(dir, "lock"), spec.String())
@@ -310,49 +310,24 @@ func (d *Device) writeState() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(d.Dir, "device.json"), append(b, '\n'), false)
+	return safefile.Replace(filepath.Join(d.Dir, "device.json"), append(b, '\n'), 0o600)
 }
 
 // Save writes the flash to flash.bin when it changed since the last save,
-// atomically (a temporary file renamed over it): a killed process leaves
-// the previous flash or the new one, never a mix.
+// atomically (safefile.Replace: a temporary file renamed over it): a
+// killed process leaves the previous flash or the new one, never a mix.
 func (d *Device) Save() error {
-	return d.save(false)
-}
-
-func (d *Device) save(sync bool) error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
 	flash := d.Sim.Flash()
 	if bytes.Equal(flash, d.saved) {
 		return nil
 	}
-	if err := writeAtomic(filepath.Join(d.Dir, "flash.bin"), flash, sync); err != nil {
+	if err := safefile.Replace(filepath.Join(d.Dir, "flash.bin"), flash, 0o600); err != nil {
 		return fmt.Errorf("virtual device %s: save the flash: %w", d.Spec, err)
 	}
 	d.saved = flash
 	return nil
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// over path; sync flushes it to disk first.
-func writeAtomic(path string, data []byte, sync bool) error {
-	f, err := backup.TempFile(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // saver saves the flash while the device runs, so that a process killed
@@ -372,7 +347,7 @@ func (d *Device) saver() {
 	}
 }
 
-// Close stops the module, saves the flash (synced to disk) and releases
+// Close stops the module, saves the flash and releases
 // the device. It returns the save's error.
 func (d *Device) Close() error {
 	d.once.Do(func() {
@@ -387,7 +362,7 @@ func (d *Device) Close() error {
 		if d.unreg != nil {
 			d.unreg()
 		}
-		d.closeEr = d.save(true)
+		d.closeEr = d.Save()
 		d.unlock()
 	})
 	return d.closeEr
