@@ -86,8 +86,10 @@ type Options struct {
 	// Notify hears instructions for the user (power-cycle now), warnings
 	// and notes.
 	Notify flasher.Notify
-	// Virtual says how sim: ports run (zero value: OptionsFromEnv's
-	// defaults must be filled in by the caller; see virtual.Options).
+	// Virtual says how sim: ports run; the zero value is a user's
+	// virtual device: paced, behind a CH340 model, kept in the data
+	// folder. virtual.OptionsFromEnv reads the environment's choices
+	// (TUYAFLASH_SIM_UNPACED, TUYAFLASH_SIM_ADAPTER).
 	Virtual virtual.Options
 }
 
