@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,10 +30,15 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 	if err := json.Unmarshal(doc, &d); err != nil || d.Config == nil {
 		t.Fatalf("tuya-config --json: %v\n%s", err, doc)
 	}
+	// The typed fields come first, in this order (secrets[0] is the
+	// local key, which the text report prints as it is); the stored keys'
+	// values follow, sorted, some of them base64 as the device stores them.
+	var typed []string
 	seen := map[string]bool{}
 	for _, f := range []string{"local_key", "sec_key", "auth_key", "psk_key", "wifi_ssid", "wifi_password"} {
-		if s, ok := d.Config[f].(string); ok && len(s) >= 6 {
+		if s, ok := d.Config[f].(string); ok && len(s) >= 6 && !seen[s] {
 			seen[s] = true
+			typed = append(typed, s)
 		}
 	}
 	var walk func(v any)
@@ -57,11 +63,14 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 		}
 	}
 	walk(d.Config["keys"])
-	var out []string
+	var rest []string
 	for s := range seen {
-		out = append(out, s)
+		if !slices.Contains(typed, s) {
+			rest = append(rest, s)
+		}
 	}
-	return out
+	slices.Sort(rest)
+	return append(typed, rest...)
 }
 
 // TestSecretsStayHidden runs the main commands against the virtual
