@@ -83,7 +83,7 @@ func TestSecretsStayHidden(t *testing.T) {
 		t.Run(chip, func(t *testing.T) {
 			// A pseudo-terminal, as a real adapter: the device is not
 			// marked virtual, so the exports include it.
-			port := startSim(t, "--chip", chip).tty
+			port := startSim(t, "--chip", chip, "--unmarked").tty
 			store := t.TempDir()
 			r := mustRun(t, store, "backup", "--port", port, "-v")
 			dump := backupPath(t, r)
@@ -156,7 +156,7 @@ func TestTraceWarnsOnce(t *testing.T) {
 // it was and the command says the file exists.
 func TestOutputsRefusePlantedLinks(t *testing.T) {
 	store := t.TempDir()
-	dump := backupPath(t, mustRun(t, store, "backup", "--port", startSim(t, "--chip", "bk7231n").tty))
+	dump := backupPath(t, mustRun(t, store, "backup", "--port", startSim(t, "--chip", "bk7231n", "--unmarked").tty))
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string

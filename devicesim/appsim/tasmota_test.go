@@ -43,7 +43,7 @@ func TestTasmotaLifecycleAP(t *testing.T) {
 		if res.MAC != espMAC || res.Name != tasmotaAP {
 			t.Errorf("read on the access point: MAC %q, name %q", res.MAC, res.Name)
 		}
-		time.Sleep(defaultBoot + defaultJoin + time.Second)
+		time.Sleep(defaultRestart + defaultBoot + defaultJoin + time.Second) // the success page comes before the restart
 		if st := b.fw.Status(); st.Station != DefaultSSID || st.AccessPoint != "" {
 			t.Fatalf("after provisioning: %+v", st)
 		}

@@ -122,7 +122,7 @@ func (d *Device) onFrame(f *frame, now time.Time) action {
 
 // command executes a frame in download mode; the caller holds d.mu.
 func (d *Device) command(f *frame, now time.Time) action {
-	if isIdentify(f) {
+	if isIdentify(f) && !d.cfg.Unmarked {
 		d.commands["Identify"]++
 		js := d.identityJSON()
 		d.logf("Identify: %s", js)

@@ -47,7 +47,7 @@ func (d *Device) identityJSON() []byte {
 // opcode 0x7E, value 0, the JSON, status 0. It reports false for any other
 // payload, which the caller rejects like every unknown command.
 func (c *conn) identify(r request, mode string) (bool, error) {
-	if string(r.data) != identifyQuery {
+	if c.d.cfg.Unmarked || string(r.data) != identifyQuery {
 		return false, nil
 	}
 	js := c.d.identityJSON()

@@ -30,7 +30,7 @@ type simFlags struct {
 	forget                                    string
 	list                                      bool
 	zeroKey, lockSR, timing, noTiming, manual bool
-	unpaced, flashOff                         bool
+	unpaced, flashOff, unmarked               bool
 	flashSize                                 int
 	corruptAt                                 int64
 	autoReset, linkWindow, idleExit           time.Duration
@@ -79,6 +79,7 @@ starts from a fresh image. Linux only for the pseudo-terminal.`}
 		fs.StringVar(&f.adapter, "adapter", virtual.DefaultAdapter, "USB adapter `model` between the tool and the chip: "+strings.Join(transport.AdapterNames(), ", "))
 		fs.DurationVar(&f.latency, "latency", 0, "the adapter's latency timer (`duration`; default the model's: 16ms FTDI, 1ms the others)")
 		fs.BoolVar(&f.unpaced, "unpaced", false, "deliver bytes at once instead of at the wire's pace (tests)")
+		fs.BoolVar(&f.unmarked, "unmarked", false, "pass for a real chip: do not answer tuyaflash's virtual-device query, so the inventory and the exports treat the device as real (tests of exports)")
 		fs.StringVar(&f.net, "net", "", "loopback `address` (host[:port]) where the firmware's access point, then its station appear (default 127.0.0.1, ports picked by the system)")
 		fs.BoolVar(&f.timing, "timing", false, "Beken: realistic erase/program/CRC durations")
 		fs.BoolVar(&f.noTiming, "no-timing", false, "ESP8266: instant flash operations instead of realistic ones")
@@ -356,6 +357,7 @@ func (f *simFlags) simConfig(e *env) (virtual.SimConfig, error) {
 	cfg.Timing = f.timing
 	cfg.ESP = func(c *espsim.Config) {
 		c.Timing = !f.noTiming
+		c.Unmarked = f.unmarked
 		c.Stub = stub
 		c.Seed = f.seed
 		if !f.manual || e.changed("release-after") {
@@ -370,6 +372,7 @@ func (f *simFlags) simConfig(e *env) (virtual.SimConfig, error) {
 	}
 	cfg.Beken = func(c *bksim.Config) {
 		c.LinkWindow, c.IdleExit, c.ZeroEfuseKey, c.LockOnNoopSRWrite, c.StatusReg, c.Seed = f.linkWindow, f.idleExit, f.zeroKey, f.lockSR, sr, f.seed
+		c.Unmarked = f.unmarked
 		if id != nil {
 			copy(c.FlashID[:], id)
 		}
