@@ -301,6 +301,7 @@ func TestFTDISlowerThanCH340(t *testing.T) {
 // and asks for a power-cycle again, where a BK7231N (BootROM) is found
 // still linked.
 func TestIdleExitOfBK7231T(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		chip  string
 		args  []string
@@ -350,6 +351,7 @@ func stockFlash(t *testing.T, chip string) (string, []byte) {
 // says to run the command again; the run after it completes; nothing
 // outside the sectors being written is lost.
 func TestPhysicalFaultsMidWrite(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, chip string
 		fault      []string

@@ -21,6 +21,7 @@ var chips = []struct {
 }
 
 func TestDetectOverPTY(t *testing.T) {
+	t.Parallel()
 	for _, c := range chips {
 		t.Run(c.name, func(t *testing.T) {
 			s := startSim(t, "--chip", c.name, "--flash-id", "1C7015")
@@ -64,6 +65,7 @@ func TestDetectOverPTY(t *testing.T) {
 // TestBackupOfRealDumpIsIdentical loads real stock dumps into the simulator
 // and backs them up over the pty.
 func TestBackupOfRealDumpIsIdentical(t *testing.T) {
+	t.Parallel()
 	dir := sharedDumps(t)
 	for _, tc := range []struct{ chip, file string }{
 		{"bk7231t", "Feit_SYW-BR30-RGBW-CA-AG_Bulb.bin"},
@@ -101,6 +103,7 @@ func TestBackupOfRealDumpIsIdentical(t *testing.T) {
 // TestWriteRestoreRoundTrip: back up, write an image, read back, restore,
 // read back again — for both chips; the T bootloader never changes.
 func TestWriteRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range chips {
 		t.Run(c.name, func(t *testing.T) {
 			s := startSim(t, "--chip", c.name)
@@ -157,6 +160,7 @@ func firstBackup(t *testing.T, store string) string {
 // TestRestoreOnTKeepsBootloader restores a backup whose bootloader area
 // differs from the chip's: the T bootloader must stay as it is.
 func TestRestoreOnTKeepsBootloader(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231t")
 	store := t.TempDir()
 	p := backupPath(t, mustRun(t, store, "backup", "--port", s.tty))
@@ -193,6 +197,7 @@ func TestRestoreOnTKeepsBootloader(t *testing.T) {
 // the backup, the Tuya identity (keys hidden) and the firmware written. The
 // simulator said it is one (contract C2): the record is a virtual device's.
 func TestInventoryRecordsTheBenchSession(t *testing.T) {
+	t.Parallel()
 	dump := filepath.Join(sharedDumps(t), "MOES_WK-US2-TC_In-Wall_Outlet.bin")
 	s := startSim(t, "--chip", "bk7231n", "--flash", dump)
 	store := t.TempDir()

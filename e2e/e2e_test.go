@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 	// ones at a time than the two cores would say (-parallel still wins).
 	flag.Parse()
 	if !parallelGiven() {
-		flag.Set("test.parallel", "4")
+		flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

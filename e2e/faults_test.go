@@ -15,6 +15,7 @@ import (
 // TestBackupSurvivesLineNoise: bytes lost or changed on the wire are
 // retried until the dump is exact.
 func TestBackupSurvivesLineNoise(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -45,6 +46,7 @@ func TestBackupSurvivesLineNoise(t *testing.T) {
 // tuyaflash ends with a clear error, and running the same command against
 // the same flash finishes the job, skipping what was already written.
 func TestDisconnectMidWriteResumes(t *testing.T) {
+	t.Parallel()
 	for _, chip := range []string{"bk7231n", "bk7231t"} {
 		t.Run(chip, func(t *testing.T) {
 			dir := t.TempDir()
@@ -93,6 +95,7 @@ func TestDisconnectMidWriteResumes(t *testing.T) {
 // new simulator with the same flash, as after plugging in again —
 // continues from there.
 func TestDisconnectMidBackupResumes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		fault   []string

@@ -112,6 +112,7 @@ func journal(t *testing.T, store string) map[string]string {
 // reboot through a pseudo-terminal; the same command again re-checks
 // everything and redoes nothing.
 func TestMigrateUntilRebootOverPTY(t *testing.T) {
+	t.Parallel()
 	for _, chip := range []string{"bk7231n", "bk7231t"} {
 		t.Run(chip, func(t *testing.T) {
 			saved := filepath.Join(t.TempDir(), "flash.bin")
@@ -210,6 +211,7 @@ func killThenRerun(t *testing.T, store string, kill func(ev map[string]any) bool
 // and the write, then runs the same command: it reaches the same end state
 // with one backup and a consistent journal.
 func TestMigrateKillAtEachStep(t *testing.T) {
+	t.Parallel()
 	type point struct {
 		name string
 		kill func(ev map[string]any) bool
@@ -246,6 +248,7 @@ func TestMigrateKillAtEachStep(t *testing.T) {
 // TestMigrateChecksBeforeThePrompt: what can be checked without the device
 // fails before tuyaflash waits for it, and leaves nothing behind.
 func TestMigrateChecksBeforeThePrompt(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231n")
 	for _, tc := range []struct {
 		name string
@@ -282,6 +285,7 @@ func TestMigrateChecksBeforeThePrompt(t *testing.T) {
 // TestMigrateDryRun prints the plan and changes nothing: no file, no byte
 // of the chip's flash.
 func TestMigrateDryRun(t *testing.T) {
+	t.Parallel()
 	saved := filepath.Join(t.TempDir(), "flash.bin")
 	s := startSim(t, "--chip", "bk7231n", "--save", saved)
 	store := t.TempDir()
@@ -309,6 +313,7 @@ func TestMigrateDryRun(t *testing.T) {
 // one device needs paced links (issue 11); before that the transfers run
 // at memory speed and the comparison says nothing.
 func TestMigrateSeveralPorts(t *testing.T) {
+	t.Parallel()
 	file, _ := uaImage(t)
 	var args []string
 	for i := range 4 {
@@ -381,6 +386,7 @@ func chipMAC(t *testing.T, store, port string) string {
 // the ESP8266, the tinytuya entry moved; and a real stock dump as well.
 // The device stays migrated: verify --port finds it online again later.
 func TestMigrateReadmeFirstCommand(t *testing.T) {
+	t.Parallel()
 	ports := []string{"sim:bk7231n", "sim:bk7231t", "sim:esp8266"}
 	if dir := testshared.Lookup("testdata", "bk7231", "MOES_WK-US2-TC_In-Wall_Outlet.bin"); dir != "" {
 		ports = append(ports, "sim:bk7231n:"+dir)
@@ -439,6 +445,7 @@ func TestMigrateReadmeFirstCommand(t *testing.T) {
 // only once connected (contract C2), so the run names the firmware and
 // the network as for a real device: the demo, the virtual network.
 func TestMigrateWholeStoryKilled(t *testing.T) {
+	t.Parallel()
 	for _, st := range []string{"provision", "find", "verify", "pins", "record"} {
 		t.Run(st, func(t *testing.T) {
 			t.Parallel()
@@ -463,6 +470,7 @@ func TestMigrateWholeStoryKilled(t *testing.T) {
 // command again reaches the same end state: the device keeps its flash like
 // a real one.
 func TestMigrateKilledOnVirtualDevice(t *testing.T) {
+	t.Parallel()
 	points := map[string]func(ev map[string]any) bool{
 		"middle of backup": func(ev map[string]any) bool {
 			done, _ := ev["done"].(float64)
@@ -484,6 +492,7 @@ func TestMigrateKilledOnVirtualDevice(t *testing.T) {
 // TestMigrateWrongWiFiPassword: a device given the wrong password never
 // comes online; the port fails saying what to do.
 func TestMigrateWrongWiFiPassword(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	rep, r := migrateJSON(t, store, "--port", "sim:bk7231n#w", "--ssid", "tuyaflash-virtual", "--wifi-password", "wrong-password", "--wait", "6s")
 	if r.code == 0 || rep.Ports[0].Result != "failed" {
@@ -499,6 +508,7 @@ func TestMigrateWrongWiFiPassword(t *testing.T) {
 // reports another MAC than the flash backed up (its RF calibration sector
 // was replaced after the backup): flagged, not recorded as migrated.
 func TestMigrateMACMismatchFlagged(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	port := "sim:bk7231n#m"
 	if rep, r := migrateJSON(t, store, "--port", port, "--until", "reboot"); r.code != 0 || rep.Ports[0].Result != "stopped" {
@@ -535,6 +545,7 @@ func TestMigrateMACMismatchFlagged(t *testing.T) {
 // delays), for one device and for four at once: four take about as long
 // as the slowest of them, not the sum.
 func TestMigrateFourVirtualDevicesPaced(t *testing.T) {
+	t.Parallel()
 	runPaced := func(store string, args ...string) migrateReport {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"migrate", "--json", "--baud", "max"}, args...)...)

@@ -79,6 +79,7 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 // appears in stdout, stderr or a JSON document unless --show-secrets asks
 // for it (-v, -vv and the error paths included).
 func TestSecretsStayHidden(t *testing.T) {
+	t.Parallel()
 	for _, chip := range []string{"bk7231n", "esp8266"} {
 		t.Run(chip, func(t *testing.T) {
 			// A pseudo-terminal, as a real adapter: the device is not
@@ -140,6 +141,7 @@ func TestSecretsStayHidden(t *testing.T) {
 // TestTraceWarnsOnce: --trace (and -vvv) say once, before the dump, that
 // flash contents hold secrets.
 func TestTraceWarnsOnce(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"detect", "--port", "sim:bk7231n", "--trace"}, {"detect", "--port", "sim:bk7231n", "-vvv"}} {
 		r := mustRun(t, t.TempDir(), args...)
 		if n := strings.Count(r.stderr, "warning: --trace dumps all serial traffic"); n != 1 {
@@ -155,6 +157,7 @@ func TestTraceWarnsOnce(t *testing.T) {
 // never written through a link planted there; the link's target stays as
 // it was and the command says the file exists.
 func TestOutputsRefusePlantedLinks(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	dump := backupPath(t, mustRun(t, store, "backup", "--port", startSim(t, "--chip", "bk7231n", "--unmarked").tty))
 	dir := t.TempDir()
@@ -206,6 +209,7 @@ func TestOutputsRefusePlantedLinks(t *testing.T) {
 // TestSudoNotice: run as root with SUDO_UID set, tuyaflash says once that
 // the files it creates outside the user's home folder stay root's.
 func TestSudoNotice(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

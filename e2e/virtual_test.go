@@ -21,6 +21,7 @@ import (
 // over Tasmota's serial console on the ESP8266), then verify identifies
 // the firmware with the MAC of the flash.
 func TestDemoWriteProvisionVerify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		port, expect string
 		serial       bool
@@ -73,6 +74,7 @@ func TestDemoWriteProvisionVerify(t *testing.T) {
 // TestVirtualDeviceKeepsItsFlash: what one command writes, the next one
 // finds, until the device is forgotten (sim --list, sim --forget).
 func TestVirtualDeviceKeepsItsFlash(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	first := readFile(t, backupPath(t, mustRun(t, store, "backup", "--port", "sim:bk7231t#keep")))
 	mustRun(t, store, "write", "--port", "sim:bk7231t#keep", "--firmware", "demo")
@@ -100,6 +102,7 @@ func TestVirtualDeviceKeepsItsFlash(t *testing.T) {
 // TestVirtualDeviceBusy: two commands on one virtual device get the busy
 // port's treatment; other instances are other devices.
 func TestVirtualDeviceBusy(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	// A paced backup holds the device for several seconds.
 	cmd := exec.Command(bin, "backup", "--port", "sim:bk7231n#busy")
