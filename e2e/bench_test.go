@@ -402,7 +402,3 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 	}
 }
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
