@@ -144,7 +144,7 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 		d.note("a flasher stub was already running (the chip was not reset since the last session); reusing it")
 	}
 	if err := d.identify(); err != nil {
-		return nil, err
+		return nil, identifyHint(err)
 	}
 	if opts.AskVirtual {
 		d.askVirtual()
@@ -325,6 +325,15 @@ func (d *Device) syncLoop(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, noSyncError(d.opts.SyncWindow, junk, last)
+}
+
+// identifyHint gives a failed identification that has no hint of its own
+// (a reply lost or garbled on the line after the SYNC) what to do.
+func identifyHint(err error) error {
+	if flasher.Hint(err) != "" {
+		return err
+	}
+	return &flasher.HintError{Err: err, Hint: "the loader answered, then the link failed while tuyaflash identified the chip; nothing was written: hold GPIO0 to GND, power-cycle the module and run the command again; if it fails again, check the wiring (a shorter cable) and the 3.3 V supply (≥ 300 mA)"}
 }
 
 // noSyncError explains a sync that never succeeded.

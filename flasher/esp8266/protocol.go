@@ -183,7 +183,7 @@ var romErrors = map[byte]string{
 	0x02: "out of memory",
 	0x03: "send failed",
 	0x04: "receive failed",
-	0x05: "invalid message format (command not supported by the ROM)",
+	0x05: "invalid message format (a message the line garbled, or a command the ROM lacks)",
 	0x06: "message OK but the result is wrong",
 	0x07: "checksum error",
 	0x08: "flash write error (read-back differs)",
@@ -227,10 +227,17 @@ const (
 )
 
 // statusErr is statusError, also matching flasher.ErrUnsupported when the
-// code says the command is not implemented (ROM 0x05, stub 0xC3/0xFF).
+// code says the command is not implemented (stub 0xC3/0xFF; ROM 0x05 to a
+// command the ROM lacks). The ROM's 0x05 to one of its own commands means
+// the message arrived garbled (its length field, its payload): a link
+// fault, matching flasher.ErrProtocol, that a retry can cure.
 func statusErr(op byte, st0, st1 byte) error {
 	se := statusError(op, st0, st1)
-	if st0 == 0xC3 || st0 == 0xFF || (st0 < 0xC0 && st1 == romInvalidMessage) {
+	romInvalid := st0 < 0xC0 && st1 == romInvalidMessage
+	switch {
+	case romInvalid && commands[op].rom:
+		return fmt.Errorf("%w: %w", se, flasher.ErrProtocol)
+	case st0 == 0xC3 || st0 == 0xFF || romInvalid:
 		return fmt.Errorf("%w: %w", se, flasher.ErrUnsupported)
 	}
 	return se

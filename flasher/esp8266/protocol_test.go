@@ -147,27 +147,32 @@ func TestTimeouts(t *testing.T) {
 func TestStatusErrors(t *testing.T) {
 	tests := []struct {
 		name        string
+		op          byte
 		st0, st1    byte
 		code        byte
 		meaning     string
 		unsupported bool
+		protocol    bool // a garbled message: a link fault worth a retry
 	}{
-		{"ROM checksum", 0x01, 0x07, 0x07, "checksum error", false},
-		{"ROM flash write", 0x01, 0x08, 0x08, "flash write error", false},
-		{"ROM unsupported", 0x01, 0x05, 0x05, "not supported", true},
-		{"stub checksum", 0xC1, 0x00, 0xC1, "bad data checksum", false},
-		{"legacy stub order", 0xC4, 0x01, 0xC4, "SPI flash operation failed", false},
-		{"stub invalid command", 0xC3, 0x00, 0xC3, "invalid command", true},
-		{"unknown", 0x01, 0x42, 0x42, "unknown code", false},
+		{"ROM checksum", opFlashData, 0x01, 0x07, 0x07, "checksum error", false, false},
+		{"ROM flash write", opFlashData, 0x01, 0x08, 0x08, "flash write error", false, false},
+		{"ROM lacks a stub command", opSPIFlashMD5, 0x01, 0x05, 0x05, "a command the ROM lacks", true, false},
+		// Found by the fault campaign: a FLASH_BEGIN garbled on the line
+		// made detect say "not supported by this chip" (exit 6).
+		{"ROM garbled message", opFlashBegin, 0x01, 0x05, 0x05, "garbled", false, true},
+		{"stub checksum", opFlashData, 0xC1, 0x00, 0xC1, "bad data checksum", false, false},
+		{"legacy stub order", opFlashData, 0xC4, 0x01, 0xC4, "SPI flash operation failed", false, false},
+		{"stub invalid command", opFlashData, 0xC3, 0x00, 0xC3, "invalid command", true, false},
+		{"unknown", opFlashData, 0x01, 0x42, 0x42, "unknown code", false, false},
 	}
 	for _, tc := range tests {
-		err := statusErr(opFlashData, tc.st0, tc.st1)
+		err := statusErr(tc.op, tc.st0, tc.st1)
 		var se *flasher.StatusError
-		if !errors.As(err, &se) || se.Status != tc.code || !strings.Contains(se.Meaning, tc.meaning) || se.Command != "FLASH_DATA" {
+		if !errors.As(err, &se) || se.Status != tc.code || !strings.Contains(se.Meaning, tc.meaning) || se.Command != opName(tc.op) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if !errors.Is(err, flasher.ErrDevice) || errors.Is(err, flasher.ErrUnsupported) != tc.unsupported {
-			t.Errorf("%s: Is(ErrDevice)=%v Is(ErrUnsupported)=%v", tc.name, errors.Is(err, flasher.ErrDevice), errors.Is(err, flasher.ErrUnsupported))
+		if !errors.Is(err, flasher.ErrDevice) || errors.Is(err, flasher.ErrUnsupported) != tc.unsupported || errors.Is(err, flasher.ErrProtocol) != tc.protocol {
+			t.Errorf("%s: Is(ErrDevice)=%v Is(ErrUnsupported)=%v Is(ErrProtocol)=%v", tc.name, errors.Is(err, flasher.ErrDevice), errors.Is(err, flasher.ErrUnsupported), errors.Is(err, flasher.ErrProtocol))
 		}
 	}
 }

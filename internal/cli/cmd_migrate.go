@@ -235,7 +235,7 @@ func (r *migrateRenderer) finish(rep *migrate.Report) error {
 	}
 	for _, p := range rep.Ports {
 		if p.Err != nil && (p.Result == migrate.ResultFailed || p.Result == migrate.ResultFlagged) {
-			return &quietExit{code: exitCode(p.Err), err: fmt.Errorf("%d of %d ports failed", rep.Failed, len(rep.Ports))}
+			return &quietExit{code: exitCode(p.Err), err: fmt.Errorf("%d of %d ports failed: %s: %w", rep.Failed, len(rep.Ports), p.Port, p.Err)}
 		}
 	}
 	return &quietExit{code: ExitFailure, err: errors.New("a port failed")}
@@ -249,6 +249,9 @@ type quietExit struct {
 }
 
 func (q *quietExit) Error() string { return q.err.Error() }
+
+// Unwrap gives the failed port's error (its hint, its kind).
+func (q *quietExit) Unwrap() error { return q.err }
 
 // quietCode returns the exit code of a quietExit in err's chain.
 func quietCode(err error) (int, bool) {

@@ -87,3 +87,42 @@ func TestMigrateCommandFailureExitCode(t *testing.T) {
 		t.Errorf("the failure is reported more than once:\n%s", errOut.String())
 	}
 }
+
+// TestMigrateJSONFailureCarriesTheExitCode: with --json, the error object
+// of a failed port has the process's exit code and the port's hint (found
+// by the fault campaign: it said failure/1 and no hint while migrate
+// exited 4).
+func TestMigrateJSONFailureCarriesTheExitCode(t *testing.T) {
+	dir := migrateEnv(t)
+	img := filepath.Join(dir, "OpenBK7231N_UA_1.17.999.bin")
+	if err := os.WriteFile(img, fwtest.App(fwtest.SigTuya, 64*1024, 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := Main([]string{"migrate", "--json", "--port", "sim:bk7231n", "--from", "write", "--until", "write", "--firmware", img}, strings.NewReader(""), &out, &errOut)
+	var doc struct {
+		OK    bool
+		Error *struct {
+			Code     string
+			Message  string
+			Hint     *string
+			ExitCode int `json:"exit_code"`
+		}
+	}
+	dec := json.NewDecoder(&out)
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, out.String())
+	}
+	if code != ExitRefused || doc.OK || doc.Error == nil {
+		t.Fatalf("exit %d, document %+v", code, doc)
+	}
+	if doc.Error.ExitCode != code || doc.Error.Code != "refused" {
+		t.Errorf("error object says %s/%d, the process exits %d", doc.Error.Code, doc.Error.ExitCode, code)
+	}
+	if doc.Error.Hint == nil || !strings.Contains(*doc.Error.Hint, "--yes") {
+		t.Errorf("no hint saying what to do: %+v", doc.Error)
+	}
+	if !strings.Contains(doc.Error.Message, "no verified backup") {
+		t.Errorf("message does not name what happened: %q", doc.Error.Message)
+	}
+}

@@ -31,7 +31,7 @@ type simFlags struct {
 	list                                      bool
 	zeroKey, lockSR, timing, noTiming, manual bool
 	unpaced, flashOff, unmarked               bool
-	flashSize                                 int
+	flashSize, maxBaud                        int
 	corruptAt                                 int64
 	autoReset, linkWindow, idleExit           time.Duration
 	latency, releaseAfter, delay              time.Duration
@@ -57,9 +57,10 @@ The link is paced like a real one: bytes take their time on the wire at the rate
 each side has set, through a USB adapter model (--adapter; --unpaced for memory
 speed). The simulated user power-cycles the chip shortly after link checks or
 SYNCs arrive (--auto-reset); an ESP8266 user also releases GPIO0 and power-cycles
-once a write is done and the line is quiet (--release-after). With --manual-reset
-the user waits for you: Enter power-cycles into download mode, "boot" powers it up
-into its firmware, "off" cuts the power (Beken).
+once a write is done and the line is quiet (--release-after). You (or a script)
+can act as the user at any time on stdin: Enter power-cycles into download mode,
+"boot" powers it up into its firmware, "off" cuts the power (Beken); with
+--manual-reset the simulated user does nothing by itself.
 
 After a write the firmware in flash runs: the demo images of --firmware demo come
 online on the loopback address --net gives (their access point, then, once given
@@ -77,6 +78,7 @@ starts from a fresh image. Linux only for the pseudo-terminal.`}
 		fs.StringVar(&f.mac, "mac", "", "MAC for the synthetic image's RF sector (Beken) or the eFuses (ESP8266)")
 		fs.IntVar(&f.flashSize, "flash-size", 0, "flash size in `bytes` of the synthetic image (default: the chip's, 2 MiB on BK7231, 1 MiB on ESP8266)")
 		fs.StringVar(&f.adapter, "adapter", virtual.DefaultAdapter, "USB adapter `model` between the tool and the chip: "+strings.Join(transport.AdapterNames(), ", "))
+		fs.IntVar(&f.maxBaud, "max-baud", 0, "the adapter or its wiring cannot hold rates above this `baud`: one byte in 97 sent faster arrives corrupted (0: the adapter model's own limit)")
 		fs.DurationVar(&f.latency, "latency", 0, "the adapter's latency timer (`duration`; default the model's: 16ms FTDI, 1ms the others)")
 		fs.BoolVar(&f.unpaced, "unpaced", false, "deliver bytes at once instead of at the wire's pace (tests)")
 		fs.BoolVar(&f.unmarked, "unmarked", false, "pass for a real chip: do not answer tuyaflash's virtual-device query, so the inventory and the exports treat the device as real (tests of exports)")
@@ -264,7 +266,7 @@ func (f *simFlags) check(e *env) error {
 	for _, n := range []struct {
 		name string
 		v    int64
-	}{{"disconnect-after", f.disconnectAfter}, {"unplug-after", f.unplugAfter}, {"power-loss-at", int64(f.powerLossAt)}, {"reset-at", int64(f.resetAt)}, {"flash-size", int64(f.flashSize)}} {
+	}{{"disconnect-after", f.disconnectAfter}, {"unplug-after", f.unplugAfter}, {"power-loss-at", int64(f.powerLossAt)}, {"reset-at", int64(f.resetAt)}, {"flash-size", int64(f.flashSize)}, {"max-baud", int64(f.maxBaud)}} {
 		if n.v < 0 {
 			return usagef("--%s must not be negative", n.name)
 		}
@@ -398,7 +400,7 @@ func runSim(e *env, f simFlags) error {
 		return usagef("%v", err)
 	}
 	adapter, _ := transport.ParseAdapter(f.adapter)
-	pty, err := transport.OpenPTYLink(transport.LinkOptions{Baud: 115200, Paced: !f.unpaced, Adapter: adapter, Latency: f.latency})
+	pty, err := transport.OpenPTYLink(transport.LinkOptions{Baud: 115200, Paced: !f.unpaced, Adapter: adapter, Latency: f.latency, MaxBaud: f.maxBaud})
 	if err != nil {
 		return err
 	}
@@ -428,9 +430,7 @@ func runSim(e *env, f simFlags) error {
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	if f.manual {
-		go manualUser(e, sim)
-	}
+	go manualUser(e, sim)
 	err = sim.Serve(ctx, pty)
 	if f.save != "" {
 		if werr := backup.WriteFileNew(f.save, sim.Flash()); werr != nil {
@@ -444,7 +444,8 @@ func runSim(e *env, f simFlags) error {
 	return nil
 }
 
-// manualUser is the bench user of --manual-reset, one command a line.
+// manualUser is the bench user at the keyboard (or a script on stdin), one
+// command a line; with --manual-reset the only one.
 func manualUser(e *env, sim *virtual.Sim) {
 	sc := bufio.NewScanner(e.stdin)
 	for sc.Scan() {

@@ -67,9 +67,14 @@ func exitCode(err error) int {
 	var ue *usageError
 	var oe *transport.OpenError
 	var ie *interruptError
-	switch {
-	case err == nil:
+	if err == nil {
 		return ExitOK
+	}
+	if code, ok := quietCode(err); ok {
+		// Already reported (migrate's table): its code is decided.
+		return code
+	}
+	switch {
 	case errors.As(err, &ue):
 		return ExitUsage
 	case errors.As(err, &ie), errors.Is(err, context.Canceled):
