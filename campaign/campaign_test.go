@@ -919,7 +919,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 		return append(violations, "harness: the simulator saved no flash: "+err.Error()), lg.String()
 	}
 	bad("re-run", b.stateChecks(p, r, start, finalFlash, allowed, &reRun{mid: midFlash, before: before})...)
-	if !bytes.Equal(finalFlash, ref.final) {
+	if !SameEndState(finalFlash, ref.final) {
 		diff := ChangedSectors(finalFlash, ref.final)
 		var secs []int
 		for s := range diff {

@@ -30,6 +30,49 @@ func ChangedSectors(a, b []byte) map[int]bool {
 	return out
 }
 
+// appMagic starts the simulated firmware's own settings sector (devicesim/
+// appsim: magic, JSON length, CRC-32, JSON).
+const appMagic = "TFAPPSIM"
+
+// SameEndState reports whether two final flashes are the same end state:
+// byte-identical but for the simulated firmware's boot counter, which
+// counts every power-up (a re-run boots the device once more).
+func SameEndState(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for s := range ChangedSectors(a, b) {
+		off := s * SectorSize
+		x, okx := appSettings(a[off : off+SectorSize])
+		y, oky := appSettings(b[off : off+SectorSize])
+		if !okx || !oky {
+			return false
+		}
+		delete(x, "boot_count")
+		delete(y, "boot_count")
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			return false
+		}
+	}
+	return true
+}
+
+// appSettings decodes a sector of the simulated firmware's settings.
+func appSettings(sec []byte) (map[string]any, bool) {
+	if len(sec) < 16 || string(sec[:8]) != appMagic {
+		return nil, false
+	}
+	n := int(sec[8]) | int(sec[9])<<8 | int(sec[10])<<16 | int(sec[11])<<24
+	if n < 0 || 16+n > len(sec) {
+		return nil, false
+	}
+	var m map[string]any
+	if json.Unmarshal(sec[16:16+n], &m) != nil {
+		return nil, false
+	}
+	return m, true
+}
+
 // OutsidePlan checks that flash differs from start only in the sectors
 // allowed (those a fault-free run changes), and on a BK7231T never below
 // its bootloader's end. It returns one line per problem.
@@ -126,7 +169,8 @@ func list(v any) []map[string]any {
 // (usage and interrupted are not what a fault on the bench causes).
 var ExitCodes = map[int]string{1: "failure", 3: "no_device", 4: "refused", 5: "verify_failed", 6: "unsupported"}
 
-// advice are words that tell the user what to do.
+// advice are words that tell the user what to do, in a message without a
+// hint of its own.
 var advice = []string{"run ", "check", "try", "power-cycle", "use ", "pass ", "plug", "connect", "choose", "free ", "make ", "remove", "resume", "again", "delete", "move", "wire", "lower", "hold"}
 
 func hasAdvice(s string) bool {
@@ -190,7 +234,7 @@ func FailureOutput(op Op, jsonMode bool, code int, stdout, stderr string) []stri
 		}
 		if strings.TrimSpace(doc.Error.Message) == "" {
 			out = append(out, "--json: the error has no message")
-		} else if !hasAdvice(doc.Error.Message + " " + hint) {
+		} else if strings.TrimSpace(hint) == "" && !hasAdvice(doc.Error.Message) {
 			out = append(out, fmt.Sprintf("--json: the error does not say what to do: %q (hint %q)", doc.Error.Message, hint))
 		}
 		return out
@@ -202,7 +246,7 @@ func FailureOutput(op Op, jsonMode bool, code int, stdout, stderr string) []stri
 	hint := ""
 	for _, l := range strings.Split(stderr, "\n") {
 		switch {
-		case op != Migrate && strings.HasPrefix(l, "tuyaflash "+string(op)+": "):
+		case strings.HasPrefix(l, "tuyaflash "+string(op)+": "):
 			msgs = append(msgs, l)
 		case op == Migrate && isFailedStep(l):
 			msgs = append(msgs, l)
@@ -215,7 +259,7 @@ func FailureOutput(op Op, jsonMode bool, code int, stdout, stderr string) []stri
 		out = append(out, "no error message on stderr")
 	case len(msgs) > 1:
 		out = append(out, fmt.Sprintf("%d error messages on stderr: %q", len(msgs), msgs))
-	case !hasAdvice(msgs[0] + " " + hint):
+	case hint == "" && !hasAdvice(msgs[0]):
 		out = append(out, fmt.Sprintf("the error does not say what to do: %q", msgs[0]))
 	}
 	return out

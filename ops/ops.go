@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/backup"
@@ -161,19 +162,25 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 			// made the read say, this is no link fault.
 			err = context.Cause(ctx)
 		}
-		if w.done == 0 {
+		// Everything that reached w was verified first; a write the disk
+		// cut short (full, a file size limit) may end inside a sector,
+		// where no read can resume: keep whole sectors only.
+		done := w.done &^ (resumeAlign - 1)
+		if done == 0 {
 			keep = false
 			part.Finish()
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return nil, &flasher.HintError{Err: fmt.Errorf("backup: %w", err), Hint: "nothing was read yet; run the same command again"}
+			case storageErr(err):
+				return nil, &flasher.HintError{Err: fmt.Errorf("backup: %w", err), Hint: storageHint}
 			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
-		// Everything that reached w was verified first.
-		part.Commit(w.done)
+		part.Commit(done)
 		return nil, &flasher.HintError{
-			Err:  fmt.Errorf("backup stopped at 0x%06X: %w", w.done, err),
-			Hint: resumeHint(ctx, err, part.Path(), w.done),
+			Err:  fmt.Errorf("backup stopped at 0x%06X: %w", done, err),
+			Hint: resumeHint(ctx, err, part.Path(), done),
 		}
 	}
 	if err := part.Commit(w.done); err != nil {
@@ -258,11 +265,27 @@ func PartialKept(path string, done int64) string {
 	return fmt.Sprintf("the partial backup (0x000000-0x%06X verified, %d KiB) is kept in %s; run the same command again to resume", done-1, done/1024, path)
 }
 
+// resumeAlign is the granularity of a resumed backup: the flash sector,
+// on which every chip's reads may start.
+const resumeAlign = 4096
+
+// storageErr reports whether err is the backup folder's disk refusing the
+// dump (full, the process's file size limit, mounted read-only), not the
+// link.
+func storageErr(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EROFS)
+}
+
+const storageHint = "the disk of the backup folder refused the dump (full, a file size limit, or read-only): free some space or choose another folder (--backup-dir or $TUYAFLASH_BACKUP_DIR), then run the same command again"
+
 // linkHint says what to do after a transfer error (never after an
 // interruption: see resumeHint).
 func linkHint(err error) string {
 	if h := flasher.Hint(err); h != "" {
 		return h
+	}
+	if storageErr(err) {
+		return storageHint
 	}
 	if errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "closed") {
 		return "the serial link was lost (adapter unplugged or device powered off)"

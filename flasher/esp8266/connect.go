@@ -144,7 +144,7 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 		d.note("a flasher stub was already running (the chip was not reset since the last session); reusing it")
 	}
 	if err := d.identify(); err != nil {
-		return nil, identifyHint(err)
+		return nil, afterSyncHint(err)
 	}
 	if opts.AskVirtual {
 		d.askVirtual()
@@ -153,14 +153,14 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	if opts.Stub != nil && !d.stub {
 		var err error
 		if baudTried, err = d.startStub(opts); err != nil {
-			return nil, err
+			return nil, afterSyncHint(err)
 		}
 	}
 	if d.stub {
 		d.setFlashParams()
 		if opts.Baud > 0 && opts.Baud != d.l.p.BaudRate() && !baudTried {
 			if err := d.changeBaud(opts.Baud); err != nil {
-				return nil, err
+				return nil, afterSyncHint(err)
 			}
 		}
 	} else if opts.Baud > 0 && opts.Baud != romBaud {
@@ -327,13 +327,14 @@ func (d *Device) syncLoop(ctx context.Context) (bool, error) {
 	return false, noSyncError(d.opts.SyncWindow, junk, last)
 }
 
-// identifyHint gives a failed identification that has no hint of its own
-// (a reply lost or garbled on the line after the SYNC) what to do.
-func identifyHint(err error) error {
-	if flasher.Hint(err) != "" {
+// afterSyncHint gives a failure after the SYNC (identification, stub
+// upload, baud switch: a reply lost or garbled on the line, a reset) that
+// has no hint of its own what to do.
+func afterSyncHint(err error) error {
+	if flasher.Hint(err) != "" || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &flasher.HintError{Err: err, Hint: "the loader answered, then the link failed while tuyaflash identified the chip; nothing was written: hold GPIO0 to GND, power-cycle the module and run the command again; if it fails again, check the wiring (a shorter cable) and the 3.3 V supply (≥ 300 mA)"}
+	return &flasher.HintError{Err: err, Hint: "the loader answered, then the link failed while tuyaflash set up the session; nothing was written: hold GPIO0 to GND, power-cycle the module and run the command again; if it fails again, check the wiring (a shorter cable), use a lower --baud and a 3.3 V supply of 300 mA or more"}
 }
 
 // noSyncError explains a sync that never succeeded.

@@ -802,28 +802,48 @@ func TestStubGoneAfterReset(t *testing.T) {
 	})
 }
 
-// TestConnectGarbledAttach: the ROM's "invalid message" (0x05) to a
-// FLASH_BEGIN the line garbled is a link fault with a hint, not "not
-// supported by this chip" (found by the fault campaign: detect exited 6
-// on a noisy line, saying nothing about what to do).
-func TestConnectGarbledAttach(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		chip := newROMChip(efuseFor(testMAC, false), 0x1440C8)
-		chip.override = func(f []byte) ([][]byte, bool) {
-			if f[1] != opFlashBegin {
-				return nil, false
-			}
-			return [][]byte{reply(opFlashBegin, 0, nil, 1, romInvalidMessage)}, true
-		}
-		_, err := Connect(context.Background(), newFake(chip.handle), Options{})
-		if err == nil {
-			t.Fatal("connected through a garbled attach")
-		}
-		if errors.Is(err, flasher.ErrUnsupported) || !errors.Is(err, flasher.ErrProtocol) {
-			t.Errorf("a garbled message counts as unsupported, or not as a protocol error: %v", err)
-		}
-		if h := flasher.Hint(err); !strings.Contains(h, "run the command again") {
-			t.Errorf("hint %q does not say what to do", h)
-		}
-	})
+// TestConnectLinkFaultsAfterSync: a link fault after the SYNC — the ROM's
+// "invalid message" (0x05) to a FLASH_BEGIN the line garbled, a stub
+// upload block refused — says what to do, and a garbled message is a
+// protocol error, not "not supported by this chip". Found by the fault
+// campaign: detect exited 6 on a noisy line, and a failed stub upload
+// said nothing about what to do.
+func TestConnectLinkFaultsAfterSync(t *testing.T) {
+	tests := []struct {
+		name     string
+		op       byte
+		status   []byte
+		stub     bool
+		protocol bool
+	}{
+		{"garbled attach", opFlashBegin, []byte{1, romInvalidMessage}, false, true},
+		{"stub upload block refused", opMemData, []byte{1, romChecksumError}, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				chip := newROMChip(efuseFor(testMAC, false), 0x1440C8)
+				chip.override = func(f []byte) ([][]byte, bool) {
+					if f[1] != tc.op {
+						return nil, false
+					}
+					return [][]byte{reply(tc.op, 0, nil, tc.status...)}, true
+				}
+				o := Options{}
+				if tc.stub {
+					o.Stub = testStub()
+				}
+				_, err := Connect(context.Background(), newFake(chip.handle), o)
+				if err == nil {
+					t.Fatal("connected through the fault")
+				}
+				if errors.Is(err, flasher.ErrUnsupported) || errors.Is(err, flasher.ErrProtocol) != tc.protocol {
+					t.Errorf("classified as unsupported, or protocol error %v: %v", !tc.protocol, err)
+				}
+				if h := flasher.Hint(err); !strings.Contains(h, "run the command again") {
+					t.Errorf("hint %q does not say what to do", h)
+				}
+			})
+		})
+	}
 }
