@@ -537,7 +537,7 @@ func (r *runner) write(ctx context.Context) (Status, string, error) {
 	var total, erased, skipped int
 	method := ""
 	for i, reg := range img.place.Regions {
-		res, err := r.dev.Write(ctx, reg.Addr, reg.Data, r.progress())
+		res, err := ops.WriteKeeping(ctx, r.dev, r.o.BackupRoot, reg.Addr, reg.Data, r.progress(), func(msg string) { r.note(KindWarning, "%s", msg) })
 		if err != nil {
 			if flasher.Hint(err) == "" {
 				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}

@@ -706,11 +706,20 @@ func (e *env) doWrite(s *session.Session, doc *writeDoc, jobs []writeJob, o writ
 		}
 		return fmt.Sprintf("writing stopped at 0x%06X; the chip is still in download mode: run the same command again to resume (sectors already written are skipped)", at)
 	})
+	// What surrounds an image in its first and last sector is kept in the
+	// backup folder until the write is verified (ops.WriteKeeping).
+	root, rootErr := backup.DefaultRoot()
 	for _, j := range jobs {
 		if !e.g.json {
 			fmt.Fprintf(e.stderr, "%s\n", j.plan)
 		}
-		res, err := s.Device.Write(e.ctx, j.plan.Addr, j.data, e.progress())
+		var res flasher.WriteResult
+		var err error
+		if rootErr == nil {
+			res, err = ops.WriteKeeping(e.ctx, s.Device, root, j.plan.Addr, j.data, e.progress(), func(msg string) { e.events().Emit(flasher.Warning, msg) })
+		} else {
+			res, err = s.Device.Write(e.ctx, j.plan.Addr, j.data, e.progress())
+		}
 		if err != nil {
 			if flasher.Hint(err) == "" && e.ctx.Err() == nil {
 				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
