@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,6 +247,9 @@ func TestCampaign(t *testing.T) {
 	if *outFlag != "" {
 		var buf bytes.Buffer
 		fmt.Fprintln(&buf, s.Line())
+		fmt.Fprintf(&buf, "command: go test ./campaign -run Campaign -campaign.runs %d -campaign.first %d -campaign.parallel %d -campaign.out %s\n",
+			len(seeds), seeds[0], *parallelFlag, *outFlag)
+		fmt.Fprintf(&buf, "machine: %d runs at a time on a %d-core %s/%s machine\n", *parallelFlag, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 		for k, why := range s.Skipped {
 			fmt.Fprintf(&buf, "skipped %s: %s\n", k, why)
 		}

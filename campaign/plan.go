@@ -336,3 +336,50 @@ func (s *Summary) Line() string {
 	return fmt.Sprintf("campaign: %d runs, %d violations, wall %s; faults: %s; operations: %s; targets: %s",
 		s.Runs, s.Violations, s.Wall.Round(time.Second), strings.Join(kinds, ", "), strings.Join(ops, ", "), strings.Join(targets, ", "))
 }
+
+// ParseLine reads a summary line that Line printed.
+func ParseLine(line string) (*Summary, error) {
+	s := NewSummary()
+	head, rest, ok := strings.Cut(strings.TrimSpace(line), "; faults: ")
+	if !ok || !strings.HasPrefix(head, "campaign: ") {
+		return nil, fmt.Errorf("not a campaign summary line: %q", line)
+	}
+	var wall string
+	if _, err := fmt.Sscanf(head, "campaign: %d runs, %d violations, wall %s", &s.Runs, &s.Violations, &wall); err != nil {
+		return nil, fmt.Errorf("summary %q: %w", head, err)
+	}
+	d, err := time.ParseDuration(wall)
+	if err != nil {
+		return nil, fmt.Errorf("summary wall time %q: %w", wall, err)
+	}
+	s.Wall = d
+	parts := strings.SplitN(rest, "; operations: ", 2)
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("summary without operations: %q", line)
+	}
+	ops, targets, ok := strings.Cut(parts[1], "; targets: ")
+	if !ok {
+		return nil, fmt.Errorf("summary without targets: %q", line)
+	}
+	for _, f := range []struct {
+		text string
+		put  func(name string, n int)
+	}{
+		{parts[0], func(name string, n int) { s.Kinds[Kind(name)] = n }},
+		{ops, func(name string, n int) { s.Ops[Op(name)] = n }},
+		{targets, func(name string, n int) { s.Targets[name] = n }},
+	} {
+		for _, item := range strings.Split(f.text, ", ") {
+			i := strings.LastIndexByte(item, ' ')
+			if i < 0 {
+				return nil, fmt.Errorf("summary item %q: want NAME COUNT", item)
+			}
+			var n int
+			if _, err := fmt.Sscan(item[i+1:], &n); err != nil {
+				return nil, fmt.Errorf("summary item %q: %w", item, err)
+			}
+			f.put(item[:i], n)
+		}
+	}
+	return s, nil
+}
