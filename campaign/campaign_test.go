@@ -230,7 +230,11 @@ func TestCampaign(t *testing.T) {
 				for _, v := range found {
 					line := fmt.Sprintf("seed %d: %s — replay: %s", p.Seed, v, ReplayCommand(p.Seed))
 					violations = append(violations, line)
-					t.Errorf("%s\n%s\n%s", line, p, log)
+					if *seedFlag != 0 {
+						t.Error(line) // the log is above
+					} else {
+						t.Errorf("%s\n%s\n%s", line, p, log)
+					}
 				}
 				mu.Unlock()
 			}
@@ -450,8 +454,8 @@ func follow(p Plan, s *simProc) func(string) {
 // startSim serves chip on a pty in dir, from flash ("" the stock image),
 // saving to save when it stops, with the fault flags given.
 func (b *bench) startSim(dir, chip, flash, save string, faults []string) (*simProc, error) {
-	tty := filepath.Join(dir, fmt.Sprintf("tty%d", b.net.Add(1)))
-	n := b.net.Load()
+	n := b.net.Add(1)
+	tty := filepath.Join(dir, fmt.Sprintf("tty%d", n))
 	args := []string{"sim", "--chip", chip, "--unpaced", "--link", tty, "--auto-reset", "30ms", "--save", save,
 		"--net", fmt.Sprintf("127.77.%d.%d", 1+n/250%250, 1+n%250)}
 	if flash != "" {

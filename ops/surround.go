@@ -74,7 +74,8 @@ func WriteKeeping(ctx context.Context, dev flasher.Device, root string, addr uin
 			j.Tail = append([]byte(nil), buf.Bytes()[addr+uint32(len(data))-tail:]...)
 		}
 		raw, _ := json.Marshal(j)
-		if err := safefile.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+		err := safefile.MkdirAll(filepath.Dir(path), 0o700)
+		if err == nil {
 			err = safefile.Replace(path, raw, 0o600)
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -70,6 +71,11 @@ func TestWriteKeepingSurvivesAnInterruptedErase(t *testing.T) {
 			kept := bytes.Equal(dev.flash[:tc.addr], before[:tc.addr]) && bytes.Equal(dev.flash[end:], before[end:])
 			if kept != tc.keep {
 				t.Errorf("bytes around the image kept: %v, want %v (notes %q)", kept, tc.keep, notes)
+			}
+			for _, n := range notes {
+				if strings.Contains(n, "cannot") {
+					t.Errorf("note %q", n)
+				}
 			}
 			if left, _ := filepath.Glob(filepath.Join(root, ".partial", "write-*")); len(left) != 0 {
 				t.Errorf("journal left after a verified write: %v", left)
