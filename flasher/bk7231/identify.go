@@ -289,7 +289,8 @@ func (d *Device) rawCRC(ctx context.Context, start, end uint32) (uint32, error) 
 // chips and 256 on the others; the T bootloader answers ReadBootVersion.
 func (d *Device) probeProtocol(ctx context.Context) (Protocol, error) {
 	buf := make([]byte, sectorSize)
-	if err := d.read4K(bootloaderEnd, buf); err != nil {
+	err := d.retry(ctx, "read", bootloaderEnd, hintLink, func() error { return d.read4K(bootloaderEnd, buf) })
+	if err != nil {
 		return 0, fmt.Errorf("identify: read 0x%X: %w", bootloaderEnd, err)
 	}
 	raw, err := d.rawCRC(ctx, bootloaderEnd, bootloaderEnd+256)
