@@ -506,3 +506,22 @@ func TestAddressesReadInBothForms(t *testing.T) {
 		t.Errorf("round trip: %+v %v", back, err)
 	}
 }
+
+// TestDetectWithoutFlashIsNotRecorded: an identification the flash did not
+// answer (no id, no size) records nothing, so a device detected during a
+// brown-out does not appear twice (found by the fault campaign: a reset
+// while an ESP8266 was identified added a second record, key …/noid).
+func TestDetectWithoutFlashIsNotRecorded(t *testing.T) {
+	inv := open(t, filepath.Join(t.TempDir(), "inventory.json"))
+	if _, ok := inv.RecordDetect(chip("C8:47:8C:1A:2B:3C", flashEB6015)); !ok {
+		t.Fatal("a complete identification was not recorded")
+	}
+	half := chip("C8:47:8C:1A:2B:3C", [3]byte{})
+	half.FlashSize = 0
+	if d, ok := inv.RecordDetect(half); ok {
+		t.Errorf("recorded %+v", d)
+	}
+	if n := len(inv.Devices()); n != 1 {
+		t.Errorf("%d devices, want 1", n)
+	}
+}

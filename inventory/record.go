@@ -90,9 +90,16 @@ func fillChip(d *Device, info flasher.Info, now time.Time) {
 }
 
 // RecordDetect records a detected chip. A chip whose MAC is a placeholder
-// (or unread) cannot be keyed before its first backup: then nothing is
-// recorded and ok is false; RecordBackup records the same details.
+// (or unread) cannot be keyed before its first backup, and a chip whose
+// flash size is unknown has no complete identity: then nothing is recorded
+// and ok is false; RecordBackup records the same details.
 func (inv *Inventory) RecordDetect(info flasher.Info) (d Device, ok bool) {
+	if info.FlashSize <= 0 {
+		// The flash did not answer while the chip was identified (a
+		// reset, a brown-out): without its id and size the identity is
+		// incomplete, and recording it would make a second device.
+		return Device{}, false
+	}
 	key, ok := inv.keyFor(info)
 	if !ok {
 		return Device{}, false

@@ -108,8 +108,11 @@ type fakeChip struct {
 	template   string
 	netMAC     string // the MAC the firmware reports; "" = the chip's
 	ip         string
-	// counters
+	// counters: bytesRead counts the reads that show progress (backups);
+	// otherRead the others (the sectors around an image a write keeps,
+	// ops.WriteKeeping).
 	bytesRead int64
+	otherRead int64
 	connects  int
 }
 
@@ -181,6 +184,10 @@ type fakeDevice struct{ c *fakeChip }
 func (d fakeDevice) Info() flasher.Info { return d.c.info }
 
 func (d fakeDevice) Read(ctx context.Context, addr, size uint32, w io.Writer, p flasher.Progress) error {
+	counter := &d.c.bytesRead
+	if p == nil {
+		counter = &d.c.otherRead
+	}
 	p = flasher.OrNop(p)
 	p.Begin("read", addr, int64(size))
 	for off := uint32(0); off < size; off += 4096 {
@@ -191,7 +198,7 @@ func (d fakeDevice) Read(ctx context.Context, addr, size uint32, w io.Writer, p 
 		n := min(4096, size-off)
 		d.c.mu.Lock()
 		chunk := bytes.Clone(d.c.flash[addr+off : addr+off+n])
-		d.c.bytesRead += int64(n)
+		*counter += int64(n)
 		d.c.mu.Unlock()
 		if _, err := w.Write(chunk); err != nil {
 			return err

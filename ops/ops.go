@@ -114,8 +114,8 @@ func (w *commitWriter) Write(b []byte) (int, error) {
 // saved atomically with its sidecar and never overwrites anything.
 func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupResult, error) {
 	info := dev.Info()
-	if info.FlashSize <= 0 {
-		return nil, fmt.Errorf("backup: flash size unknown: %w", flasher.ErrUnsupported)
+	if err := KnownSize(info, "backup"); err != nil {
+		return nil, err
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()

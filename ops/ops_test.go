@@ -325,3 +325,25 @@ func TestSidecarSaysWhatWasVerified(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownFlashSize: when identification could not tell the flash size
+// (the flash did not answer, e.g. after a reset while tuyaflash asked),
+// backup, write and restore say so and what to do, instead of "not
+// supported by this chip" or "the image is larger than the chip's 0 KiB
+// flash" (found by the fault campaign: a reset during an ESP8266's
+// identification gave both).
+func TestUnknownFlashSize(t *testing.T) {
+	dev := newFake(flasher.ESP8266, 1<<20)
+	dev.info.FlashSize = 0
+	_, errBackup := Backup(context.Background(), dev, BackupOptions{Root: t.TempDir(), ToolVersion: "test"})
+	_, errWrite := PlanWrite(dev, 0, make([]byte, 4096))
+	_, _, errRestore := RestorePlan(dev, &backup.Backup{Sidecar: backup.Sidecar{FlashSize: 1 << 20}}, false)
+	for name, err := range map[string]error{"backup": errBackup, "write": errWrite, "restore": errRestore} {
+		if !errors.Is(err, flasher.ErrDevice) || errors.Is(err, flasher.ErrUnsupported) || errors.Is(err, flasher.ErrRefused) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !strings.Contains(err.Error(), "flash size is unknown") || !strings.Contains(flasher.Hint(err), "run the same command again") {
+			t.Errorf("%s: %v (hint %q)", name, err, flasher.Hint(err))
+		}
+	}
+}

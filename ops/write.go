@@ -52,11 +52,28 @@ type writeChecker interface {
 	CheckWrite(addr uint32, size int) error
 }
 
+// KnownSize fails when the identification could not tell the flash size
+// (the flash did not answer its JEDEC id, e.g. after a reset or a brown-out
+// while tuyaflash asked): op cannot be planned, and it is no refusal of the
+// chip or the file.
+func KnownSize(info flasher.Info, op string) error {
+	if info.FlashSize > 0 {
+		return nil
+	}
+	return &flasher.HintError{
+		Err:  fmt.Errorf("%s: the flash size is unknown (the flash did not answer while the chip was identified): %w", op, flasher.ErrDevice),
+		Hint: "power-cycle the module (an ESP8266 with GPIO0 held to GND) and run the same command again; if the flash still does not answer, check the 3.3 V supply (300 mA or more)",
+	}
+}
+
 // PlanWrite checks that data may go to addr on the chip and describes the
 // write. Refusals wrap flasher.ErrRefused and say why.
 func PlanWrite(dev flasher.Device, addr uint32, data []byte) (Plan, error) {
 	info := dev.Info()
 	p := Plan{Family: info.Family, FlashSize: info.FlashSize, Addr: addr, Size: len(data)}
+	if err := KnownSize(info, "write"); err != nil {
+		return p, err
+	}
 	if len(data) == 0 {
 		return p, fmt.Errorf("the image is empty: %w", flasher.ErrRefused)
 	}
@@ -163,6 +180,9 @@ func keepsBootloader(info flasher.Info) bool {
 // even with force (it cannot boot on this chip).
 func RestorePlan(dev flasher.Device, b *backup.Backup, force bool) (Plan, []byte, error) {
 	info := dev.Info()
+	if err := KnownSize(info, "restore"); err != nil {
+		return Plan{}, nil, err
+	}
 	var overridden []string
 	if err := MatchSidecar(info, b.Sidecar); err != nil {
 		var me *MismatchError

@@ -69,7 +69,7 @@ func (d *Device) identify(ctx context.Context) error {
 			d.note(flasher.Warning, "boot version not readable: "+err.Error())
 		}
 	}
-	rows, what, err := d.candidates()
+	rows, what, err := d.candidates(ctx)
 	if err != nil {
 		return err
 	}
@@ -117,14 +117,26 @@ func (d *Device) askVirtual() {
 const virtualWait = 300 * time.Millisecond
 
 // candidates returns the rows the chip can be, and what identified them.
-func (d *Device) candidates() ([]Chip, string, error) {
+func (d *Device) candidates(ctx context.Context) ([]Chip, string, error) {
 	if d.proto != ProtoFull {
 		if d.blKnown {
 			return rowsWhere(func(c *Chip) bool { return c.Model == d.bl.model }), "bootloader " + d.bl.name, nil
 		}
 		return rowsWhere(func(c *Chip) bool { return c.Proto == d.proto }), d.proto.String() + " bootloader", nil
 	}
-	id, err := d.readReg(regChipID)
+	// Short replies carry no checksum: a garbled chip id would pass as
+	// another chip, so it counts when two reads agree.
+	var id uint32
+	err := d.retry(ctx, "read chip id", regChipID, hintLink, func() (err error) {
+		if id, err = d.readReg(regChipID); err != nil {
+			return err
+		}
+		again, err := d.readReg(regChipID)
+		if err == nil && again != id {
+			err = fmt.Errorf("chip id read as 0x%X, then as 0x%X: %w", id, again, flasher.ErrProtocol)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("identify: read chip id: %w", err)
 	}
@@ -355,7 +367,7 @@ func (d *Device) writeReg(addr, val uint32) error {
 // and size, eFuse key (which settles BK7231N against BK7231M), MAC.
 func (d *Device) identifyMore(ctx context.Context) error {
 	if d.proto == ProtoFull {
-		if err := d.readFlashID(); err != nil {
+		if err := d.readFlashID(ctx); err != nil {
 			return err
 		}
 	}
@@ -410,13 +422,29 @@ func (d *Device) settleKey() error {
 }
 
 // readFlashID asks the BootROM for the JEDEC id (long 0x0E with 9F).
-func (d *Device) readFlashID() error {
-	r, err := d.c.longCmd("get flash id", opGetMID, 500*time.Millisecond, []byte{0x9F, 0x00, 0x00, 0x00})
+func (d *Device) readFlashID(ctx context.Context) error {
+	// As the chip id: a garbled JEDEC id would give another flash size,
+	// so it counts when two reads agree.
+	var r reply
+	get := func() (reply, error) {
+		r, err := d.c.longCmd("get flash id", opGetMID, 500*time.Millisecond, []byte{0x9F, 0x00, 0x00, 0x00})
+		if err == nil && len(r.data) < 4 {
+			err = fmt.Errorf("flash id reply too short (% X): %w", r.data, flasher.ErrProtocol)
+		}
+		return r, err
+	}
+	err := d.retry(ctx, "get flash id", 0, hintLink, func() (err error) {
+		if r, err = get(); err != nil {
+			return err
+		}
+		again, err := get()
+		if err == nil && !bytes.Equal(again.data[1:4], r.data[1:4]) {
+			err = fmt.Errorf("flash id read as % X, then as % X: %w", r.data[1:4], again.data[1:4], flasher.ErrProtocol)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("identify: %w", err)
-	}
-	if len(r.data) < 4 {
-		return fmt.Errorf("identify: flash id reply too short (% X): %w", r.data, flasher.ErrProtocol)
 	}
 	id := [3]byte{r.data[1], r.data[2], r.data[3]}
 	d.info.FlashID = id
