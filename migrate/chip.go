@@ -448,6 +448,23 @@ func (r *runner) spec() string {
 	return defaultSpec(r.info.Family, r.virt != nil)
 }
 
+// recordInPlace records the write of an image found in place when the
+// inventory does not say the device runs it yet (the run that wrote it was
+// cut before recording it).
+func (r *runner) recordInPlace(img *image) {
+	for _, d := range r.inv.Devices() {
+		if d.Key == r.key && d.Firmware == img.name && d.FirmwareVersion == img.version {
+			return
+		}
+	}
+	for _, reg := range img.place.Regions {
+		res := flasher.WriteResult{Addr: reg.Addr, Size: len(reg.Data), Verified: true, VerifyMethod: "found in place by the chip's checksum"}
+		if _, err := r.inv.RecordWrite(r.info, img.name, img.version, res); err != nil {
+			r.note(KindWarning, "inventory: %v", err)
+		}
+	}
+}
+
 // imageInPlace asks the chip whether every region of the image is in
 // flash (its own checksum).
 func (r *runner) imageInPlace(ctx context.Context) (bool, error) {
@@ -520,7 +537,13 @@ func (r *runner) write(ctx context.Context) (Status, string, error) {
 		if err != nil && !errors.Is(err, flasher.ErrUnsupported) {
 			return "", "", err
 		}
+		for _, reg := range img.place.Regions {
+			// Cut between erasing and programming the rest of its
+			// last sector: written again (what matches is skipped).
+			ok = ok && !ops.WriteUnfinished(r.o.BackupRoot, r.info, reg.Addr, reg.Data)
+		}
 		if ok {
+			r.recordInPlace(img)
 			return StatusReused, fmt.Sprintf("%s is already in place at 0x%06X (confirmed by the chip's checksum)", img.label(), img.place.Regions[0].Addr), nil
 		}
 	}

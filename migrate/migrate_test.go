@@ -815,3 +815,51 @@ func TestInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteDoneButNotRecorded: a kill after the image was written and
+// verified but before the inventory heard of it; the next run finds the
+// image in place (no second write) and records the device's firmware
+// (found by the fault campaign: the inventory went on saying nothing was
+// written).
+func TestWriteDoneButNotRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSetup(t)
+		s.bench.add("p1", newChip(t, flasher.BK7231N, "D8:1F:12:00:00:01", 1))
+		s.o.Until = StepWrite
+		if p := s.run("p1").Ports[0]; p.Result != ResultStopped {
+			t.Fatalf("--until write: %s %s", p.Result, p.Error)
+		}
+		// Take the write out of the inventory, as a kill before
+		// RecordWrite leaves it.
+		raw, err := os.ReadFile(s.o.InventoryPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inv map[string]any
+		if err := json.Unmarshal(raw, &inv); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range inv["devices"].([]any) {
+			dev := d.(map[string]any)
+			delete(dev, "writes")
+			delete(dev, "firmware")
+			delete(dev, "firmware_version")
+		}
+		raw, _ = json.Marshal(inv)
+		if err := os.WriteFile(s.o.InventoryPath, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := s.run("p1").Ports[0]
+		if st := p.Step(StepWrite); st.Status != StatusReused {
+			t.Fatalf("write step %+v", st)
+		}
+		invAfter, err := inventory.Open(s.o.InventoryPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs := invAfter.Devices()
+		if len(devs) != 1 || devs[0].Firmware == "" || len(devs[0].Writes) != 1 || !devs[0].Writes[0].Verified {
+			t.Errorf("the inventory does not record the firmware in place: %+v", devs)
+		}
+	})
+}

@@ -48,9 +48,7 @@ func WriteKeeping(ctx context.Context, dev flasher.Device, root string, addr uin
 		// surroundings.
 		return dev.Write(ctx, addr, data, prog)
 	}
-	sum := sha256.Sum256(data)
-	j := surroundJournal{Identity: IdentityKey(info), Addr: addr, DataSHA: hex.EncodeToString(sum[:])}
-	path := filepath.Join(root, ".partial", fmt.Sprintf("write-%s-%06x.json", j.Identity, addr))
+	j, path := surroundFor(root, info, addr, data)
 	var old surroundJournal
 	raw, err := os.ReadFile(path)
 	kept := err == nil && json.Unmarshal(raw, &old) == nil && old.Identity == j.Identity && old.Addr == addr && old.DataSHA == j.DataSHA &&
@@ -91,6 +89,27 @@ func WriteKeeping(ctx context.Context, dev flasher.Device, root string, addr uin
 	}
 	res.Addr, res.Size = addr, len(data)
 	return res, err
+}
+
+// surroundFor is the journal of a write of data at addr to the chip of
+// info (without its surroundings) and the path it is kept at under root.
+func surroundFor(root string, info flasher.Info, addr uint32, data []byte) (surroundJournal, string) {
+	sum := sha256.Sum256(data)
+	j := surroundJournal{Identity: IdentityKey(info), Addr: addr, DataSHA: hex.EncodeToString(sum[:])}
+	return j, filepath.Join(root, ".partial", fmt.Sprintf("write-%s-%06x.json", j.Identity, addr))
+}
+
+// WriteUnfinished reports whether an earlier WriteKeeping of data at addr
+// to this chip did not end verified: the data may read back in place while
+// the rest of its last sector is still erased, so only writing it again
+// (which skips what matches) puts the chip right.
+func WriteUnfinished(root string, info flasher.Info, addr uint32, data []byte) bool {
+	if root == "" {
+		return false
+	}
+	_, path := surroundFor(root, info, addr, data)
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // surroundFallback writes without the journal when the surroundings cannot

@@ -60,6 +60,9 @@ func TestWriteKeepingSurvivesAnInterruptedErase(t *testing.T) {
 			if _, err := WriteKeeping(context.Background(), dev, root, tc.addr, data, nil, note); err == nil {
 				t.Fatal("the cut write succeeded")
 			}
+			if got := WriteUnfinished(root, dev.Info(), tc.addr, data); got != tc.keep {
+				t.Errorf("after the cut: WriteUnfinished %v, want %v", got, tc.keep)
+			}
 			res, err := WriteKeeping(context.Background(), dev, root, tc.addr, data, nil, note)
 			if err != nil || !res.Verified || res.Addr != tc.addr || res.Size != tc.size {
 				t.Fatalf("re-run: %+v, %v", res, err)
@@ -76,6 +79,9 @@ func TestWriteKeepingSurvivesAnInterruptedErase(t *testing.T) {
 				if strings.Contains(n, "cannot") {
 					t.Errorf("note %q", n)
 				}
+			}
+			if WriteUnfinished(root, dev.Info(), tc.addr, data) {
+				t.Error("WriteUnfinished after a verified write")
 			}
 			if left, _ := filepath.Glob(filepath.Join(root, ".partial", "write-*")); len(left) != 0 {
 				t.Errorf("journal left after a verified write: %v", left)
