@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -326,7 +327,7 @@ func (b *bench) setupChip(chip string, bl *baseline) error {
 	}
 	bl.stockFile = filepath.Join(dir, "stock.bin")
 	env := storeEnv(b.store)
-	s, err := b.startSim(dir, chip, "", bl.stockFile, nil)
+	s, err := b.startSim(dir, chip, "", bl.stockFile, "", nil)
 	if err != nil {
 		return err
 	}
@@ -348,7 +349,7 @@ func (b *bench) setupChip(chip string, bl *baseline) error {
 	bl.backup, _ = filepath.Rel(filepath.Join(b.store, "b"), dumps[0])
 
 	bl.writtenFile = filepath.Join(dir, "written.bin")
-	s, err = b.startSim(dir, chip, bl.stockFile, bl.writtenFile, nil)
+	s, err = b.startSim(dir, chip, bl.stockFile, bl.writtenFile, "", nil)
 	if err != nil {
 		return err
 	}
@@ -451,13 +452,32 @@ func follow(p Plan, s *simProc) func(string) {
 	}
 }
 
-// startSim serves chip on a pty in dir, from flash ("" the stock image),
-// saving to save when it stops, with the fault flags given.
-func (b *bench) startSim(dir, chip, flash, save string, faults []string) (*simProc, error) {
+// netAddr is a loopback address of its own for a device: a host of the
+// 127.77/16 block and a port free on it. The faulty run and the re-run of
+// a plan serve the device there, as a real device keeps its address across
+// power cycles (its DHCP lease).
+func (b *bench) netAddr() (string, error) {
 	n := b.net.Add(1)
-	tty := filepath.Join(dir, fmt.Sprintf("tty%d", n))
-	args := []string{"sim", "--chip", chip, "--unpaced", "--link", tty, "--auto-reset", "30ms", "--save", save,
-		"--net", fmt.Sprintf("127.77.%d.%d", 1+n/250%250, 1+n%250)}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.77.%d.%d:0", 1+n/250%250, 1+n%250))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startSim serves chip on a pty in dir, from flash ("" the stock image),
+// saving to save when it stops, with the firmware's network side at addr
+// ("" a new address) and the fault flags given.
+func (b *bench) startSim(dir, chip, flash, save, addr string, faults []string) (*simProc, error) {
+	if addr == "" {
+		var err error
+		if addr, err = b.netAddr(); err != nil {
+			return nil, err
+		}
+	}
+	tty := filepath.Join(dir, fmt.Sprintf("tty%d", b.net.Add(1)))
+	args := []string{"sim", "--chip", chip, "--unpaced", "--link", tty, "--auto-reset", "30ms", "--save", save, "--net", addr}
 	if flash != "" {
 		args = append(args, "--flash", flash)
 	}
@@ -814,7 +834,7 @@ func (b *bench) ref(p Plan) *reference {
 		}
 		startFile, _ := b.startFlash(clean)
 		final := filepath.Join(dir, "final.bin")
-		s, err := b.startSim(dir, p.Target.Chip, startFile, final, nil)
+		s, err := b.startSim(dir, p.Target.Chip, startFile, final, "", nil)
 		if err != nil {
 			ref.err = err
 			return
@@ -877,7 +897,11 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 
 	// The faulty run.
 	mid := filepath.Join(dir, "mid.bin")
-	s, err := b.startSim(dir, p.Target.Chip, startFile, mid, p.SimArgs)
+	addr, err := b.netAddr()
+	if err != nil {
+		return []string{"harness: " + err.Error()}, ""
+	}
+	s, err := b.startSim(dir, p.Target.Chip, startFile, mid, addr, p.SimArgs)
 	if err != nil {
 		return []string{"harness: " + err.Error()}, ""
 	}
@@ -907,7 +931,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 
 	// The same command without faults, on the flash the faulty run left.
 	final := filepath.Join(dir, "final.bin")
-	s, err = b.startSim(dir, p.Target.Chip, mid, final, nil)
+	s, err = b.startSim(dir, p.Target.Chip, mid, final, addr, nil)
 	if err != nil {
 		return append(violations, "harness: "+err.Error()), lg.String()
 	}
