@@ -222,12 +222,12 @@ func TestCampaign(t *testing.T) {
 					p.Kinds = slices.DeleteFunc(p.Kinds, func(k Kind) bool { return k == ReadOnly })
 					p.ReadOnlyBackups = false
 				}
-				found, log := b.run(p, *seedFlag != 0)
+				found, failed, log := b.run(p, *seedFlag != 0)
 				if *seedFlag != 0 {
 					t.Log(log)
 				}
 				mu.Lock()
-				s.Add(p, len(found))
+				s.Add(p, len(found), failed)
 				for _, v := range found {
 					line := fmt.Sprintf("seed %d: %s — replay: %s", p.Seed, v, ReplayCommand(p.Seed))
 					violations = append(violations, line)
@@ -864,16 +864,16 @@ func (b *bench) ref(p Plan) *reference {
 
 // run runs one plan: the faulty run, the checks, the clean re-run, the
 // checks again. It returns the violations and a log of what happened.
-func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
+func (b *bench) run(p Plan, verbose bool) (violations []string, failed bool, log string) {
 	var lg strings.Builder
 	logf := func(format string, args ...any) { fmt.Fprintf(&lg, format+"\n", args...) }
 	ref := b.ref(p)
 	if ref.err != nil {
-		return []string{"harness: " + ref.err.Error()}, ""
+		return []string{"harness: " + ref.err.Error()}, false, ""
 	}
 	dir, err := os.MkdirTemp(b.dir, fmt.Sprintf("run-%d-", p.Seed))
 	if err != nil {
-		return []string{"harness: " + err.Error()}, ""
+		return []string{"harness: " + err.Error()}, false, ""
 	}
 	if *keepFlag {
 		b.log("run folder of seed %d kept: %s", p.Seed, dir)
@@ -882,7 +882,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	}
 	r, err := b.prepare(p, dir)
 	if err != nil {
-		return []string{"harness: " + err.Error()}, ""
+		return []string{"harness: " + err.Error()}, false, ""
 	}
 	startFile, start := b.startFlash(p)
 	allowed := ChangedSectors(start, ref.final)
@@ -899,11 +899,11 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	mid := filepath.Join(dir, "mid.bin")
 	addr, err := b.netAddr()
 	if err != nil {
-		return []string{"harness: " + err.Error()}, ""
+		return []string{"harness: " + err.Error()}, false, ""
 	}
 	s, err := b.startSim(dir, p.Target.Chip, startFile, mid, addr, p.SimArgs)
 	if err != nil {
-		return []string{"harness: " + err.Error()}, ""
+		return []string{"harness: " + err.Error()}, false, ""
 	}
 	kill := time.Duration(p.KillAfter * float64(ref.took))
 	args := b.args(p, r, s.tty, p.JSON)
@@ -914,14 +914,15 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	}
 	logf("%s\n--- simulator\n%s", o, tail(s.out.String()))
 	if o.code == 125 {
-		return []string{"harness: the wrapper failed: " + o.stderr}, lg.String()
+		return []string{"harness: the wrapper failed: " + o.stderr}, false, lg.String()
 	}
+	failed = o.code != 0 || o.killed
 	if o.hung {
 		bad("faulty run", fmt.Sprintf("tuyaflash did not end within %s", hangLimit))
 	}
 	midFlash, err := os.ReadFile(mid)
 	if err != nil {
-		return append(violations, "harness: the simulator saved no flash: "+err.Error()), lg.String()
+		return append(violations, "harness: the simulator saved no flash: "+err.Error()), failed, lg.String()
 	}
 	if !o.killed {
 		bad("faulty run", FailureOutput(p.Op, p.JSON, o.code, o.stdout, o.stderr)...)
@@ -933,7 +934,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	final := filepath.Join(dir, "final.bin")
 	s, err = b.startSim(dir, p.Target.Chip, mid, final, addr, nil)
 	if err != nil {
-		return append(violations, "harness: "+err.Error()), lg.String()
+		return append(violations, "harness: "+err.Error()), failed, lg.String()
 	}
 	args = b.args(p, r, s.tty, p.JSON)
 	logf("$ tuyaflash %s   (clean re-run)", strings.Join(args, " "))
@@ -948,7 +949,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	}
 	finalFlash, err := os.ReadFile(final)
 	if err != nil {
-		return append(violations, "harness: the simulator saved no flash: "+err.Error()), lg.String()
+		return append(violations, "harness: the simulator saved no flash: "+err.Error()), failed, lg.String()
 	}
 	bad("re-run", b.stateChecks(p, r, start, finalFlash, allowed, &reRun{mid: midFlash, before: before})...)
 	if !SameEndState(finalFlash, ref.final) {
@@ -971,7 +972,7 @@ func (b *bench) run(p Plan, verbose bool) (violations []string, log string) {
 	if verbose {
 		logf("final flash %s, reference %s", sum(finalFlash)[:12], sum(ref.final)[:12])
 	}
-	return violations, lg.String()
+	return violations, failed, lg.String()
 }
 
 // reRun is what the re-run's checks know of the faulty run: the flash it

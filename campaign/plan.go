@@ -294,25 +294,38 @@ func ReplayCommand(seed int64) string {
 // Summary is the campaign's result, one line in the test's output and the
 // figure of README.
 type Summary struct {
-	Runs       int
-	Kinds      map[Kind]int
-	Ops        map[Op]int
-	Targets    map[string]int
-	Violations int
-	Skipped    map[Kind]string // kinds that could not run here, with why
-	Wall       time.Duration
+	Runs int
+	// Failed counts the runs whose faulty command failed or was killed
+	// (the others recovered from their faults, or the faults never hit).
+	Failed int
+	Kinds  map[Kind]int
+	// KindsFailed counts, per kind, the runs with that kind whose faulty
+	// command failed or was killed.
+	KindsFailed map[Kind]int
+	Ops         map[Op]int
+	Targets     map[string]int
+	Violations  int
+	Skipped     map[Kind]string // kinds that could not run here, with why
+	Wall        time.Duration
 }
 
 // NewSummary returns an empty summary.
 func NewSummary() *Summary {
-	return &Summary{Kinds: map[Kind]int{}, Ops: map[Op]int{}, Targets: map[string]int{}, Skipped: map[Kind]string{}}
+	return &Summary{Kinds: map[Kind]int{}, KindsFailed: map[Kind]int{}, Ops: map[Op]int{}, Targets: map[string]int{}, Skipped: map[Kind]string{}}
 }
 
-// Add counts one run.
-func (s *Summary) Add(p Plan, violations int) {
+// Add counts one run; failed says its faulty command failed or was
+// killed.
+func (s *Summary) Add(p Plan, violations int, failed bool) {
 	s.Runs++
+	if failed {
+		s.Failed++
+	}
 	for _, k := range p.Kinds {
 		s.Kinds[k]++
+		if failed {
+			s.KindsFailed[k]++
+		}
 	}
 	s.Ops[p.Op]++
 	s.Targets[p.Target.String()]++
@@ -321,11 +334,11 @@ func (s *Summary) Add(p Plan, violations int) {
 
 // Line is the summary on one line:
 //
-//	campaign: 1000 runs, 0 violations, wall 21m3s; faults: drop 70, …; operations: detect 190, …; targets: bk7231t 260, …
+//	campaign: 1000 runs, 420 failed, 0 violations, wall 7m3s; faults (runs/failed): drop 70/12, …; operations: detect 190, …; targets: bk7231t 260, …
 func (s *Summary) Line() string {
 	var kinds, ops, targets []string
 	for _, k := range Kinds {
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, s.Kinds[k]))
+		kinds = append(kinds, fmt.Sprintf("%s %d/%d", k, s.Kinds[k], s.KindsFailed[k]))
 	}
 	for _, o := range Ops {
 		ops = append(ops, fmt.Sprintf("%s %d", o, s.Ops[o]))
@@ -333,19 +346,19 @@ func (s *Summary) Line() string {
 	for _, t := range Targets {
 		targets = append(targets, fmt.Sprintf("%s %d", t, s.Targets[t.String()]))
 	}
-	return fmt.Sprintf("campaign: %d runs, %d violations, wall %s; faults: %s; operations: %s; targets: %s",
-		s.Runs, s.Violations, s.Wall.Round(time.Second), strings.Join(kinds, ", "), strings.Join(ops, ", "), strings.Join(targets, ", "))
+	return fmt.Sprintf("campaign: %d runs, %d failed, %d violations, wall %s; faults (runs/failed): %s; operations: %s; targets: %s",
+		s.Runs, s.Failed, s.Violations, s.Wall.Round(time.Second), strings.Join(kinds, ", "), strings.Join(ops, ", "), strings.Join(targets, ", "))
 }
 
 // ParseLine reads a summary line that Line printed.
 func ParseLine(line string) (*Summary, error) {
 	s := NewSummary()
-	head, rest, ok := strings.Cut(strings.TrimSpace(line), "; faults: ")
+	head, rest, ok := strings.Cut(strings.TrimSpace(line), "; faults (runs/failed): ")
 	if !ok || !strings.HasPrefix(head, "campaign: ") {
 		return nil, fmt.Errorf("not a campaign summary line: %q", line)
 	}
 	var wall string
-	if _, err := fmt.Sscanf(head, "campaign: %d runs, %d violations, wall %s", &s.Runs, &s.Violations, &wall); err != nil {
+	if _, err := fmt.Sscanf(head, "campaign: %d runs, %d failed, %d violations, wall %s", &s.Runs, &s.Failed, &s.Violations, &wall); err != nil {
 		return nil, fmt.Errorf("summary %q: %w", head, err)
 	}
 	d, err := time.ParseDuration(wall)
@@ -365,7 +378,7 @@ func ParseLine(line string) (*Summary, error) {
 		text string
 		put  func(name string, n int)
 	}{
-		{parts[0], func(name string, n int) { s.Kinds[Kind(name)] = n }},
+		{parts[0], nil},
 		{ops, func(name string, n int) { s.Ops[Op(name)] = n }},
 		{targets, func(name string, n int) { s.Targets[name] = n }},
 	} {
@@ -373,6 +386,15 @@ func ParseLine(line string) (*Summary, error) {
 			i := strings.LastIndexByte(item, ' ')
 			if i < 0 {
 				return nil, fmt.Errorf("summary item %q: want NAME COUNT", item)
+			}
+			if f.put == nil {
+				// A fault kind: NAME RUNS/FAILED.
+				var n, failed int
+				if _, err := fmt.Sscanf(item[i+1:], "%d/%d", &n, &failed); err != nil {
+					return nil, fmt.Errorf("summary item %q: %w", item, err)
+				}
+				s.Kinds[Kind(item[:i])], s.KindsFailed[Kind(item[:i])] = n, failed
+				continue
 			}
 			var n int
 			if _, err := fmt.Sscan(item[i+1:], &n); err != nil {

@@ -29,7 +29,7 @@ func TestDrawCoversTheBench(t *testing.T) {
 	s := NewSummary()
 	for seed := int64(1); seed <= 1000; seed++ {
 		p := Draw(seed)
-		s.Add(p, 0)
+		s.Add(p, 0, seed%2 == 0)
 		if !p.Target.Supports(p.Op) {
 			t.Errorf("seed %d: %s on %s", seed, p.Op, p.Target)
 		}
@@ -70,14 +70,14 @@ func TestDrawCoversTheBench(t *testing.T) {
 func TestSummaryLineRoundTrip(t *testing.T) {
 	s := NewSummary()
 	for seed := int64(1); seed <= 30; seed++ {
-		s.Add(Draw(seed), int(seed%3/2))
+		s.Add(Draw(seed), int(seed%3/2), seed%4 == 0)
 	}
 	s.Wall = 12*time.Minute + 5*time.Second
 	got, err := ParseLine(s.Line())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Line() != s.Line() || got.Runs != 30 || got.Wall != s.Wall {
+	if got.Line() != s.Line() || got.Runs != 30 || got.Failed != 7 || got.Wall != s.Wall {
 		t.Errorf("parsed back as\n%s\nwant\n%s", got.Line(), s.Line())
 	}
 	if _, err := ParseLine("campaign: broken"); err == nil {

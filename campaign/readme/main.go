@@ -99,7 +99,7 @@ func read(r io.Reader) (*result, error) {
 func render(r *result) string {
 	s := r.sum
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%d runs, %d invariant violations** (wall time %s", s.Runs, s.Violations, s.Wall)
+	fmt.Fprintf(&b, "**%d runs, %d invariant violations**; in %d of them the faulty command failed or was killed, the others recovered or the fault did not hit (wall time %s", s.Runs, s.Violations, s.Failed, s.Wall)
 	if r.machine != "" {
 		fmt.Fprintf(&b, ", %s", r.machine)
 	}
@@ -107,9 +107,9 @@ func render(r *result) string {
 	if r.command != "" {
 		fmt.Fprintf(&b, "Produced by `%s`.\n", r.command)
 	}
-	b.WriteString("\n| fault kind | runs |\n|---|---|\n")
+	b.WriteString("\n| fault kind | runs | faulty command failed or killed |\n|---|---|---|\n")
 	for _, k := range campaign.Kinds {
-		fmt.Fprintf(&b, "| %s | %d |\n", k, s.Kinds[k])
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", k, s.Kinds[k], s.KindsFailed[k])
 	}
 	b.WriteString("\nOperations: ")
 	var parts []string
