@@ -51,8 +51,15 @@ func (d *Device) negotiateBaud(ctx context.Context) error {
 		}
 		last = err
 		d.events.Emit(flasher.Warning, fmt.Sprintf("%d baud failed (%v); trying a lower rate", want, err))
-		if _, err := d.resync(ctx); err != nil {
-			return err
+		// Back to the link's rate first: the next SetBaudRate then goes
+		// out at a rate that works, not at the one that garbles it.
+		if err := d.fallBack(ctx, LinkBaud); err != nil {
+			if isFatal(err) {
+				return err
+			}
+			if _, err := d.resync(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	return &flasher.HintError{
