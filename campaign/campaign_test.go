@@ -260,7 +260,7 @@ func TestCampaign(t *testing.T) {
 		}
 		slices.Sort(violations)
 		for _, v := range violations {
-			fmt.Fprintln(&buf, "violation", v)
+			fmt.Fprintln(&buf, "violation", strings.ReplaceAll(v, "\n", " | "))
 		}
 		if err := os.WriteFile(*outFlag, buf.Bytes(), 0o644); err != nil {
 			t.Error(err)
