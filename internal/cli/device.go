@@ -340,6 +340,10 @@ func (e *env) baudFor(fam flasher.Family) int {
 // few seconds otherwise (none with --json unless -v); it also remembers
 // where a transfer stands for an interruption's message.
 func (e *env) progress() flasher.Progress {
+	if e.progressTo != nil {
+		e.track.show(e.progressTo)
+		return e.track
+	}
 	tty := e.terminal(e.stderr)
 	e.track.show(ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: tty, Quiet: e.g.json && e.g.verbose == 0}))
 	return e.track

@@ -1,0 +1,123 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/migrate"
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+// PortView is one serial port the page offers.
+type PortView struct {
+	transport.PortInfo
+	// Virtual: a virtual device served inside tuyaflash ("sim:…").
+	Virtual bool `json:"virtual"`
+	// Given: named on the command line (--port), not listed by the
+	// system.
+	Given bool `json:"given,omitempty"`
+}
+
+// PortsView is the port list.
+type PortsView struct {
+	Ports []PortView `json:"ports"`
+	// Error is why the system's list could not be read (the virtual
+	// and given ports are still listed).
+	Error string `json:"error,omitempty"`
+}
+
+// portWatch polls the system's port list, so that the page sees adapters
+// as they are plugged and unplugged.
+type portWatch struct {
+	s    *Server
+	mu   sync.Mutex
+	last *PortsView
+	json []byte
+}
+
+// list reads the ports now.
+func (p *portWatch) list() *PortsView {
+	v := &PortsView{Ports: []PortView{}}
+	sys, err := p.s.cfg.ListPorts()
+	if err != nil {
+		v.Error = "list ports: " + err.Error()
+	}
+	seen := map[string]bool{}
+	for _, pi := range sys {
+		pi.VID, pi.PID = backup.HexID(pi.VID), backup.HexID(pi.PID)
+		v.Ports = append(v.Ports, PortView{PortInfo: pi})
+		seen[pi.Name] = true
+	}
+	// The adapters bench flashing uses first, then the other serial
+	// ports, in the system's order.
+	slices.SortStableFunc(v.Ports, func(a, b PortView) int {
+		return rank(a) - rank(b)
+	})
+	for _, name := range p.s.cfg.ExtraPorts {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		virt := migrate.IsVirtualPort(name)
+		v.Ports = append(v.Ports, PortView{PortInfo: transport.PortInfo{Name: name}, Virtual: virt, Given: !virt})
+	}
+	return v
+}
+
+func rank(p PortView) int {
+	switch {
+	case p.Likely:
+		return 0
+	case p.USB:
+		return 1
+	}
+	return 2
+}
+
+// current is the last list read (reading it when there is none yet).
+func (p *portWatch) current() *PortsView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		p.last = p.list()
+		p.json, _ = json.Marshal(p.last)
+	}
+	return p.last
+}
+
+// update reads the list and sends it to the page when it changed.
+func (p *portWatch) update() {
+	v := p.list()
+	b, _ := json.Marshal(v)
+	p.mu.Lock()
+	changed := string(b) != string(p.json)
+	p.last, p.json = v, b
+	p.mu.Unlock()
+	if changed {
+		p.s.hub.publish("ports", v)
+	}
+}
+
+func (p *portWatch) run(ctx context.Context) {
+	t := time.NewTicker(p.s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		p.update()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handlePorts is GET /api/ports.
+func (s *Server) handlePorts(w http.ResponseWriter, r *http.Request) {
+	s.ports.update()
+	writeJSON(w, http.StatusOK, s.ports.current())
+}
