@@ -34,7 +34,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		if !s.exposed && !s.hosts[strings.ToLower(hostOnly(r.Host))] {
-			s.refuse(w, r, "unexpected Host "+r.Host+": open the page at the address tuyaflash serve printed")
+			s.refuse(w, r, "unexpected Host "+r.Host+": open the page at the address printed when the server started")
 			return
 		}
 		hasToken := s.hasToken(r)

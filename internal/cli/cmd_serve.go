@@ -67,7 +67,7 @@ The API is documented in docs/api.md.`}
 		if err != nil {
 			hint := "choose another address with --addr"
 			if errors.Is(err, syscall.EADDRINUSE) {
-				hint = "another program (a tuyaflash serve already running?) uses this address: open it, or choose another with --addr"
+				hint = "another program uses this address (perhaps another 'tuyaflash serve': open its page), or choose another with --addr"
 			}
 			return &flasher.HintError{Err: fmt.Errorf("listen on %s: %w", addr, err), Hint: hint}
 		}
@@ -220,7 +220,7 @@ func (jobRunner) Run(ctx context.Context, req serve.Request, obs migrate.Observe
 	stop := context.AfterFunc(ctx, func() { cancel(interruption(context.Cause(ctx))) })
 	defer stop()
 	var doc bytes.Buffer
-	lines := &jobLines{obs: obs, skip: "tuyaflash " + string(req.Kind) + ":"}
+	lines := jobLines(req.Kind, obs)
 	runWith(jctx, jobArgs(req), strings.NewReader(""), &doc, lines, func(e *env) {
 		e.progressTo = &jobProgress{obs: obs}
 	})
@@ -230,57 +230,32 @@ func (jobRunner) Run(ctx context.Context, req serve.Request, obs migrate.Observe
 
 // jobLines turns what a command prints on stderr into events: migrate's
 // --events lines as they are, ">>> " instructions, "warning: " warnings
-// and notes (-v). The failure report at the end is in the JSON document
-// and left out.
-type jobLines struct {
-	mu   sync.Mutex
-	obs  migrate.Observer
-	skip string
-	buf  []byte
-	// failed: the failure report began; what follows is its hint.
-	failed bool
-}
-
-func (w *jobLines) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
+// and notes (-v). The failure report at the end (from "tuyaflash KIND:"
+// on) is in the JSON document and left out.
+func jobLines(kind serve.Kind, obs migrate.Observer) *lineNotify {
+	failed := false
+	report := "tuyaflash " + string(kind) + ":"
+	return &lineNotify{
+		notify: func(e flasher.Event) {
+			k := migrate.KindNote
+			switch e.Kind {
+			case flasher.Action:
+				k = migrate.KindAction
+			case flasher.Warning:
+				k = migrate.KindWarning
+			}
+			obs.Observe(migrate.Event{Kind: k, Message: strings.TrimSpace(e.Message)})
+		},
+		raw: func(l string) bool {
+			var ev migrate.Event
+			if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &ev) == nil && ev.Kind != "" {
+				obs.Observe(ev)
+				return true
+			}
+			failed = failed || strings.HasPrefix(l, report)
+			return failed
+		},
 	}
-}
-
-func (w *jobLines) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.line(string(w.buf))
-		w.buf = nil
-	}
-}
-
-func (w *jobLines) line(l string) {
-	var ev migrate.Event
-	switch {
-	case strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &ev) == nil && ev.Kind != "":
-	case strings.HasPrefix(l, w.skip) || w.failed:
-		w.failed = true
-		return
-	case strings.HasPrefix(l, ">>> "):
-		ev = migrate.Event{Kind: migrate.KindAction, Message: strings.TrimPrefix(l, ">>> ")}
-	case strings.HasPrefix(l, "warning: "):
-		ev = migrate.Event{Kind: migrate.KindWarning, Message: strings.TrimPrefix(l, "warning: ")}
-	case strings.TrimSpace(l) != "":
-		ev = migrate.Event{Kind: migrate.KindNote, Message: strings.TrimSpace(l)}
-	default:
-		return
-	}
-	w.obs.Observe(ev)
 }
 
 // jobProgress turns a command's transfer progress into events.
