@@ -433,6 +433,9 @@ func Load(path string, allowMissing bool) (*Backup, error) {
 	if b.Sidecar.SHA256 == "" || b.Sidecar.Size == 0 {
 		return nil, &os.PathError{Op: "load backup", Path: path + ".json", Err: fmt.Errorf("%w: no size or sha256", ErrBadSidecar)}
 	}
+	if _, err := hex.DecodeString(b.Sidecar.SHA256); err != nil || len(b.Sidecar.SHA256) != 2*sha256.Size {
+		return nil, &os.PathError{Op: "load backup", Path: path + ".json", Err: fmt.Errorf("%w: sha256 %q is not 64 hex digits", ErrBadSidecar, b.Sidecar.SHA256)}
+	}
 	if int64(len(data)) != b.Sidecar.Size {
 		return nil, &os.PathError{Op: "load backup", Path: path, Err: fmt.Errorf("%w: %d bytes, sidecar says %d (truncated or appended to)", ErrCorrupt, len(data), b.Sidecar.Size)}
 	}

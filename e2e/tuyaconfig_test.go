@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,10 +78,61 @@ func TestBackupPrintsTuyaConfig(t *testing.T) {
 	}
 }
 
-// TestTuyaConfigOfESP8266Dump: the ESP8266 Tuya store has no public format
-// description; tuya-config says so instead of guessing.
+// TestTuyaConfigOfESP8266Dump: the backup of a virtual stock ESP8266
+// (whose PSM the simulator writes, encrypted, independently of tuyaconfig)
+// gives its device id with the secrets hidden; a dump without Tuya's PSM
+// store says what was searched and where; a dump holding one (synthetic:
+// no real ESP8266 Tuya dump is available) gives the local key and Wi-Fi
+// behind --show-secrets, and a Tasmota template from its pin map.
 func TestTuyaConfigOfESP8266Dump(t *testing.T) {
 	s := startSim(t, "--chip", "esp8266")
 	dump := backupPath(t, mustRun(t, t.TempDir(), "backup", "--port", s.tty))
-	expectFail(t, t.TempDir(), 6, []string{"ESP8266 dumps is not supported yet"}, "tuya-config", dump)
+	stock := mustRun(t, t.TempDir(), "tuya-config", dump)
+	for _, want := range []string{"ESP8266 PSM store at 0x07B000, 1 sector, AES-128-ECB, key byte 0x5A", "Device ID:        tfsim0",
+		"Local key:        <hidden: --show-secrets>", "Wi-Fi SSID:       <hidden: --show-secrets>"} {
+		if !strings.Contains(stock.stdout, want) {
+			t.Errorf("summary of the virtual stock ESP8266 lacks %q:\n%s", want, stock.stdout)
+		}
+	}
+
+	img := espImage(60000, 3, 9)
+	img = append(img, bytes.Repeat([]byte{0xFF}, 0x100000-len(img))...)
+	empty := filepath.Join(t.TempDir(), "esp-no-psm.bin")
+	if err := os.WriteFile(empty, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expectFail(t, t.TempDir(), 1, []string{"without a Tuya PSM store", "searched 256 sectors", "0x7B000"}, "tuya-config", empty)
+
+	// A plaintext PSM store at 0x7B000 of an ESP8266 flash, built by hand
+	// from the description (more-chips.md §4).
+	psm := "PSM1\x00ty_ws_ver=1.0.3\x00gw_id=bf00e2e0000000000001\x00local_key=e2elocalkey00001\x00ssid=E2E-Net\x00" +
+		"passwd=e2e-wifi-pass\x00user_param_key={module:TYWE3S,rl1_pin:12,rl1_lv:1,bt1_pin:0,bt1_lv:0}\x00"
+	copy(img[0x7B000:], psm)
+	file := filepath.Join(t.TempDir(), "esp-psm.bin")
+	if err := os.WriteFile(file, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hidden := mustRun(t, t.TempDir(), "tuya-config", file)
+	for _, want := range []string{"ESP8266 PSM store at 0x07B000", "bf00e2e0000000000001", "Local key:        <hidden: --show-secrets>",
+		"Wi-Fi SSID:       <hidden: --show-secrets>", "TYWE3S", "relay 1 (active high)"} {
+		if !strings.Contains(hidden.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, hidden.stdout)
+		}
+	}
+	for _, secret := range []string{"e2elocalkey00001", "E2E-Net", "e2e-wifi-pass"} {
+		if strings.Contains(hidden.stdout+hidden.stderr, secret) {
+			t.Errorf("a secret of %d chars is printed without --show-secrets", len(secret))
+		}
+	}
+	shown := mustRun(t, t.TempDir(), "tuya-config", file, "--show-secrets")
+	for _, secret := range []string{"e2elocalkey00001", "E2E-Net", "e2e-wifi-pass"} {
+		if !strings.Contains(shown.stdout, secret) {
+			t.Errorf("--show-secrets lacks a secret of %d chars", len(secret))
+		}
+	}
+	// Tasmota: relay 1 (224) on GPIO12, Button1 (32) on GPIO0.
+	tas := mustRun(t, t.TempDir(), "tuya-config", file, "--template", "tasmota", "--name", "plug")
+	if !strings.Contains(tas.stdout, `"NAME":"plug","GPIO":[32,0,0,0,0,0,0,0,224,`) {
+		t.Errorf("Tasmota template:\n%s", tas.stdout)
+	}
 }

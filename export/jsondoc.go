@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // The two shapes of a tinytuya device file.
@@ -28,6 +29,11 @@ type doc struct {
 }
 
 func parseDoc(data []byte) (*doc, error) {
+	// JSON is UTF-8 (RFC 8259 §8.1), and an entry's text goes into the
+	// archive as a JSON string: other bytes would not come back unchanged.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: not UTF-8 text", ErrNotDeviceFile)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {

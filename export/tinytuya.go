@@ -476,7 +476,9 @@ func UndoTinyTuya(file string, matches []Match, o Options) (*Result, error) {
 	slices.SortStableFunc(back, func(a, b archived) int { return a.Index - b.Index })
 	data, d := s.orig, s.doc
 	for _, a := range back {
-		if i := d.indexOf(a); i >= 0 {
+		// "Already there" means in the file as it was, not put back by
+		// this loop: two archived entries may share a device id.
+		if i := s.doc.indexOf(a); i >= 0 {
 			s.res.Already = append(s.res.Already, Entry{ID: a.ID, Name: a.Name, MAC: a.MAC, Index: i})
 			continue
 		}

@@ -114,6 +114,9 @@ func detectUF2(d *Detection) error {
 		if flags&uf2HasMD5 != 0 {
 			end = 484
 		}
+		if 32+int(size) > end {
+			return bad("block %d claims %d payload bytes, overlapping its MD5 area", i, size)
+		}
 		var btags map[uint32][]byte
 		if flags&uf2HasTags != 0 {
 			var err error

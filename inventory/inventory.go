@@ -258,8 +258,7 @@ func (d Device) CurrentFirmware() (name, version string) {
 // MAC's last 6 hex digits, prefixed with "tuya-"; usable as an ESPHome node
 // name or a file name.
 func (d Device) Name() string {
-	if d.MACPlaceholder == "" && d.MAC != "" {
-		c := strings.ReplaceAll(strings.ToLower(d.MAC), ":", "")
+	if c := strings.ReplaceAll(strings.ToLower(d.MAC), ":", ""); d.MACPlaceholder == "" && len(c) >= 6 {
 		return "tuya-" + c[len(c)-6:]
 	}
 	if d.Tuya != nil && len(d.Tuya.DeviceID) >= 6 {

@@ -101,18 +101,44 @@ func anyInt(v any) (int64, bool) {
 	return 0, false
 }
 
+// maxUptime bounds a believable uptime; a negative or longer one (or one
+// that would overflow time.Duration) is garbage from the firmware.
+const maxUptime = 100 * 365 * 24 * time.Hour
+
+// uptimeSeconds turns a number of seconds into an uptime; ok is false
+// outside 0..maxUptime.
+func uptimeSeconds(n int64) (time.Duration, bool) {
+	if n < 0 || n > int64(maxUptime/time.Second) {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// seconds returns the value under k as an uptime in seconds
+// (uptimeSeconds).
+func (o jobj) seconds(k string) (time.Duration, bool) {
+	n, ok := o.int(k)
+	if !ok {
+		return 0, false
+	}
+	return uptimeSeconds(n)
+}
+
 // parseUptime reads Tasmota's "202T01:24:51" (days T hh:mm:ss), a bare
 // "01:24:51", or a number of seconds (OpenBeken's StatusPRM.Uptime).
 func parseUptime(v any) (time.Duration, bool) {
 	s, isStr := v.(string)
 	if !isStr || !strings.Contains(s, ":") {
 		n, ok := anyInt(v)
-		return time.Duration(n) * time.Second, ok
+		if !ok {
+			return 0, false
+		}
+		return uptimeSeconds(n)
 	}
 	var days int64
 	if i := strings.IndexByte(s, 'T'); i >= 0 {
 		d, err := strconv.ParseInt(s[:i], 10, 64)
-		if err != nil {
+		if err != nil || d < 0 || d > int64(maxUptime/(24*time.Hour)) {
 			return 0, false
 		}
 		days, s = d, s[i+1:]
@@ -124,11 +150,10 @@ func parseUptime(v any) (time.Duration, bool) {
 	var hms [3]int64
 	for i, p := range parts {
 		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil {
+		if err != nil || n < 0 || n > 1<<20 {
 			return 0, false
 		}
 		hms[i] = n
 	}
-	return time.Duration(days)*24*time.Hour + time.Duration(hms[0])*time.Hour +
-		time.Duration(hms[1])*time.Minute + time.Duration(hms[2])*time.Second, true
+	return uptimeSeconds(days*86400 + hms[0]*3600 + hms[1]*60 + hms[2])
 }

@@ -153,6 +153,9 @@ func collect(msg *dnsMsg, qname string, from netip.Addr, byName map[string]*MDNS
 				}
 			}
 		case dnsTypeA, dnsTypeAAAA:
+			if !rr.addr.IsValid() {
+				continue // address data of the wrong length
+			}
 			k := strings.ToLower(strings.TrimSuffix(rr.name, "."))
 			hosts[k] = append(hosts[k], rr.addr)
 		}
@@ -256,8 +259,10 @@ func parseDNS(b []byte) (*dnsMsg, error) {
 
 // readName reads a possibly compressed name at off; it returns the name
 // with a trailing dot and the offset after the name's bytes in place.
+// Names longer than DNS allows (255 bytes, RFC 1035 §2.3.4) are refused.
 func readName(b []byte, off int) (string, int, error) {
 	var labels []string
+	size := 0
 	end := -1
 	for jumps := 0; ; {
 		if off >= len(b) {
@@ -282,7 +287,7 @@ func readName(b []byte, off int) (string, int, error) {
 		case l&0xC0 != 0:
 			return "", 0, errDNS
 		default:
-			if off+1+l > len(b) {
+			if size += 1 + l; off+1+l > len(b) || size > 255 {
 				return "", 0, errDNS
 			}
 			labels = append(labels, string(b[off+1:off+1+l]))

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
 )
@@ -104,8 +103,8 @@ func applyStatus(res *Result, st jobj, obk bool) {
 	setIf(&res.Name, status.str("FriendlyName"))
 
 	sts := st.obj("StatusSTS")
-	if n, ok := sts.int("UptimeSec"); ok {
-		res.Uptime = time.Duration(n) * time.Second
+	if d, ok := sts.seconds("UptimeSec"); ok {
+		res.Uptime = d
 	} else if d, ok := parseUptime(sts["Uptime"]); ok {
 		res.Uptime = d
 	} else if d, ok := parseUptime(st.obj("StatusPRM")["Uptime"]); ok {
@@ -197,8 +196,8 @@ func applyOBKInfo(res *Result, info jobj) {
 		}
 	}
 	if res.Uptime == 0 {
-		if n, ok := info.int("uptime_s"); ok {
-			res.Uptime = time.Duration(n) * time.Second
+		if d, ok := info.seconds("uptime_s"); ok {
+			res.Uptime = d
 		}
 	}
 }

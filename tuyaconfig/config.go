@@ -1,7 +1,8 @@
 // Package tuyaconfig reads the Tuya configuration out of a stock BK7231T/N
 // flash backup: the encrypted TuyaOS key-value storage (key block, data
 // blocks, swap copies), the device identity and keys, the Wi-Fi
-// credentials and the vendor's pin map (user_param_key). It never prints
+// credentials and the vendor's pin map (user_param_key). Other dumps
+// (ESP8266) are searched for Tuya's PSM store (psm.go). It never prints
 // and never writes files; Config.Summary and Config.Redacted keep secrets
 // out of what a caller shows unless asked.
 package tuyaconfig
@@ -60,19 +61,26 @@ type Config struct {
 	KeyBlockOffset int `json:"key_block_offset"`
 	// Blocks lists the sectors of the storage area in input order.
 	Blocks []BlockInfo `json:"blocks"`
+	// PSM describes the ESP8266 PSM store when the config came from one
+	// (then KeyBlockOffset is 0 and Blocks lists the store's sectors);
+	// nil for BK7231 storage.
+	PSM *PSMInfo `json:"psm,omitempty"`
 	// Notes are remarks on how values were obtained.
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Parse reads a full BK7231 dump or a storage-only extract. On damaged
-// storage it returns what it could read together with a *DamageError; when
-// no storage is found it returns a nil Config and an error wrapping
-// ErrNoStorage or ErrUnsupportedFormat. It never panics on any input.
+// Parse reads a full BK7231 dump or a storage-only extract; an input
+// without BK7231 storage (an ESP8266 dump) is searched for Tuya's PSM
+// store. On damaged storage it returns what it could read together with a
+// *DamageError; when no storage is found it returns a nil Config and an
+// error wrapping ErrNoStorage or ErrUnsupportedFormat. It never panics on
+// any input.
 func Parse(dump []byte) (*Config, error) {
 	keys, prot, badKeys, protData := findKeyBlocks(dump)
 	if len(keys) == 0 {
-		if err := detectUnsupported(dump); err != nil {
-			return nil, err
+		cfg, search, err := parsePSM(dump)
+		if cfg != nil {
+			return cfg, err
 		}
 		detail := "no key block (magic 0x13579753) in the input"
 		if len(badKeys) > 0 {
@@ -80,7 +88,7 @@ func Parse(dump []byte) (*Config, error) {
 		} else if len(dump) < sectorSize {
 			detail = fmt.Sprintf("the input is only %d bytes; the storage needs at least one 4096-byte key block", len(dump))
 		}
-		return nil, noStorage(detail)
+		return nil, noPSMError(dump, search, detail, len(badKeys) > 0)
 	}
 	skip := map[int]bool{}
 	for _, p := range prot {
@@ -332,11 +340,12 @@ func ChipFromModule(module string) string {
 }
 
 // Redacted returns a copy of c with every secret replaced by Hidden: local
-// key, secKey, auth and PSK keys, Wi-Fi password and pairing token, in the
-// typed fields and inside Keys and ProtectedKeys.
+// key, secKey, auth and PSK keys, Wi-Fi SSID and password and pairing
+// token, in the typed fields and inside Keys and ProtectedKeys (top-level
+// keys with such names too, as a PSM store has them).
 func (c *Config) Redacted() *Config {
 	r := *c
-	for _, p := range []*string{&r.LocalKey, &r.SecKey, &r.AuthKey, &r.PSKKey, &r.WiFiPassword} {
+	for _, p := range []*string{&r.LocalKey, &r.SecKey, &r.AuthKey, &r.PSKKey, &r.WiFiSSID, &r.WiFiPassword} {
 		if *p != "" {
 			*p = Hidden
 		}
@@ -345,6 +354,11 @@ func (c *Config) Redacted() *Config {
 	r.ProtectedKeys = redactKeys(c.ProtectedKeys)
 	r.Blocks = append([]BlockInfo(nil), c.Blocks...)
 	r.Notes = append([]string(nil), c.Notes...)
+	if c.PSM != nil {
+		p := *c.PSM
+		p.Order = append([]string(nil), c.PSM.Order...)
+		r.PSM = &p
+	}
 	return &r
 }
 
@@ -381,7 +395,7 @@ func (c *Config) JSON(showSecrets bool) ([]byte, error) {
 var secretFields = map[string]bool{
 	"lckey": true, "key": true, "seckey": true, "localkey": true, "local_key": true,
 	"auth_key": true, "authkey": true, "psk_key": true, "pskkey": true, "psk": true,
-	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true,
+	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true, "ssid": true,
 }
 
 func redactKeys(in map[string]json.RawMessage) map[string]json.RawMessage {
@@ -390,6 +404,10 @@ func redactKeys(in map[string]json.RawMessage) map[string]json.RawMessage {
 	}
 	out := make(map[string]json.RawMessage, len(in))
 	for k, raw := range in {
+		if secretFields[strings.ToLower(k)] && string(raw) != "null" {
+			out[k] = marshalPlain(Hidden)
+			continue
+		}
 		var v any
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()

@@ -14,7 +14,8 @@ var (
 	// ErrNoStorage: no Tuya storage key block was found in the input.
 	ErrNoStorage = errors.New("no Tuya storage found")
 	// ErrUnsupportedFormat: the input holds a Tuya configuration in a
-	// format tuyaflash cannot read (ESP8266 dumps).
+	// layout tuyaflash cannot read (a PSM1 sector of an ESP8266 dump
+	// without key=value strings).
 	ErrUnsupportedFormat = errors.New("this Tuya config format is not supported")
 	// ErrDamaged: the storage was found but some blocks or values failed
 	// their checks; what could be read is returned alongside.
@@ -27,12 +28,12 @@ var (
 // but cannot be read.
 type UnsupportedFormatError struct {
 	Chip   string // e.g. "ESP8266"
-	Detail string // what was recognised, e.g. "ESP8266 boot image at 0x0"
+	Detail string // what was recognised, e.g. "a PSM1 sector at 0x7B000 without key=value strings"
 }
 
-// Error says which chip's format is not supported.
+// Error says which chip's config could not be read, and why.
 func (e *UnsupportedFormatError) Error() string {
-	msg := fmt.Sprintf("Tuya config of %s dumps is not supported yet", e.Chip)
+	msg := fmt.Sprintf("cannot read the Tuya config of this %s dump", e.Chip)
 	if e.Detail != "" {
 		msg += " (" + e.Detail + ")"
 	}
@@ -98,7 +99,7 @@ func (e *DamageError) empty() bool { return len(e.Blocks) == 0 && len(e.Keys) ==
 func noStorage(detail string) error {
 	return &flasher.HintError{
 		Err: fmt.Errorf("%w: %s", ErrNoStorage, detail),
-		Hint: "Pass a full 2 MiB BK7231 backup (or the storage area starting at its key block, 0x1EE000 in the full dump). " +
-			"If this is a full backup, the Tuya storage was erased or the device never ran Tuya firmware.",
+		Hint: "Pass a full 2 MiB BK7231 backup (or the storage area starting at its key block, 0x1EE000 in the full dump), " +
+			"or a full ESP8266 backup. If this is a full backup, the Tuya storage was erased or the device never ran Tuya firmware.",
 	}
 }

@@ -355,31 +355,6 @@ func TestParseDamagedInput(t *testing.T) {
 	}
 }
 
-func TestESP8266DumpIsUnsupported(t *testing.T) {
-	esp := make([]byte, 0x100000)
-	for i := range esp {
-		esp[i] = 0xFF
-	}
-	copy(esp, []byte{0xE9, 0x03, 0x02, 0x20})
-	psm := append([]byte(nil), esp...)
-	copy(psm[0x7B000:], "PSM1\x00\x00gw_bi={}")
-	for name, img := range map[string][]byte{"boot image": esp, "plaintext PSM": psm[0x7B000:]} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := Parse(img)
-			if cfg != nil || !errors.Is(err, ErrUnsupportedFormat) {
-				t.Fatalf("cfg %v, err %v; want ErrUnsupportedFormat", cfg, err)
-			}
-			var ue *UnsupportedFormatError
-			if !errors.As(err, &ue) || ue.Chip != "ESP8266" {
-				t.Fatalf("err %T %v", err, err)
-			}
-			if !strings.Contains(err.Error(), "Tuya config of ESP8266 dumps is not supported yet") || flasher.Hint(err) == "" {
-				t.Errorf("message %q, hint %q", err, flasher.Hint(err))
-			}
-		})
-	}
-}
-
 func TestRedactedAndSummaryHideSecrets(t *testing.T) {
 	cfg, err := Parse(buildStorage("1.2.3").bytes())
 	if err != nil {

@@ -3,6 +3,7 @@ package tuyaconfig
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // roleText describes a role for people.
@@ -59,9 +60,23 @@ func (c *Config) Summary(showSecrets bool) string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "Tuya configuration (key block at 0x%06X, %d data blocks, %d in use)\n", v.KeyBlockOffset, total, inUse)
+	if p := v.PSM; p != nil {
+		enc := "plaintext"
+		if p.Encrypted {
+			enc = fmt.Sprintf("AES-128-ECB, key byte 0x%02X", p.KeyByte)
+		}
+		secs := "sectors"
+		if p.Sectors == 1 {
+			secs = "sector"
+		}
+		fmt.Fprintf(&b, "Tuya configuration (ESP8266 PSM store at 0x%06X, %d %s, %s)\n", p.Offset, p.Sectors, secs, enc)
+	} else {
+		fmt.Fprintf(&b, "Tuya configuration (key block at 0x%06X, %d data blocks, %d in use)\n", v.KeyBlockOffset, total, inUse)
+	}
 	chip := v.Chip
 	switch {
+	case v.ChipSource == "psm":
+		chip += " (Tuya's ESP8266 PSM store; an ESP8285 keeps the same)"
 	case chip != "" && v.ChipSource == "em_sys_env":
 		chip += fmt.Sprintf(" (em_sys_env %q)", v.Platform)
 	case chip != "":
@@ -108,6 +123,12 @@ func (c *Config) Summary(showSecrets bool) string {
 	} else {
 		b.WriteString("Pin map: no user_param_key stored\n")
 	}
+	if p := v.PSM; p != nil {
+		fmt.Fprintf(&b, "PSM entries (%d):\n", len(p.Order))
+		for _, k := range p.Order {
+			fmt.Fprintf(&b, "  %s = %s\n", k, psmShown(v.Text(k)))
+		}
+	}
 	for _, n := range v.Notes {
 		fmt.Fprintf(&b, "Note: %s\n", n)
 	}
@@ -120,8 +141,33 @@ func (c *Config) Summary(showSecrets bool) string {
 	if len(bad) > 0 {
 		b.WriteString("Damaged blocks:\n" + strings.Join(bad, "\n") + "\n")
 	}
-	if !showSecrets && (c.LocalKey != "" || c.SecKey != "" || c.WiFiPassword != "" || c.AuthKey != "") {
+	if !showSecrets && (c.LocalKey != "" || c.SecKey != "" || c.WiFiSSID != "" || c.WiFiPassword != "" || c.AuthKey != "" || hasHiddenKey(v)) {
 		b.WriteString("Secrets are hidden; run again with --show-secrets to see them.\n")
 	}
 	return b.String()
+}
+
+// psmShownMax is how much of a PSM value the summary shows.
+const psmShownMax = 160
+
+// psmShown shortens a long value for the summary (--json has it whole).
+func psmShown(s string) string {
+	if len(s) <= psmShownMax {
+		return s
+	}
+	cut := psmShownMax
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes; --json shows all)", s[:cut], len(s))
+}
+
+// hasHiddenKey reports whether the redacted r hides a top-level key.
+func hasHiddenKey(r *Config) bool {
+	for _, raw := range r.Keys {
+		if strings.Contains(string(raw), Hidden) {
+			return true
+		}
+	}
+	return false
 }

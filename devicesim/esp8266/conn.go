@@ -26,6 +26,10 @@ type conn struct {
 	// pending is a frame the tuyaflash stub read while streaming
 	// READ_FLASH; it is handled as the next command.
 	pending *rxFrame
+	// raw is the tuyaflash stub's receive buffer (rxbuf.go); rxHighWater
+	// and rxLost its statistics since the last STUB_INFO reset.
+	raw                 []byte
+	rxHighWater, rxLost int
 	// strike and delayReply are the command-indexed faults armed for the
 	// command being handled (Faults.ResetAtCommand, DelayAtCommand).
 	strike, delayReply bool
@@ -175,6 +179,7 @@ func (c *conn) applyReset() error {
 		d.sessGen = gen
 		c.dec.reset()
 		c.pending = nil
+		c.raw = c.raw[:0]
 	}
 	if ev == nil {
 		if !d.appRunning && d.currentMode() == modeApp && d.lastBootOK {
@@ -362,6 +367,9 @@ func (c *conn) goodFrame() {
 // nextFrame returns the next received frame, waiting at most one poll
 // interval for bytes; ok is false when none arrived.
 func (c *conn) nextFrame() (rxFrame, bool, error) {
+	if c.ringMode() {
+		return c.ringFrame()
+	}
 	if f, ok := c.dec.next(); ok {
 		return f, true, nil
 	}
@@ -434,7 +442,11 @@ func (c *conn) received(p []byte) error {
 	if ft.RxDropRate > 0 || ft.RxCorruptRate > 0 || ft.RxDupRate > 0 {
 		p = damage(p, before, ft.FaultAfter, d.rxRand, ft.RxDropRate, ft.RxCorruptRate, ft.RxDupRate)
 	}
-	c.dec.feed(p)
+	if c.ringMode() {
+		c.raw = append(c.raw, p...) // decoded when the stub is ready
+	} else {
+		c.dec.feed(p)
+	}
 	c.watchJunk()
 	if m == modeApp && len(p) > 0 {
 		if err := c.appSerial(p); err != nil {

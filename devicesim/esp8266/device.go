@@ -37,13 +37,21 @@ type StubModel int
 const (
 	// StubTuyaflash is tuyaflash's own stub (stub/esp8266): every command
 	// finishes its work before its reply, errors are reported on the
-	// packet that caused them. The default.
+	// packet that caused them; it receives into a 20 KiB ring while it
+	// works, so a client may send the next packet before the reply
+	// (STUB_INFO announces the window), erases ahead and reads written
+	// data back for the MD5 while it waits. The default.
 	StubTuyaflash StubModel = iota
 	// StubEsptool is esp-flasher-stub v1.1.0, esptool's default stub
 	// since v5.3.0: FLASH_DATA, FLASH_DEFL_DATA, READ_FLASH,
 	// CHANGE_BAUDRATE and MEM_END are acknowledged before their work and
 	// a failure of that work is the answer to the next command.
 	StubEsptool
+	// StubTuyaflash1 is tuyaflash's first stub: synchronous like
+	// StubTuyaflash, but it polls the 128-byte UART FIFO, so bytes that
+	// arrive while it works beyond those 128 are lost; no STUB_INFO, no
+	// background work, data staged and programmed 4 KiB at a time.
+	StubTuyaflash1
 )
 
 // String names the model as ParseStubModel accepts it.
@@ -53,19 +61,23 @@ func (m StubModel) String() string {
 		return "tuyaflash"
 	case StubEsptool:
 		return "esptool"
+	case StubTuyaflash1:
+		return "tuyaflash-1"
 	}
 	return fmt.Sprintf("StubModel(%d)", int(m))
 }
 
-// ParseStubModel accepts "tuyaflash" and "esptool".
+// ParseStubModel accepts "tuyaflash", "tuyaflash-1" and "esptool".
 func ParseStubModel(s string) (StubModel, error) {
 	switch s {
 	case "tuyaflash", "":
 		return StubTuyaflash, nil
 	case "esptool":
 		return StubEsptool, nil
+	case "tuyaflash-1":
+		return StubTuyaflash1, nil
 	}
-	return 0, fmt.Errorf("espsim: unknown stub model %q (want tuyaflash or esptool)", s)
+	return 0, fmt.Errorf("espsim: unknown stub model %q (want tuyaflash, tuyaflash-1 or esptool)", s)
 }
 
 // Config describes the simulated module. The zero value is a 1 MiB
@@ -224,6 +236,11 @@ type Stats struct {
 	AppBoots int
 	// GPIO0Low reports whether the bench holds GPIO0 low.
 	GPIO0Low bool
+	// RxHighWater is the most a tuyaflash stub held in its receive
+	// buffer at the end of a command's work (bytes received while it
+	// worked, not yet decoded); RxLost the bytes it lost because they
+	// did not fit.
+	RxHighWater, RxLost int
 }
 
 // ErrDisconnected is returned by Serve when Faults.DisconnectAfter closed
@@ -304,6 +321,8 @@ type Device struct {
 	ops            [2]int64 // flash operations by opKind
 	bytesIn        int64
 	bytesOut       int64
+	rxHighWater    int
+	rxLost         int
 	resets         int
 	appBoots       int
 	autoResetAt    time.Time
@@ -332,7 +351,7 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Chip != ESP8266 && cfg.Chip != ESP8285 {
 		return nil, fmt.Errorf("espsim: unknown chip %d", int(cfg.Chip))
 	}
-	if cfg.Stub != StubTuyaflash && cfg.Stub != StubEsptool {
+	if cfg.Stub != StubTuyaflash && cfg.Stub != StubEsptool && cfg.Stub != StubTuyaflash1 {
 		return nil, fmt.Errorf("espsim: unknown stub model %d", int(cfg.Stub))
 	}
 	mac := cfg.MAC
@@ -559,6 +578,9 @@ func (d *Device) Stats() Stats {
 		Resets:   d.resets,
 		AppBoots: d.appBoots,
 		GPIO0Low: d.gpio0Low,
+
+		RxHighWater: d.rxHighWater,
+		RxLost:      d.rxLost,
 	}
 }
 

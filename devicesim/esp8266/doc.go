@@ -33,15 +33,31 @@
 //     Otherwise the code would crash on the chip: the device goes silent —
 //     no reply, no invented error — until a reset or power cycle. Which
 //     stub the bytes are cannot be told; Config.Stub chooses the model.
-//   - Flasher stub, two models (stubProfile). StubTuyaflash, the default,
-//     is tuyaflash's own stub: every command's work is done before its
-//     reply; data is staged and programmed 4 KiB at a time; a repeated
-//     sequence number is acknowledged without writing, another unexpected
-//     one is 0xC0; the first error of a write session is repeated until
-//     its END; FLASH_END(0) reboots (a software reset: download mode
-//     again); MEM_*, RUN_USER_CODE and GET_SECURITY_INFO are 0xC3; the
-//     size it assumes is 16 MiB until SPI_SET_PARAMS; READ_FLASH's
-//     max_in_flight counts bytes. StubEsptool is esp-flasher-stub v1.1.0
+//   - Flasher stub, three models (stubProfile). StubTuyaflash, the default,
+//     is tuyaflash's own stub as stub/esp8266/README.md describes it: every
+//     command's work is done before its reply; what arrives meanwhile
+//     waits in a 20 KiB receive ring (rxbuf.go; beyond it, bytes are lost
+//     and counted in Stats.RxLost), so the next packet may come before the
+//     reply; STUB_INFO (0x7D) announces the window; data replies carry the
+//     packet's sequence number; data is programmed a sector's part at a
+//     time after the erase that covers it, the last bytes of a word held
+//     for the next packet; while it waits for a packet it starts the next
+//     erase (the flash is then busy for the erase time, the effect applied
+//     at once) and reads programmed data back, 1 KiB per step at the MD5
+//     rate, into an MD5 that SPI_FLASH_MD5 of exactly that region finishes;
+//     a repeated sequence number is acknowledged without writing, another
+//     unexpected one is 0xC0; the first error of a write session is
+//     repeated until its END; FLASH_END(0) reboots (a software reset:
+//     download mode again); MEM_*, RUN_USER_CODE and GET_SECURITY_INFO are
+//     0xC3; the size it assumes is 16 MiB until SPI_SET_PARAMS;
+//     READ_FLASH's max_in_flight counts bytes. StubTuyaflash1 is its first
+//     version: the same rules without STUB_INFO, background work or
+//     sequence numbers in replies, data staged and programmed 4 KiB at a
+//     time, and only the UART's 128-byte FIFO to hold what arrives while
+//     it works. An upload whose entry lies at 0x4010EA00–0x4010F1C0 runs as
+//     tuyaflash's loader (loader.go) with either tuyaflash model: READ_REG,
+//     CHANGE_BAUDRATE and MEM_* until MEM_END starts the stub.
+//     StubEsptool is esp-flasher-stub v1.1.0
 //     (esptool's default since v5.3.0, §12.3): FLASH_DATA, FLASH_DEFL_DATA,
 //     READ_FLASH, CHANGE_BAUDRATE and MEM_END are acknowledged before
 //     their work and a failure of that work is the answer to the next

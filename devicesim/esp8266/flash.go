@@ -68,6 +68,12 @@ type session struct {
 	uploaded   []memSegment
 	announced  []span // MEM_BEGIN ranges
 	inf        *inflater
+	// tuyaflash stub: when the erase it started in the background ends,
+	// and the read-back MD5 of its last write session.
+	busyUntil time.Time
+	readBack  readBack
+	// loader: tuyaflash's loader runs, not the stub (loader.go).
+	loader bool
 }
 
 // flashWrite is a FLASH_BEGIN/FLASH_DEFL_BEGIN in progress.
@@ -78,7 +84,8 @@ type flashWrite struct {
 	numBlocks, blockSize, offset, nextSeq uint32
 	// Stub: data is written at cursor, erased just in time.
 	remaining, cursor, eraseNext, eraseEnd uint32
-	// tuyaflash stub: staged bytes, the first error of the session, and
+	// tuyaflash stub: staged bytes (the first stub's 4 KiB stage, the
+	// current stub's partial word), the first error of the session, and
 	// whether inflating produced more than announced.
 	stage    []byte
 	sticky   byte

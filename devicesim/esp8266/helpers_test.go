@@ -297,7 +297,14 @@ func syncPayloadForTest() []byte {
 func (h *host) uploadStub() {
 	h.t.Helper()
 	text := bytes.Repeat([]byte{0x36, 0x41, 0x00, 0xC0, 0xDB}, 0x700) // 8960 bytes, includes SLIP specials
-	const start, blk = 0x4010C500, 0x1800
+	h.uploadAt(text, 0x4010C500)
+}
+
+// uploadAt loads text at start with MEM_BEGIN/MEM_DATA, jumps to start+4
+// with MEM_END and waits for OHAI.
+func (h *host) uploadAt(text []byte, start uint32) {
+	h.t.Helper()
+	const blk = 0x1800
 	nblk := uint32((len(text) + blk - 1) / blk)
 	h.ok(opMemBegin, words(uint32(len(text)), nblk, blk, start), 0)
 	for seq := uint32(0); seq < nblk; seq++ {

@@ -26,6 +26,8 @@ const (
 	opEraseRegion    = 0xD1
 	opReadFlash      = 0xD2
 	opRunUserCode    = 0xD3
+	// opStubInfo is tuyaflash's stub's STUB_INFO (stub/esp8266 README).
+	opStubInfo = 0x7D
 	// opIdentify is the virtual identification command (contract C2):
 	// real loaders answer it as an unknown command.
 	opIdentify = 0x7E
@@ -54,6 +56,7 @@ var opNames = map[byte]string{
 	opEraseRegion:    "ERASE_REGION",
 	opReadFlash:      "READ_FLASH",
 	opRunUserCode:    "RUN_USER_CODE",
+	opStubInfo:       "STUB_INFO",
 }
 
 // opName is the key Stats.Commands uses: esptool's name, or 0xNN.

@@ -277,6 +277,9 @@ func (c *conn) runUpload(entry uint32) error {
 		d.mu.Unlock()
 		return errInterrupted
 	}
+	if c.isLoader(entry) {
+		return c.startLoader()
+	}
 	return c.startStub()
 }
 
@@ -294,5 +297,18 @@ func (c *conn) startStub() error {
 	d.spiAttached = true
 	d.mu.Unlock()
 	c.logf("stub", fmt.Sprintf("flasher stub (%s model) running: OHAI", d.cfg.Stub))
+	return c.sendFrame([]byte(greeting))
+}
+
+// startLoader runs tuyaflash's loader (loader.go): a stub session in which
+// only the loader's commands are served.
+func (c *conn) startLoader() error {
+	d := c.d
+	d.sess.reset()
+	d.sess.loader = true
+	d.mu.Lock()
+	d.mode = modeStub
+	d.mu.Unlock()
+	c.logf("stub", "tuyaflash's loader running: OHAI")
 	return c.sendFrame([]byte(greeting))
 }

@@ -25,6 +25,17 @@ type stubProfile struct {
 	// READ_FLASH's max_in_flight counts bytes and a frame other than an
 	// ACK ends the transfer without the MD5 and is the next command.
 	tuyaflash bool
+	// rxBuffer > 0: what arrives while the stub works waits in a buffer
+	// of this many bytes (the receive ring, or the UART FIFO a stub that
+	// polls it leaves alone meanwhile); the rest is lost. 0: not modelled
+	// (esp-flasher-stub receives under interrupt).
+	rxBuffer int
+	// pipelined (tuyaflash's current stub, stub_tuyaflash.go): STUB_INFO,
+	// data replies carry the packet's sequence number, erases ahead and
+	// reads written data back for the MD5 while waiting for a packet,
+	// programs each sector's part of the data after its erase, a partial
+	// word waiting for the next packet.
+	pipelined bool
 	// Error codes that differ.
 	errRange     byte // address range beyond the flash
 	errWriteReg  byte // WRITE_REG length not a multiple of 16
@@ -34,15 +45,23 @@ type stubProfile struct {
 }
 
 var (
-	profileTuyaflash = stubProfile{tuyaflash: true, errRange: stubBadDataLen, errWriteReg: stubBadDataLen,
+	profileTuyaflash = stubProfile{tuyaflash: true, pipelined: true, rxBuffer: tfRing - 1,
+		errRange: stubBadDataLen, errWriteReg: stubBadDataLen,
+		errEndShort: stubNotEnoughData, errSecInfo: stubInvalidCommand, endNoSession: stubOK}
+	// The first tuyaflash stub polled UART0's 128-byte FIFO.
+	profileTuyaflash1 = stubProfile{tuyaflash: true, rxBuffer: 128,
+		errRange: stubBadDataLen, errWriteReg: stubBadDataLen,
 		errEndShort: stubNotEnoughData, errSecInfo: stubInvalidCommand, endNoSession: stubOK}
 	profileEsptool = stubProfile{replyFirst: true, errRange: stubFailedSPIOp,
 		errWriteReg: stubNotEnoughData, errEndShort: stubBadDataLen, errSecInfo: stubNotImplemented, endNoSession: stubNotInFlashMode}
 )
 
 func (c *conn) profile() *stubProfile {
-	if c.d.cfg.Stub == StubEsptool {
+	switch c.d.cfg.Stub {
+	case StubEsptool:
 		return &profileEsptool
+	case StubTuyaflash1:
+		return &profileTuyaflash1
 	}
 	return &profileTuyaflash
 }
@@ -100,11 +119,20 @@ func (c *conn) stubFrame(f rxFrame) error {
 	case p.replyFirst && s.pendingErr != stubOK:
 		res = fail(s.pendingErr, "(failure of the previous command's work)")
 		s.pendingErr = stubOK
+	case s.loader:
+		var err error
+		if res, err = c.loaderCommand(r); err != nil {
+			return err
+		}
 	default:
 		var err error
 		if res, err = c.stubCommand(r, p); err != nil {
 			return err
 		}
+	}
+	// What arrived while the stub worked waits in its receive buffer.
+	if err := c.absorb(); err != nil {
+		return err
 	}
 	if res.silent {
 		if !res.replied {
@@ -159,6 +187,7 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		v := d.readReg(addr)
 		return stubResult{value: v, note: fmt.Sprintf("0x%08X = 0x%08X", addr, v)}, nil
 	case opWriteReg:
+		s.readBack.state = rbNone // a register write can drive the SPI flash
 		if n == 0 || n%16 != 0 {
 			return fail(p.errWriteReg, "%d bytes", n), nil
 		}
@@ -176,7 +205,7 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 	case opFlashBegin, opFlashDeflBegin:
 		d.markWrite()
 		if tf {
-			return c.tfBegin(r), nil
+			return c.tfBegin(r)
 		}
 		return c.stubFlashBegin(r)
 	case opFlashData, opFlashDeflData:
@@ -217,6 +246,7 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		d.markWrite()
 		return stubResult{silent: true, note: "(no effect)"}, nil
 	case opSPISetParams:
+		s.readBack.state = rbNone
 		if n != 24 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
 		}
@@ -232,8 +262,12 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		s.stubSize = size
 		return stubResult{note: fmt.Sprintf("id=0x%X total_size=0x%X", getLE32(r.data), size)}, nil
 	case opSPIAttach:
+		s.readBack.state = rbNone
 		if n != 4 && !(tf && n == 8) {
 			return fail(stubBadDataLen, "%d bytes", n), nil
+		}
+		if err := c.waitFlash(); err != nil {
+			return stubResult{}, err
 		}
 		d.mu.Lock()
 		d.spiAttached = true
@@ -259,6 +293,12 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		if !s.inRange(addr, size) {
 			return fail(p.errRange, "0x%X+0x%X beyond 0x%X", addr, size, s.stubSize), nil
 		}
+		if sum, ok, err := c.readBackSum(addr, size); err != nil || ok {
+			return stubResult{data: sum, note: fmt.Sprintf("0x%X+0x%X = %x (read back during the write)", addr, size, sum)}, err
+		}
+		if err := c.waitFlash(); err != nil {
+			return stubResult{}, err
+		}
 		sum, err := c.md5Of(addr, size)
 		if err != nil {
 			return stubResult{}, err
@@ -267,16 +307,24 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 	case opReadFlash:
 		return c.stubReadFlash(r, p), nil
 	case opEraseFlash:
+		s.readBack.state = rbNone
 		if tf && n != 0 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
+		}
+		if err := c.waitFlash(); err != nil {
+			return stubResult{}, err
 		}
 		if err := c.eraseChip(); err != nil {
 			return stubResult{}, err
 		}
 		return stubResult{note: "whole chip"}, nil
 	case opEraseRegion:
+		s.readBack.state = rbNone
 		if n != 8 {
 			return fail(stubBadDataLen, "%d bytes", n), nil
+		}
+		if err := c.waitFlash(); err != nil {
+			return stubResult{}, err
 		}
 		addr, size := getLE32(r.data), getLE32(r.data[4:])
 		if addr%sectorSize != 0 || size%sectorSize != 0 {
@@ -291,6 +339,10 @@ func (c *conn) stubCommand(r request, p *stubProfile) (stubResult, error) {
 		return stubResult{note: fmt.Sprintf("0x%X+0x%X", addr, size)}, nil
 	case opGetSecInfo:
 		return fail(p.errSecInfo, "(ESP8266 has no security info)"), nil
+	case opStubInfo:
+		if p.pipelined {
+			return c.tfStubInfo(r), nil
+		}
 	case opIdentify:
 		if ok, err := c.identify(r, "stub"); ok || err != nil {
 			return stubResult{silent: true, replied: true}, err

@@ -99,14 +99,14 @@ func (h *host) md5(off, n uint32) []byte {
 
 // models runs fn once per stub model.
 func models(t *testing.T, fn func(t *testing.T, m StubModel)) {
-	for _, m := range []StubModel{StubTuyaflash, StubEsptool} {
+	for _, m := range []StubModel{StubTuyaflash, StubEsptool, StubTuyaflash1} {
 		t.Run(m.String(), func(t *testing.T) { fn(t, m) })
 	}
 }
 
-// st is a stub status: the tuyaflash model's when tf, else esptool's.
+// st is a stub status: the tuyaflash models' when tf, else esptool's.
 func st(m StubModel, tf, es byte) [2]byte {
-	if m == StubTuyaflash {
+	if m != StubEsptool {
 		return [2]byte{tf, 0}
 	}
 	return [2]byte{es, 0}
@@ -238,7 +238,7 @@ func TestStubErrors(t *testing.T) {
 			if m == StubEsptool && (next.status != [2]byte{0xC7, 0} || next.value != 0) {
 				t.Errorf("next command: % X value %#x, want C7 00 and skipped", next.status, next.value)
 			}
-			if m == StubTuyaflash && next.value != 0xFFF0C101 {
+			if m != StubEsptool && next.value != 0xFFF0C101 {
 				t.Errorf("next command answered % X value %#x: the error was not on its packet", next.status, next.value)
 			}
 			if v := h.readReg(0x40001000); v != 0xFFF0C101 {
@@ -348,7 +348,7 @@ func TestStubReadFlash(t *testing.T) {
 				if len(first) != 0x1000 || !bytes.Equal(next, ws[:]) {
 					t.Errorf("aborted read: MD5 %x of %d bytes", next, len(first))
 				}
-			case StubTuyaflash:
+			default:
 				if r, err := parseResp(next); err != nil || r.op != opReadReg || r.value != 0xFFF0C101 {
 					t.Errorf("aborted read: the READ_REG was not answered next (% X)", next)
 				}
@@ -359,7 +359,7 @@ func TestStubReadFlash(t *testing.T) {
 			// Packet sizes above 4096 fail: at once (tuyaflash) or on the
 			// next command (esp-flasher-stub).
 			r := h.do(opReadFlash, words(0, 0x2000, 0x2000, 1), 0)
-			if m == StubTuyaflash && r.status != [2]byte{0xC0, 0} {
+			if m != StubEsptool && r.status != [2]byte{0xC0, 0} {
 				t.Errorf("READ_FLASH with 8 KiB packets: % X, want C0 00", r.status)
 			}
 			if r := h.do(opSync, syncPayloadForTest(), 0); m == StubEsptool && r.status != [2]byte{0xC0, 0} {
@@ -383,7 +383,7 @@ func TestStubReadWindow(t *testing.T) {
 				}
 				n++
 			}
-			if want := map[StubModel]int{StubTuyaflash: 3, StubEsptool: 1}[m]; n != want {
+			if want := map[StubModel]int{StubTuyaflash: 3, StubTuyaflash1: 3, StubEsptool: 1}[m]; n != want {
 				t.Errorf("%d packets before the first ACK, want %d", n, want)
 			}
 		})
@@ -467,7 +467,7 @@ func TestStubDuplicateBlock(t *testing.T) {
 			h.do(opFlashEnd, words(1), 0)
 			want := md5.Sum(img)
 			same := bytes.Equal(h.md5(0x40000, 0x8000), want[:])
-			if same != (m == StubTuyaflash) {
+			if same != (m != StubEsptool) {
 				t.Errorf("image intact after a repeated block: %v", same)
 			}
 		})

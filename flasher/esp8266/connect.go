@@ -50,6 +50,11 @@ type Options struct {
 	// Stub is uploaded and started after the ROM answers; nil stays with
 	// the ROM loader (write-only, unverified).
 	Stub *Stub
+	// Loader, when set with a Stub and a Baud above 115200, goes up first:
+	// a small program the ROM takes at 115200 that switches to Baud and
+	// then takes the Stub at that rate (tuyaflash's loader, stub/esp8266
+	// LoaderJSON; it serves READ_REG, CHANGE_BAUDRATE and MEM_*).
+	Loader *Stub
 	// Baud is the rate to switch to once a stub runs (CHANGE_BAUDRATE;
 	// the sync itself is always at 115200, §5.1). 0 stays at 115200. If
 	// the link fails at the new rate the client returns to 115200 and
@@ -83,6 +88,9 @@ type Device struct {
 	efuse     [4]uint32
 	buf       []byte // request data buffer, reused
 	readBuf   []byte
+	// caps is what the running stub said it can do (STUB_INFO), asked
+	// once per stub session; nil: not asked yet.
+	caps *stubCaps
 }
 
 var _ flasher.Device = (*Device)(nil)
@@ -132,14 +140,16 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	if err := d.identify(); err != nil {
 		return nil, err
 	}
+	baudTried := false
 	if opts.Stub != nil && !d.stub {
-		if err := d.runStub(opts.Stub); err != nil {
+		var err error
+		if baudTried, err = d.startStub(opts); err != nil {
 			return nil, err
 		}
 	}
 	if d.stub {
 		d.setFlashParams()
-		if opts.Baud > 0 && opts.Baud != d.l.p.BaudRate() {
+		if opts.Baud > 0 && opts.Baud != d.l.p.BaudRate() && !baudTried {
 			if err := d.changeBaud(opts.Baud); err != nil {
 				return nil, err
 			}
@@ -150,8 +160,38 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	return d, nil
 }
 
+// startStub uploads opts.Stub: behind opts.Loader at opts.Baud when it
+// can (the loader goes up at 115200 and raises the rate; the stub must
+// not lie where the loader does), else directly at 115200. baudTried
+// reports that the switch to opts.Baud has been made or given up.
+func (d *Device) startStub(opts Options) (baudTried bool, err error) {
+	if opts.Loader == nil || opts.Baud <= romBaud || opts.Loader.overlaps(opts.Stub) {
+		return false, d.runStub(opts.Stub)
+	}
+	if err := d.upload(opts.Loader, "loader"); err != nil {
+		return false, err
+	}
+	if err := d.changeBaud(opts.Baud); err != nil {
+		return true, err
+	}
+	if d.l.p.BaudRate() != romBaud {
+		err := d.runStub(opts.Stub)
+		if err == nil {
+			return true, nil
+		}
+		// The rate held for a few registers but not for the stub's
+		// 8 KB: the loader goes back to 115200.
+		d.note(fmt.Sprintf("uploading the stub at %d baud failed (%v); back to %d", opts.Baud, err, romBaud))
+		if err := d.backTo(romBaud); err != nil {
+			return true, err
+		}
+	}
+	return true, d.runStub(opts.Stub)
+}
+
 func (d *Device) setStub(protocol string) {
 	d.stub = true
+	d.caps = nil
 	d.info.Protocol = protocol
 	d.eraseSize = func(_, size uint32) uint32 { return size }
 }
@@ -342,9 +382,15 @@ func (d *Device) changeBaud(baud int) error {
 		d.opts.Events.Emit(flasher.Note, fmt.Sprintf("switched to %d baud", baud))
 		return nil
 	}
-	// Fall back: ask the stub (at the new rate, blind) to return to the
-	// old rate, then talk at the old rate.
 	d.note(fmt.Sprintf("the link failed at %d baud (adapter or wiring too slow); back to %d", baud, old))
+	return d.backTo(old)
+}
+
+// backTo asks the stub or loader (at the current rate, blind: the link
+// does not hold there) to return to the rate old, then talks at old.
+func (d *Device) backTo(old int) error {
+	baud := d.l.p.BaudRate()
+	var p [8]byte
 	words(p[:0], uint32(old), uint32(baud))
 	_, _ = d.l.send(opChangeBaudrate, p[:], 0)
 	_ = d.l.p.Drain()

@@ -33,22 +33,35 @@ func (l *link) flush() {
 // send writes one request and returns the time its last byte leaves the
 // wire (estimated from the baud rate), from which reply deadlines count.
 func (l *link) send(op byte, data []byte, chk uint32) (time.Time, error) {
+	return l.sendWire(l.encode(op, data, chk))
+}
+
+// encode returns a request as it goes on the wire: header, data, SLIP
+// framing. The result is valid until the next encode or send.
+func (l *link) encode(op byte, data []byte, chk uint32) []byte {
 	l.pkt = append(l.pkt[:0], dirRequest, op)
 	l.pkt = binary.LittleEndian.AppendUint16(l.pkt, uint16(len(data)))
 	l.pkt = binary.LittleEndian.AppendUint32(l.pkt, chk)
 	l.pkt = append(l.pkt, data...)
-	return l.sendRaw(l.pkt)
+	l.wire = slip.Encode(l.wire[:0], l.pkt)
+	return l.wire
 }
 
 // sendRaw writes payload as one SLIP frame without a command header (the
 // READ_FLASH acknowledgements).
 func (l *link) sendRaw(payload []byte) (time.Time, error) {
 	l.wire = slip.Encode(l.wire[:0], payload)
+	return l.sendWire(l.wire)
+}
+
+// sendWire writes an encoded frame and returns the time its last byte
+// leaves the wire.
+func (l *link) sendWire(w []byte) (time.Time, error) {
 	start := time.Now()
-	if err := transport.WriteAll(l.p, l.wire); err != nil {
+	if err := transport.WriteAll(l.p, w); err != nil {
 		return start, fmt.Errorf("write to the serial port: %w", err)
 	}
-	return start.Add(transport.WireTime(int64(len(l.wire)), l.p.BaudRate())), nil
+	return start.Add(transport.WireTime(int64(len(w)), l.p.BaudRate())), nil
 }
 
 // replyError is a command whose reply did not come.

@@ -50,16 +50,22 @@ func simProgram(n int) time.Duration { return time.Duration((n+255)/256) * simPa
 
 func simMD5(n int) time.Duration { return time.Duration(int64(simMD5PerMiB) * int64(n) / (1 << 20)) }
 
-// ownStub is tuyaflash's own stub as the CLI uploads it (its size sets the
-// upload time; the simulator models its behaviour, not its code).
-var ownStub = sync.OnceValues(func() (*Stub, error) {
-	f, err := os.Open("../../stub/esp8266/stub.json")
+// ownStub and ownLoader are tuyaflash's own stub and its loader as the CLI
+// uploads them (their sizes set the upload times; the simulator models
+// their behaviour, not their code).
+var (
+	ownStub   = sync.OnceValues(func() (*Stub, error) { return loadStubFile("../../stub/esp8266/stub.json") })
+	ownLoader = sync.OnceValues(func() (*Stub, error) { return loadStubFile("../../stub/esp8266/loader.json") })
+)
+
+func loadStubFile(name string) (*Stub, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return LoadStub(f)
-})
+}
 
 // perfImage is the 600 KB Tasmota-like image of the compressed-write rows.
 var perfImage = sync.OnceValue(func() []byte { return tasmotaLike(600_000, 9) })
@@ -79,12 +85,14 @@ func zlib9(b []byte) []byte {
 
 // compressedLimit is the limit of a compressed write of the n-byte
 // perfImage at baud: the level-9 stream on the wire; a stub that receives
-// while the flash works overlaps erase and program with the transfer, so
-// only what they take beyond it counts, and the MD5 check after it.
+// while the flash works overlaps erase and program with the transfer, and
+// one that reads the written data back meanwhile the MD5 check too (the
+// flash is busy with one of them at a time), so only what the chip's work
+// takes beyond the wire time counts.
 func compressedLimit(n, baud int) perf.Result {
 	wire := int64(len(perfImageZ()))
-	flash := simErase(0, uint32(n)) + simProgram(n)
-	busy := simMD5(n) + max(0, flash-transport.WireTime(wire, baud))
+	chip := simErase(0, uint32(n)) + simProgram(n) + simMD5(n)
+	busy := max(0, chip-transport.WireTime(wire, baud))
 	return perf.Result{Data: int64(n), Wire: wire, Busy: busy}
 }
 
@@ -267,9 +275,13 @@ func espPerfRun(t *testing.T, c espPerfCase, a perf.Adapter, baud int) perf.Resu
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Stub, opts.Baud = s, baud
+		ld, err := ownLoader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Stub, opts.Loader, opts.Baud = s, ld, baud
 		if c.esptool {
-			opts.Stub = esptoolStub()
+			opts.Stub, opts.Loader = esptoolStub(), nil
 		}
 	}
 	cpu := perf.CPUTime() // the command's, not the setup's

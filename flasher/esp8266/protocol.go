@@ -31,6 +31,10 @@ const (
 	opEraseRegion    = 0xD1
 	opReadFlash      = 0xD2
 	opRunUserCode    = 0xD3
+	// opStubInfo is tuyaflash's own stub command (stub/esp8266 README,
+	// STUB_INFO): what the running stub can do. Other stubs answer it with
+	// an error, as any opcode they do not know.
+	opStubInfo = 0x7D
 )
 
 // Protocol constants (reference Appendix A).
@@ -111,6 +115,7 @@ var commands = map[byte]command{
 	opEraseRegion:    {name: "ERASE_REGION", stub: true, timeout: defaultTimeout, perMB: erasePerMB},
 	opReadFlash:      {name: "READ_FLASH", stub: true, timeout: defaultTimeout},
 	opRunUserCode:    {name: "RUN_USER_CODE", stub: true, timeout: defaultTimeout},
+	opStubInfo:       {name: "STUB_INFO", stub: true, timeout: stubInfoTimeout},
 }
 
 // opName names an opcode for messages.

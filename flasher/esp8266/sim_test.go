@@ -20,11 +20,17 @@ import (
 // returned stop function ends the simulator.
 func simLink(t *testing.T, cfg espsim.Config) (*espsim.Device, *transport.PipePort, func()) {
 	t.Helper()
+	return simLinkWith(t, cfg, transport.LinkOptions{Baud: 115200, Paced: true})
+}
+
+// simLinkWith is simLink over a link with these options.
+func simLinkWith(t *testing.T, cfg espsim.Config, link transport.LinkOptions) (*espsim.Device, *transport.PipePort, func()) {
+	t.Helper()
 	dev, err := espsim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, chip := transport.Pipe(transport.LinkOptions{Baud: 115200, Paced: true})
+	host, chip := transport.Pipe(link)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Serve(ctx, chip) }()

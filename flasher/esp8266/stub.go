@@ -131,16 +131,46 @@ func (s *Stub) check() error {
 	return nil
 }
 
+// overlaps reports whether any segment of s lies where o's do: a loader
+// cannot load a stub over itself.
+func (s *Stub) overlaps(o *Stub) bool {
+	segs := func(x *Stub) [][2]uint64 {
+		return [][2]uint64{
+			{uint64(x.TextStart), uint64(x.TextStart) + uint64(len(x.Text))},
+			{uint64(x.DataStart), uint64(x.DataStart) + uint64(len(x.Data))},
+		}
+	}
+	for _, a := range segs(s) {
+		for _, b := range segs(o) {
+			if a[0] < a[1] && b[0] < b[1] && a[0] < b[1] && b[0] < a[1] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ohai is the stub's greeting frame.
 var ohai = []byte("OHAI")
 
 // runStub uploads s with MEM_BEGIN/MEM_DATA/MEM_END and waits for OHAI
 // (esptool run_stub, reference §12.2).
 func (d *Device) runStub(s *Stub) error {
+	if err := d.upload(s, "flasher stub"); err != nil {
+		return err
+	}
+	d.setStub("stub")
+	d.opts.Events.Emit(flasher.Note, "flasher stub running")
+	return nil
+}
+
+// upload loads s (the stub, or the loader) into RAM through the ROM or
+// the loader, starts it and waits for its OHAI.
+func (d *Device) upload(s *Stub, what string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	d.opts.Events.Emit(flasher.Note, fmt.Sprintf("uploading the flasher stub (%d + %d bytes)", len(s.Text), len(s.Data)))
+	d.opts.Events.Emit(flasher.Note, fmt.Sprintf("uploading the %s (%d + %d bytes) at %d baud", what, len(s.Text), len(s.Data), d.l.p.BaudRate()))
 	for _, seg := range []struct {
 		b    []byte
 		addr uint32
@@ -148,7 +178,7 @@ func (d *Device) runStub(s *Stub) error {
 		if len(seg.b) == 0 {
 			continue
 		}
-		if err := d.memUpload(seg.b, seg.addr); err != nil {
+		if err := d.memUpload(seg.b, seg.addr, what); err != nil {
 			return err
 		}
 	}
@@ -160,7 +190,7 @@ func (d *Device) runStub(s *Stub) error {
 	words(p[:0], 0, s.Entry)
 	sent, err := d.l.send(opMemEnd, p[:], 0)
 	if err != nil {
-		return &flasher.OpError{Op: "start stub (MEM_END)", Addr: s.Entry, Err: err}
+		return &flasher.OpError{Op: "start " + what + " (MEM_END)", Addr: s.Entry, Err: err}
 	}
 	deadline := sent.Add(defaultTimeout)
 	for {
@@ -170,38 +200,47 @@ func (d *Device) runStub(s *Stub) error {
 				err = fmt.Errorf("no OHAI greeting: %w", err)
 			}
 			return &flasher.HintError{
-				Err:  &flasher.OpError{Op: "start stub", Addr: s.Entry, Err: err},
-				Hint: "the stub did not start: check that --stub is an ESP8266 stub; power-cycle with GPIO0 low and try again, or leave out --stub to write in ROM mode",
+				Err:  &flasher.OpError{Op: "start " + what, Addr: s.Entry, Err: err},
+				Hint: "the " + what + " did not start: check that --stub is an ESP8266 stub; power-cycle with GPIO0 low and try again, or leave out --stub to write in ROM mode",
 			}
 		}
 		if bytes.Equal(f, ohai) {
-			break
+			return nil
 		}
 		if len(f) >= 8 && f[0] == dirResponse {
 			continue // the MEM_END reply (its status does not matter)
 		}
-		return &flasher.OpError{Op: "start stub", Addr: s.Entry, Err: fmt.Errorf("expected the OHAI greeting, got %d other bytes: %w", len(f), flasher.ErrProtocol)}
+		return &flasher.OpError{Op: "start " + what, Addr: s.Entry, Err: fmt.Errorf("expected the OHAI greeting, got %d other bytes: %w", len(f), flasher.ErrProtocol)}
 	}
-	d.setStub("stub")
-	d.opts.Events.Emit(flasher.Note, "flasher stub running")
-	return nil
 }
 
 // memUpload sends one RAM segment.
-func (d *Device) memUpload(b []byte, addr uint32) error {
+func (d *Device) memUpload(b []byte, addr uint32, what string) error {
 	blocks := (len(b) + ramBlockSize - 1) / ramBlockSize
 	var p [16]byte
 	words(p[:0], uint32(len(b)), uint32(blocks), ramBlockSize, addr)
 	if _, _, err := d.l.check(opMemBegin, p[:], 0, 0, defaultTimeout); err != nil {
-		return &flasher.OpError{Op: "upload stub (MEM_BEGIN)", Addr: addr, Err: err}
+		return &flasher.OpError{Op: "upload " + what + " (MEM_BEGIN)", Addr: addr, Err: err}
 	}
 	for seq := range blocks {
 		blk := b[seq*ramBlockSize : min((seq+1)*ramBlockSize, len(b))]
 		d.buf = words(d.buf[:0], uint32(len(blk)), uint32(seq), 0, 0)
 		d.buf = append(d.buf, blk...)
 		a := addr + uint32(seq*ramBlockSize)
-		if _, _, err := d.l.check(opMemData, d.buf, checksum(blk), 0, defaultTimeout); err != nil {
-			return &flasher.OpError{Op: "upload stub (MEM_DATA)", Addr: a, Err: err}
+		for try := 0; ; try++ {
+			_, _, err := d.l.check(opMemData, d.buf, checksum(blk), 0, defaultTimeout)
+			if err == nil {
+				break
+			}
+			// tuyaflash's loader places a block by its sequence number:
+			// one it refused for its checksum may go again. (The ROM
+			// reports a checksum error otherwise; esptool never repeats
+			// a block to it.)
+			var se *flasher.StatusError
+			if !errors.As(err, &se) || se.Status != stubBadChecksum || try == 2 {
+				return &flasher.OpError{Op: "upload " + what + " (MEM_DATA)", Addr: a, Err: err}
+			}
+			d.l.flush()
 		}
 	}
 	return nil

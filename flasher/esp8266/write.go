@@ -134,11 +134,12 @@ func (d *Device) writeROM(ctx context.Context, addr uint32, data []byte, p flash
 	return res, nil
 }
 
-// dataBlock sends one FLASH_DATA/FLASH_DEFL_DATA/MEM_DATA block, retrying
-// up to attempts times. The ROM writes a block before it answers and
-// checks the sequence number, so any failure may be retried; a stub
-// acknowledges before it writes, so only a checksum rejection (the block
-// was dropped unprocessed) is retried there.
+// dataBlock sends one FLASH_DATA block to the ROM (and, in the speed
+// suite's esptool model, a FLASH_DEFL_DATA to a stub), retrying up to
+// attempts times. The ROM writes a block before it answers and checks the
+// sequence number, so any failure may be retried; to a stub only a
+// checksum rejection (the block was dropped unprocessed) is retried
+// (retryable). Writes through a stub go through sendStream.
 func (d *Device) dataBlock(op byte, blk []byte, seq int, timeout time.Duration, attempts int) (retries int, err error) {
 	d.buf = words(d.buf[:0], uint32(len(blk)), uint32(seq), 0, 0)
 	d.buf = append(d.buf, blk...)
@@ -189,39 +190,32 @@ func (d *Device) writeCompressed(ctx context.Context, addr uint32, data []byte, 
 		return res, &flasher.OpError{Op: "compress", Addr: addr, Err: err}
 	}
 	res = flasher.WriteResult{Addr: addr, Size: len(data), Erased: sectorsBytes(len(img)), VerifyMethod: "MD5 on chip"}
-	blocks := len(inflated)
+	blocks := make([][]byte, len(inflated))
+	for i := range blocks {
+		blocks[i] = comp[i*stubBlockSize : min((i+1)*stubBlockSize, len(comp))]
+	}
 	var hdr [20]byte
-	words(hdr[:0], uint32(len(img)), uint32(blocks), stubBlockSize, addr, 0)
+	words(hdr[:0], uint32(len(img)), uint32(len(blocks)), stubBlockSize, addr, 0)
 	if _, _, err := d.l.check(opFlashDeflBegin, hdr[:], 0, 0, defaultTimeout); err != nil {
 		return res, d.writeErr("begin compressed write (FLASH_DEFL_BEGIN)", addr, err)
 	}
-	p.Begin("write", addr, int64(len(data)))
-	timeout := defaultTimeout
-	done := 0
-	for seq := range blocks {
-		if err := ctx.Err(); err != nil {
-			p.End(err)
-			return res, d.writeErr("write", addr+uint32(done), err)
-		}
-		blk := comp[seq*stubBlockSize : min((seq+1)*stubBlockSize, len(comp))]
-		retries, err := d.dataBlock(opFlashDeflData, blk, seq, timeout, 3)
-		res.Retries += retries
-		if err != nil {
-			p.End(err)
-			return res, d.writeErr(fmt.Sprintf("write compressed block %d", seq), addr+uint32(done), err)
-		}
-		// The stub acknowledges a block before inflating and writing it:
-		// the next reply waits for that work.
-		timeout = deflBlockTimeout(inflated[seq])
-		step := min(inflated[seq], len(data)-done)
-		done += inflated[seq]
-		p.Advance(int64(max(step, 0)))
+	// offsets[i]: where packet i's inflated data starts, for errors.
+	offsets := make([]int, len(inflated)+1)
+	for i, n := range inflated {
+		offsets[i+1] = offsets[i] + n
 	}
-	var end [4]byte
-	words(end[:0], 1) // 1: stay in the stub
-	if _, _, err := d.l.check(opFlashDeflEnd, end[:], 0, 0, timeout); err != nil {
+	p.Begin("write", addr, int64(len(data)))
+	s := &packetStream{op: opFlashDeflData, endOp: opFlashDeflEnd, blocks: blocks, work: inflated,
+		done: func(i int) {
+			if i < len(inflated) {
+				p.Advance(int64(max(min(offsets[i+1], len(data))-offsets[i], 0)))
+			}
+		}}
+	retries, err := d.sendStream(ctx, s)
+	res.Retries += retries
+	if err != nil {
 		p.End(err)
-		return res, d.writeErr("finish compressed write (FLASH_DEFL_END)", addr, err)
+		return res, d.streamErr(s, err, addr, offsets, "write compressed block %d", "finish compressed write (FLASH_DEFL_END)")
 	}
 	p.End(nil)
 	return res, d.verifyWrite(ctx, &res, img, p)
@@ -234,42 +228,53 @@ func (d *Device) writeStubPlain(ctx context.Context, addr uint32, data []byte, p
 	}
 	img := pad4(data)
 	res = flasher.WriteResult{Addr: addr, Size: len(data), Erased: sectorsBytes(len(img)), VerifyMethod: "MD5 on chip"}
-	blocks := (len(img) + stubBlockSize - 1) / stubBlockSize
+	n := (len(img) + stubBlockSize - 1) / stubBlockSize
+	blocks := make([][]byte, n)
+	work := make([]int, n)
+	offsets := make([]int, n+1)
+	for i := range blocks {
+		blk := img[i*stubBlockSize : min((i+1)*stubBlockSize, len(img))]
+		if len(blk) < stubBlockSize {
+			// esptool pads the last block with 0xFF; the stub ignores
+			// what lies past the announced size.
+			blk = append(blk[:len(blk):len(blk)], bytes.Repeat([]byte{0xFF}, stubBlockSize-len(blk))...)
+		}
+		blocks[i], work[i] = blk, stubBlockSize
+		offsets[i+1] = min((i+1)*stubBlockSize, len(img))
+	}
 	var hdr [20]byte
-	words(hdr[:0], d.eraseSize(addr, uint32(len(img))), uint32(blocks), stubBlockSize, addr, 0)
+	words(hdr[:0], d.eraseSize(addr, uint32(len(img))), uint32(n), stubBlockSize, addr, 0)
 	if _, _, err := d.l.check(opFlashBegin, hdr[:], 0, 0, defaultTimeout); err != nil {
 		return res, d.writeErr("begin write (FLASH_BEGIN)", addr, err)
 	}
 	p.Begin("write", addr, int64(len(data)))
-	block := make([]byte, stubBlockSize)
-	timeout := defaultTimeout
-	for seq := range blocks {
-		off := seq * stubBlockSize
-		if err := ctx.Err(); err != nil {
-			p.End(err)
-			return res, d.writeErr("write", addr+uint32(off), err)
-		}
-		n := copy(block, img[off:])
-		for i := n; i < stubBlockSize; i++ {
-			block[i] = 0xFF
-		}
-		retries, err := d.dataBlock(opFlashData, block, seq, timeout, 3)
-		res.Retries += retries
-		if err != nil {
-			p.End(err)
-			return res, d.writeErr(fmt.Sprintf("write block %d", seq), addr+uint32(off), err)
-		}
-		timeout = deflBlockTimeout(stubBlockSize)
-		p.Advance(int64(min(stubBlockSize, len(data)-off)))
-	}
-	var end [4]byte
-	words(end[:0], 1)
-	if _, _, err := d.l.check(opFlashEnd, end[:], 0, 0, timeout); err != nil {
+	s := &packetStream{op: opFlashData, endOp: opFlashEnd, blocks: blocks, work: work,
+		done: func(i int) {
+			if i < n {
+				p.Advance(int64(max(min(offsets[i+1], len(data))-offsets[i], 0)))
+			}
+		}}
+	retries, err := d.sendStream(ctx, s)
+	res.Retries += retries
+	if err != nil {
 		p.End(err)
-		return res, d.writeErr("finish write (FLASH_END)", addr, err)
+		return res, d.streamErr(s, err, addr, offsets, "write block %d", "finish write (FLASH_END)")
 	}
 	p.End(nil)
 	return res, d.verifyWrite(ctx, &res, img, p)
+}
+
+// streamErr wraps a sendStream failure with the packet's operation and
+// flash address (offsets[i]: where packet i's data starts).
+func (d *Device) streamErr(s *packetStream, err error, addr uint32, offsets []int, blockOp, endOp string) error {
+	var se *streamError
+	if !errors.As(err, &se) {
+		return d.writeErr("write", addr, err)
+	}
+	if se.packet == len(s.blocks) {
+		return d.writeErr(endOp, addr, se.err)
+	}
+	return d.writeErr(fmt.Sprintf(blockOp, se.packet), addr+uint32(offsets[se.packet]), se.err)
 }
 
 // verifyWrite compares the flash's MD5 with the image's (§10.3 step 7).
@@ -345,28 +350,52 @@ func (r *countingReader) ReadByte() (byte, error) {
 }
 
 // inflatedPerBlock splits comp into blocks of size and returns how many
-// bytes each block inflates to, as esptool learns by feeding each block to
-// a decompressor. It sets progress and per-block timeouts.
+// bytes each block inflates to (esptool learns it by feeding each block to
+// a decompressor). It sets progress, per-block timeouts and the flash
+// address an error names. Go's decompressor hands out its output a window
+// (up to 32 KiB) at a time, after the input that produced it, so the input
+// position of each output byte is interpolated between those points.
 func inflatedPerBlock(comp []byte, size int) ([]int, error) {
 	blocks := (len(comp) + size - 1) / size
-	out := make([]int, blocks)
 	cr := &countingReader{b: comp}
 	zr, err := zlib.NewReader(cr)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 512)
+	// (input consumed, output produced) after each read.
+	type point struct{ in, out int }
+	pts := []point{{0, 0}}
+	buf := make([]byte, 32<<10)
+	total := 0
 	for {
 		n, err := zr.Read(buf)
 		if n > 0 {
-			i := min(max(cr.n-1, 0)/size, blocks-1)
-			out[i] += n
+			total += n
+			pts = append(pts, point{cr.n, total})
 		}
 		if err == io.EOF {
-			return out, nil
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+	// outAt is the output produced by the first in bytes of input.
+	outAt := func(in int) int {
+		for i := 1; i < len(pts); i++ {
+			a, b := pts[i-1], pts[i]
+			if in <= b.in {
+				if b.in == a.in {
+					return b.out
+				}
+				return a.out + (b.out-a.out)*(in-a.in)/(b.in-a.in)
+			}
+		}
+		return total
+	}
+	out := make([]int, blocks)
+	for i := range out {
+		out[i] = outAt(min((i+1)*size, len(comp))) - outAt(i*size)
+	}
+	return out, nil
 }

@@ -35,7 +35,8 @@ func tuyaConfigCmd() *command {
 	var template, output, name string
 	c := &command{name: "tuya-config", args: "BACKUP", summary: "read the Tuya config (device id, local key, pin map) from a stock backup and make pin templates",
 		verbose: []string{"each Tuya setting a template cannot express"},
-		long: `BACKUP is a full BK7231 dump or a storage-only extract. Secrets (local key,
+		long: `BACKUP is a full Beken dump or a storage-only extract, or an ESP8266 dump (its
+Tuya PSM store, plain or encrypted, is searched for). Secrets (local key,
 secKey, auth key, the home Wi-Fi name and password) are shown only with
 --show-secrets. --template makes an OpenBeken (obk, or obk-json for its JSON
 form), ESPHome (esphome) or Tasmota (tasmota) configuration from the vendor's
@@ -185,6 +186,9 @@ func tuyaConfigJSON(cfg *tuyaconfig.Config, showSecrets bool) (map[string]any, e
 			}
 		}
 	}
+	if psm, ok := m["psm"].(map[string]any); ok {
+		psm["offset"] = hexOffset(psm["offset"])
+	}
 	if !showSecrets {
 		for k := range m {
 			if secretFields[k] {
@@ -260,13 +264,10 @@ func (e *env) templateWarnings(ws []pintemplate.Warning) {
 	}
 }
 
-// afterBackup prints the Tuya config summary of a fresh BK7231 backup
+// afterBackup prints the Tuya config summary of a fresh backup
 // (secrets hidden) and returns it; a dump without Tuya storage only gets a
 // note.
 func (e *env) afterBackup(family flasher.Family, path string) *tuyaconfig.Config {
-	if !family.Beken() {
-		return nil
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
@@ -280,6 +281,10 @@ func (e *env) afterBackup(family flasher.Family, path string) *tuyaconfig.Config
 	if err != nil {
 		fmt.Fprintf(e.stdout, "warning: %v\n", err)
 	}
-	fmt.Fprintf(e.stdout, "Templates: tuyaflash tuya-config %s --template obk|esphome\n", path)
+	kinds := "obk|esphome"
+	if family.Espressif() {
+		kinds = "tasmota"
+	}
+	fmt.Fprintf(e.stdout, "Templates: tuyaflash tuya-config %s --template %s\n", path, kinds)
 	return cfg
 }

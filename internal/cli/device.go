@@ -252,6 +252,12 @@ func (e *env) connectFamily(ctx context.Context, p transport.Port, fam flasher.F
 		return nil, err
 	}
 	opts.Stub = stub
+	if stub != nil && e.g.stub == "" {
+		// tuyaflash's own stub goes up behind its loader, at the session's rate.
+		if opts.Loader, err = esp8266.LoadStub(bytes.NewReader(espstub.LoaderJSON())); err != nil {
+			return nil, fmt.Errorf("tuyaflash's loader: %w", err)
+		}
+	}
 	if stub == nil && e.g.baud == 0 {
 		opts.Baud = 0 // the ROM stays at 115200; no need to say so
 	}

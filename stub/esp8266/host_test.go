@@ -269,6 +269,21 @@ func (s *hostStub) flashFile() []byte {
 	return b
 }
 
+// checkImage checks that the stub's MD5 of img's region at at and the fake
+// flash both say it holds img; it returns the flash and the MD5.
+func (s *hostStub) checkImage(at int, img []byte) (flash, sum []byte) {
+	s.t.Helper()
+	r := s.ok(opMD5, words(uint32(at), uint32(len(img)), 0, 0))
+	if want := md5.Sum(img); !bytes.Equal(r.data, want[:]) {
+		s.t.Fatalf("SPI_FLASH_MD5 % X, want % X", r.data, want)
+	}
+	f := s.flashFile()
+	if !bytes.Equal(f[at:at+len(img)], img) {
+		s.t.Fatal("fake flash differs from the image")
+	}
+	return f, r.data
+}
+
 func patterned(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -510,14 +525,7 @@ func TestHostStubCompressedWrite(t *testing.T) {
 		}
 	}
 	s.ok(opDeflEnd, words(1))
-	r := s.ok(opMD5, words(0, uint32(len(img)), 0, 0))
-	if want := md5.Sum(img); !bytes.Equal(r.data, want[:]) {
-		t.Fatalf("SPI_FLASH_MD5 % X, want % X", r.data, want)
-	}
-	f := s.flashFile()
-	if !bytes.Equal(f[:len(img)], img) {
-		t.Fatal("fake flash differs from the image")
-	}
+	f, _ := s.checkImage(0, img)
 	end := (len(img) + 0xFFF) &^ 0xFFF
 	if !bytes.Equal(f[len(img):end], bytes.Repeat([]byte{0xFF}, end-len(img))) {
 		t.Fatal("rest of the last sector not erased")

@@ -18,7 +18,17 @@ import (
 //go:embed stub.json
 var stubJSON []byte
 
+//go:embed loader.json
+var loaderJSON []byte
+
 // JSON returns the stub image in esptool's JSON layout (keys entry, text,
 // text_start, data, data_start, bss_start), as flasher/esp8266.LoadStub
 // reads it. The caller may modify the returned slice.
 func JSON() []byte { return bytes.Clone(stubJSON) }
+
+// LoaderJSON returns the loader, in the same layout: a first stage of
+// 1.4 KB that the ROM takes at 115200 baud; it raises the rate and loads
+// the stub at the new one (README, "The loader"). It lies at
+// 0x4010EA00-0x4010F1C0, clear of the stub, and speaks READ_REG,
+// CHANGE_BAUDRATE and MEM_BEGIN/MEM_DATA/MEM_END only.
+func LoaderJSON() []byte { return bytes.Clone(loaderJSON) }

@@ -56,7 +56,7 @@ struct infl {
 	uint32_t n_stored, n_fixed, n_dynamic;
 	uint32_t carry_len;
 	uint8_t carry[INFL_CARRY];
-	uint8_t window[INFL_WINDOW];
+	uint8_t window[INFL_WINDOW] __attribute__((aligned(4)));
 };
 
 void infl_init(struct infl *s, infl_sink sink, void *ctx);

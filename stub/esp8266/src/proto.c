@@ -2,13 +2,16 @@
  * Protocol core: SLIP framing, command dispatch, and the commands that do
  * not write flash (the write session lives in flashw.c).
  *
- * Commands run to completion before their reply is sent, so the client
- * never sends while the stub is busy and a polled UART cannot overrun;
- * the only bytes that arrive while the stub is sending are READ_FLASH
- * acknowledgements (a few bytes each, well inside the 128-byte RX FIFO).
+ * Received bytes wait in the receive ring (rxring.c), filled by the UART
+ * interrupt, until the core decodes them; so a client may send the next
+ * request while the stub still works on the previous one, and every reply
+ * is sent after its command's work, on the request that caused it. While
+ * no complete frame is waiting, the core does the write session's
+ * background work (fw_background).
  */
 #include "stub.h"
 #include "flashw.h"
+#include "rxring.h"
 
 #define SLIP_END 0xC0u
 #define SLIP_ESC 0xDBu
@@ -18,8 +21,6 @@
 /* ---- receive ----------------------------------------------------------- */
 
 static struct {
-	uint8_t chunk[64]; /* bytes read from the UART, not decoded yet */
-	uint32_t chunk_len, chunk_pos;
 	uint32_t len;     /* bytes of the frame being assembled */
 	uint8_t in_frame; /* a start byte was seen */
 	uint8_t escaped;
@@ -32,55 +33,71 @@ static struct {
 
 static uint8_t rxbuf[MAX_FRAME + 8] __attribute__((aligned(4)));
 
-/* Decode bytes until a frame is complete. Returns 1 with rx.frame_len set,
- * 0 when nothing complete arrived (only if !wait), -1 when the link is gone.
- * Oversized frames complete with rx.overflow set. */
+/* Decode one byte; returns 1 when it completes a frame (rx.frame_len set;
+ * oversized frames complete with rx.frame_overflow set). */
+static int rx_byte(uint8_t b)
+{
+	if (b == SLIP_END) {
+		int done = rx.in_frame && rx.len > 0 && !rx.broken;
+		if (done) {
+			rx.frame_len = rx.len;
+			rx.frame_overflow = rx.overflow;
+		}
+		rx.in_frame = 1; /* END also opens the next frame */
+		rx.len = 0;
+		rx.escaped = rx.broken = rx.overflow = 0;
+		return done;
+	}
+	if (!rx.in_frame || rx.broken)
+		return 0; /* noise between frames */
+	if (rx.escaped) {
+		rx.escaped = 0;
+		if (b == SLIP_ESC_END)
+			b = SLIP_END;
+		else if (b == SLIP_ESC_ESC)
+			b = SLIP_ESC;
+		else {
+			rx.broken = 1;
+			return 0;
+		}
+	} else if (b == SLIP_ESC) {
+		rx.escaped = 1;
+		return 0;
+	}
+	if (rx.len < sizeof rxbuf)
+		rxbuf[rx.len++] = b;
+	else
+		rx.overflow = 1;
+	return 0;
+}
+
+/* Decode received bytes until a frame is complete. Returns 1 with the frame
+ * in rxbuf, 0 when nothing complete arrived (only if !wait), -1 when the
+ * link is gone. While waiting it runs the write session's background work,
+ * one short step at a time, so a frame that completes meanwhile waits for
+ * at most one step. */
 static int rx_frame(int wait)
 {
 	for (;;) {
-		if (rx.chunk_pos == rx.chunk_len) {
-			int n = plat_uart_read(rx.chunk, sizeof rx.chunk, wait);
-			if (n < 0)
-				return -1;
-			if (n == 0)
-				return 0;
-			rx.chunk_len = (uint32_t)n;
-			rx.chunk_pos = 0;
-		}
-		uint8_t b = rx.chunk[rx.chunk_pos++];
-		if (b == SLIP_END) {
-			int done = rx.in_frame && rx.len > 0 && !rx.broken;
-			if (done) {
-				rx.frame_len = rx.len;
-				rx.frame_overflow = rx.overflow;
-			}
-			rx.in_frame = 1; /* END also opens the next frame */
-			rx.len = 0;
-			rx.escaped = rx.broken = rx.overflow = 0;
+		const uint8_t *p;
+		uint32_t n = rx_peek(&p);
+		if (n > 0) {
+			uint32_t used = 0;
+			int done = 0;
+			while (used < n && !done)
+				done = rx_byte(p[used++]);
+			rx_consume(used);
 			if (done)
 				return 1;
 			continue;
 		}
-		if (!rx.in_frame || rx.broken)
-			continue; /* noise between frames */
-		if (rx.escaped) {
-			rx.escaped = 0;
-			if (b == SLIP_ESC_END)
-				b = SLIP_END;
-			else if (b == SLIP_ESC_ESC)
-				b = SLIP_ESC;
-			else {
-				rx.broken = 1;
-				continue;
-			}
-		} else if (b == SLIP_ESC) {
-			rx.escaped = 1;
-			continue;
-		}
-		if (rx.len < sizeof rxbuf)
-			rxbuf[rx.len++] = b;
-		else
-			rx.overflow = 1;
+		if (rx_closed() && rx_peek(&p) == 0)
+			return -1;
+		if (!wait)
+			return 0;
+		int bg = fw_background();
+		if (bg != FW_WORKED)
+			plat_rx_wait(bg == FW_WAITING);
 	}
 }
 
@@ -150,15 +167,15 @@ static void reply(uint8_t op, uint32_t value, const uint8_t *data, uint32_t n,
 /* ---- state ------------------------------------------------------------- */
 
 static uint32_t chip_size = FLASH_MAX_SIZE;
-static uint8_t readbuf[MAX_READ_PACKET + 8] __attribute__((aligned(4)));
+uint8_t scratch[SCRATCH_SIZE] __attribute__((aligned(4)));
 
-/* Read len bytes at addr (any alignment) into readbuf; returns the offset
- * of the first byte in readbuf, or -1. len <= MAX_READ_PACKET. */
+/* Read len bytes at addr (any alignment) into scratch; returns the offset
+ * of the first byte in scratch, or -1. len <= MAX_READ_PACKET. */
 static int read_unaligned(uint32_t addr, uint32_t len)
 {
 	uint32_t skip = addr & 3u;
 	uint32_t n = (skip + len + 3u) & ~3u;
-	if (plat_flash_read(addr - skip, readbuf, n) != 0)
+	if (plat_flash_read(addr - skip, scratch, n) != 0)
 		return -1;
 	return (int)skip;
 }
@@ -225,6 +242,8 @@ static uint8_t cmd_md5(const uint8_t *d, uint32_t size, uint8_t out[16])
 	uint32_t addr = get_le32(d), len = get_le32(d + 4);
 	if (!in_chip(addr, len))
 		return ST_BAD_DATA_LEN;
+	if (fw_md5(addr, len, out))
+		return ST_OK; /* read back while the data arrived */
 	plat_md5_ctx c;
 	plat_md5_init(&c);
 	while (len > 0) {
@@ -232,7 +251,7 @@ static uint8_t cmd_md5(const uint8_t *d, uint32_t size, uint8_t out[16])
 		int off = read_unaligned(addr, n);
 		if (off < 0)
 			return ST_FAILED_SPI_OP;
-		plat_md5_update(&c, readbuf + off, n);
+		plat_md5_update(&c, scratch + off, n);
 		addr += n;
 		len -= n;
 	}
@@ -274,28 +293,26 @@ static uint8_t cmd_erase_flash(void)
 }
 
 /*
- * CHANGE_BAUDRATE: new divider = current divider * old baud / new baud,
- * where old is the rate the link runs at now (115200 when the client sends
- * 0, i.e. the rate the ROM was synced at). Rounded to nearest.
+ * STUB_INFO (tuyaflash's own command): value STUB_INFO_MAGIC, data six
+ * words: the window (bytes of requests a client may send beyond the one
+ * the stub works on), the feature bits, and the receive statistics since
+ * the last STUB_INFO whose flag word had bit 0 set (the ring's high-water
+ * mark, bytes lost to a full ring, UART FIFO overflows), the ring size.
  */
-static uint8_t baud_divider(const uint8_t *d, uint32_t size, uint32_t *div,
-			    uint32_t *nominal)
+static uint8_t cmd_stub_info(const uint8_t *d, uint32_t size, uint32_t *value,
+			     uint8_t out[STUB_INFO_LEN])
 {
-	if (size != 8)
+	if (size != 4)
 		return ST_BAD_DATA_LEN;
-	uint32_t nb = get_le32(d), ob = get_le32(d + 4);
-	if (ob == 0)
-		ob = ROM_BAUD;
-	uint32_t cur = plat_uart_divider();
-	if (nb < 300u || nb > 8000000u || ob > 8000000u || cur == 0 ||
-	    cur > 0xFFFFFFFFu / ob)
-		return ST_BAD_DATA_LEN;
-	uint32_t clk = cur * ob; /* the UART clock, in Hz */
-	uint32_t nd = (clk + nb / 2u) / nb;
-	if (nd == 0 || nd > 0xFFFFFu) /* UART_CLKDIV is 20 bits */
-		return ST_BAD_DATA_LEN;
-	*div = nd;
-	*nominal = nb;
+	struct rx_stats rs;
+	rx_stats(&rs, get_le32(d) & 1u);
+	*value = STUB_INFO_MAGIC;
+	put_le32(out, RX_WINDOW);
+	put_le32(out + 4, FEAT_PIPELINE | FEAT_WRITE_MD5 | FEAT_BG_ERASE);
+	put_le32(out + 8, rs.high_water);
+	put_le32(out + 12, rs.lost);
+	put_le32(out + 16, rs.fifo_overflows);
+	put_le32(out + 20, RX_RING);
 	return ST_OK;
 }
 
@@ -320,8 +337,8 @@ static void read_flash_stream(uint32_t addr, uint32_t len, uint32_t packet,
 			int off = read_unaligned(addr + sent, n);
 			if (off < 0)
 				return; /* the client times out and reports it */
-			plat_md5_update(&c, readbuf + off, n);
-			send_raw(readbuf + off, n);
+			plat_md5_update(&c, scratch + off, n);
+			send_raw(scratch + off, n);
 			sent += n;
 			continue;
 		}
@@ -353,7 +370,7 @@ static uint8_t checksum(const uint8_t *p, uint32_t n)
 }
 
 /* FLASH_DATA / FLASH_DEFL_DATA: len, seq, 0, 0, then len bytes. */
-static uint8_t data_packet(const uint8_t *d, uint32_t size, uint32_t chk,
+static uint8_t data_packet(uint8_t *d, uint32_t size, uint32_t chk,
 			   int compressed)
 {
 	if (size < 16)
@@ -381,13 +398,13 @@ static void handle(uint32_t flen)
 	}
 	uint32_t size = (uint32_t)rxbuf[2] | (uint32_t)rxbuf[3] << 8;
 	uint32_t chk = get_le32(rxbuf + 4);
-	const uint8_t *d = rxbuf + 8;
+	uint8_t *d = rxbuf + 8;
 	if (size != flen - 8) {
 		reply(op, 0, 0, 0, ST_BAD_DATA_LEN);
 		return;
 	}
 
-	uint8_t st = ST_OK, out[16];
+	uint8_t st = ST_OK, out[STUB_INFO_LEN];
 	uint32_t value = 0, outlen = 0;
 	switch (op) {
 	case CMD_SYNC:
@@ -400,9 +417,11 @@ static void handle(uint32_t flen)
 			value = plat_reg_read(get_le32(d));
 		break;
 	case CMD_WRITE_REG:
+		fw_invalidate(); /* a register write can drive the SPI flash */
 		st = cmd_write_reg(d, size);
 		break;
 	case CMD_SPI_SET_PARAMS:
+		fw_invalidate();
 		st = cmd_set_params(d, size);
 		break;
 	case CMD_SPI_ATTACH:
@@ -412,6 +431,7 @@ static void handle(uint32_t flen)
 			st = ST_BAD_DATA_LEN;
 		else
 			plat_flash_attach();
+		fw_invalidate();
 		break;
 	case CMD_FLASH_BEGIN:
 	case CMD_FLASH_DEFL_BEGIN:
@@ -426,6 +446,10 @@ static void handle(uint32_t flen)
 		break;
 	case CMD_FLASH_DATA:
 	case CMD_FLASH_DEFL_DATA:
+		/* The reply names the packet it answers (its sequence number),
+		 * so that a client with packets in flight can check. */
+		if (size >= 16)
+			value = get_le32(d + 4);
 		st = data_packet(d, size, chk, op == CMD_FLASH_DEFL_DATA);
 		break;
 	case CMD_FLASH_END:
@@ -449,10 +473,17 @@ static void handle(uint32_t flen)
 			outlen = 16;
 		break;
 	case CMD_ERASE_FLASH:
+		fw_invalidate();
 		st = size == 0 ? cmd_erase_flash() : ST_BAD_DATA_LEN;
 		break;
 	case CMD_ERASE_REGION:
+		fw_invalidate();
 		st = cmd_erase_region(d, size);
+		break;
+	case CMD_STUB_INFO:
+		st = cmd_stub_info(d, size, &value, out);
+		if (st == ST_OK)
+			outlen = STUB_INFO_LEN;
 		break;
 	case CMD_CHANGE_BAUDRATE: {
 		uint32_t div, nominal;
@@ -460,9 +491,7 @@ static void handle(uint32_t flen)
 		if (st != ST_OK)
 			break;
 		reply(op, 0, 0, 0, ST_OK); /* at the old rate */
-		plat_uart_drain();
-		plat_delay_us(5000);
-		plat_uart_set(div, nominal);
+		baud_switch(div, nominal);
 		return;
 	}
 	case CMD_READ_FLASH: {

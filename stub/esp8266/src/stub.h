@@ -34,7 +34,20 @@ enum {
 	CMD_SPI_FLASH_MD5 = 0x13,
 	CMD_ERASE_FLASH = 0xD0,
 	CMD_ERASE_REGION = 0xD1,
-	CMD_READ_FLASH = 0xD2
+	CMD_READ_FLASH = 0xD2,
+	/* tuyaflash's own: what this stub can do (README, STUB_INFO). Other
+	 * stubs answer it with an error, as any unknown opcode. */
+	CMD_STUB_INFO = 0x7D
+};
+
+/* STUB_INFO: reply value ("TFS1" in little-endian byte order), data
+ * length and feature bits. */
+#define STUB_INFO_MAGIC 0x31534654u
+#define STUB_INFO_LEN 24u
+enum {
+	FEAT_PIPELINE = 1u << 0,  /* data replies after the work, value = seq */
+	FEAT_WRITE_MD5 = 1u << 1, /* MD5 of a written region read back meanwhile */
+	FEAT_BG_ERASE = 1u << 2   /* erases ahead while waiting for data */
 };
 
 /*
@@ -74,10 +87,13 @@ enum {
 
 /* ---- platform layer ------------------------------------------------- */
 
-/* UART0. plat_uart_read returns the number of bytes stored (at most max);
- * with wait != 0 it blocks until at least one byte arrived. A negative
- * result means the link is gone for good (host build only). */
-int plat_uart_read(uint8_t *buf, uint32_t max, int wait);
+/* UART0. Received bytes arrive in the receive ring (rxring.h), put there
+ * by the platform's UART interrupt or reader thread. plat_rx_wait is
+ * called when the core has nothing to decode and nothing to do: it may
+ * return at once (the chip spins), or sleep until bytes arrive or, with
+ * soon != 0, for at most about a millisecond (background work is waiting
+ * for the flash). */
+void plat_rx_wait(int soon);
 void plat_uart_write(const uint8_t *buf, uint32_t n);
 /* Wait until everything written has left the transmitter. */
 void plat_uart_drain(void);
@@ -101,6 +117,11 @@ int plat_flash_write(uint32_t addr, const void *src, uint32_t len);
 int plat_flash_erase_sector(uint32_t sector);
 int plat_flash_erase_block(uint32_t block);
 int plat_flash_erase_chip(void);
+/* Start erasing the 4 KiB sector (block == 0) or the 64 KiB block at addr
+ * and return without waiting for the flash; plat_flash_busy reports 1
+ * until it is done. Every other plat_flash_* call waits for it first. */
+int plat_flash_erase_start(uint32_t addr, int block);
+int plat_flash_busy(void);
 int plat_flash_unlock(void);
 void plat_flash_attach(void);
 int plat_flash_set_params(uint32_t id, uint32_t size, uint32_t block,
@@ -120,6 +141,17 @@ void plat_md5_final(uint8_t out[16], plat_md5_ctx *c);
 /* Send "OHAI", then serve commands. Returns only when the host build's link
  * is gone. */
 void stub_run(void);
+
+/* CHANGE_BAUDRATE (baud.c): the divider for the request's 8 data bytes
+ * (a status code), and the switch once the reply is out. */
+uint8_t baud_divider(const uint8_t *d, uint32_t size, uint32_t *div,
+		     uint32_t *nominal);
+void baud_switch(uint32_t div, uint32_t nominal);
+
+/* A 4 KiB (+8) word-aligned buffer for flash reads: READ_FLASH packets,
+ * MD5 computation, the write session's read-back. Those never overlap. */
+extern uint8_t scratch[];
+#define SCRATCH_SIZE (MAX_READ_PACKET + 8u)
 
 /* Little helpers shared by the core files. */
 static inline uint32_t get_le32(const uint8_t *p)

@@ -6,7 +6,8 @@
  *
  *   host-stub --flash FILE [--size N] (--pty-link PATH | --port TTY | --stdio)
  *             [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]
- *             [--xtal HZ] [--quiet]
+ *             [--xtal HZ] [--flash-timing E,B,P] [--loader] [--rx-drop]
+ *             [--quiet]
  *
  * --pty-link PATH  create a pseudo-terminal and make PATH a symlink to its
  *                  slave, for a client that opens a serial port by name.
@@ -18,6 +19,25 @@
  *                  to the other side.
  * --stdio          stdin/stdout (baud rates are only recorded).
  *
+ * --flash-timing E,B,P  make the fake flash as slow as a real one: a sector
+ *                  erase takes E ms, a 64 KiB block erase B ms, programming
+ *                  P us per started 256-byte page (e.g. 45,150,700, the
+ *                  W25Q typical values); reads stay instant. Erases the
+ *                  stub starts in the background run while it goes on.
+ *
+ * --loader         start as tuyaflash's loader (loader.c) instead of the
+ *                  stub: RAM is a fake IRAM and DRAM that MEM_DATA fills and
+ *                  READ_REG reads; MEM_END with flag 0 "jumps" to the entry
+ *                  when it lies in the IRAM loaded, which here runs the stub
+ *                  core (it greets with OHAI again).
+ * --rx-drop        drop received bytes that find the receive ring full, as
+ *                  the chip does (by default the reader waits for room: a
+ *                  pty delivers faster than any UART).
+ *
+ * UART0 reception runs on its own thread, as the chip's UART interrupt
+ * does: it reads the tty and puts the bytes into the stub's receive ring,
+ * whatever the protocol core is doing.
+ *
  * Exit status: 0 when the link closes, 2 on a usage or setup error, 3 when
  * the client asked for a reboot (FLASH_END with flag 0).
  */
@@ -26,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../loader.h"
+#include "../rxring.h"
 #include "../stub.h"
 
 #define EXIT_REBOOT 3
@@ -48,8 +71,17 @@ static struct {
 	int rfd, wfd;
 	int keep_slave; /* M_PTY: our own slave fd, so the master never HUPs */
 	char link[4096];
-	uint32_t baud, divider, uart_clock;
+	uint32_t baud, divider, uart_clock; /* baud: read by the reader thread */
 	int quiet;
+	int rx_drop; /* --rx-drop */
+	int loader;  /* --loader */
+	/* receive thread and its wake-up for plat_rx_wait */
+	pthread_t reader;
+	pthread_mutex_t mu;
+	pthread_cond_t arrived;
+	uint32_t arrivals;
+	/* flash timing (--flash-timing), in microseconds */
+	uint32_t t_sector, t_block, t_page;
 	/* flash */
 	uint8_t *flash;
 	uint32_t phys_size, chip_size, flash_id;
@@ -134,49 +166,108 @@ static void garble(uint8_t *p, size_t n, uint32_t a, uint32_t b)
 		p[i] = (uint8_t)((p[i] ^ k) - (uint8_t)(3u * i));
 }
 
-static int mismatched(uint32_t *peer)
-{
-	if (h.mode != M_PTY)
-		return 0;
-	*peer = peer_speed();
-	return *peer != 0 && *peer != h.baud;
-}
-
 /* ---- UART ------------------------------------------------------------------ */
 
-int plat_uart_read(uint8_t *buf, uint32_t max, int wait)
+static uint32_t cur_baud(void)
 {
+	return __atomic_load_n(&h.baud, __ATOMIC_RELAXED);
+}
+
+/* Put received bytes into the ring. A pty delivers whatever the client
+ * wrote at once, far faster than a UART (the chip's protocol core decodes
+ * faster than any baud rate fills its ring, which the window it announces
+ * relies on), so by default the reader waits for room instead of dropping
+ * bytes: a client that overruns the window is not caught here but in the
+ * simulator, whose link runs at the baud rate. --rx-drop drops them as
+ * the chip does, for the tests of what the stub does then. */
+static void deliver(const uint8_t *p, uint32_t n)
+{
+	while (n > 0) {
+		uint32_t k = n;
+		if (!h.rx_drop) {
+			k = rx_room();
+			if (k == 0) {
+				struct timespec ts = {0, 200 * 1000};
+				nanosleep(&ts, 0);
+				continue;
+			}
+			if (k > n)
+				k = n;
+		}
+		rx_push(p, k);
+		p += k;
+		n -= k;
+	}
+}
+
+/* The chip's UART interrupt: whatever arrives goes into the ring. */
+static void *reader(void *arg)
+{
+	(void)arg;
+	uint8_t buf[512];
 	for (;;) {
 		struct pollfd p = {.fd = h.rfd, .events = POLLIN};
-		int r = poll(&p, 1, wait ? -1 : 0);
+		int r = poll(&p, 1, -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return -1;
-		if (r == 0)
-			return 0;
-		ssize_t n = read(h.rfd, buf, max);
+			break;
+		ssize_t n = read(h.rfd, buf, sizeof buf);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
-			return -1; /* EOF, or EIO when the other side closed */
-		uint32_t peer;
-		if (mismatched(&peer))
-			garble(buf, (size_t)n, peer, h.baud);
-		return (int)n;
+			break; /* EOF, or EIO when the other side closed */
+		uint32_t peer = 0, baud = cur_baud();
+		if (h.mode == M_PTY && (peer = peer_speed()) != 0 && peer != baud)
+			garble(buf, (size_t)n, peer, baud);
+		deliver(buf, (uint32_t)n);
+		pthread_mutex_lock(&h.mu);
+		h.arrivals++;
+		pthread_cond_signal(&h.arrived);
+		pthread_mutex_unlock(&h.mu);
 	}
+	rx_close();
+	pthread_mutex_lock(&h.mu);
+	h.arrivals++;
+	pthread_cond_signal(&h.arrived);
+	pthread_mutex_unlock(&h.mu);
+	return 0;
+}
+
+void plat_rx_wait(int soon)
+{
+	pthread_mutex_lock(&h.mu);
+	uint32_t seen = h.arrivals;
+	const uint8_t *p;
+	/* Bytes may have arrived between the core's look and this lock. */
+	if (rx_peek(&p) == 0 && !rx_closed()) {
+		if (soon) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&h.arrived, &h.mu, &ts);
+		} else {
+			while (h.arrivals == seen)
+				pthread_cond_wait(&h.arrived, &h.mu);
+		}
+	}
+	pthread_mutex_unlock(&h.mu);
 }
 
 void plat_uart_write(const uint8_t *buf, uint32_t n)
 {
 	uint8_t tmp[256];
-	uint32_t peer;
-	int bad = mismatched(&peer);
+	uint32_t peer = 0;
+	int bad = h.mode == M_PTY && (peer = peer_speed()) != 0 && peer != cur_baud();
 	while (n > 0) {
 		uint32_t k = n < sizeof tmp ? n : (uint32_t)sizeof tmp;
 		memcpy(tmp, buf, k);
 		if (bad)
-			garble(tmp, k, h.baud, peer);
+			garble(tmp, k, cur_baud(), peer);
 		uint32_t off = 0;
 		while (off < k) {
 			ssize_t w = write(h.wfd, tmp + off, k - off);
@@ -208,7 +299,6 @@ uint32_t plat_uart_divider(void)
 void plat_uart_set(uint32_t div, uint32_t nominal)
 {
 	h.divider = div;
-	h.baud = nominal;
 	if (h.mode == M_PORT) {
 		/* A pty has no transmitter to drain: give the other side time to
 		 * read the reply at the old speed before the tty changes. */
@@ -218,6 +308,7 @@ void plat_uart_set(uint32_t div, uint32_t nominal)
 			logf_("cannot set %s to %u baud: %s", h.link, nominal,
 			      strerror(errno));
 	}
+	__atomic_store_n(&h.baud, nominal, __ATOMIC_RELAXED);
 	logf_("UART now %u baud (divider %u)", nominal, div);
 }
 
@@ -313,8 +404,41 @@ static int contract(const char *fn, uint32_t addr, const void *buf, uint32_t len
 	return 0;
 }
 
+/* --flash-timing: sleep us microseconds (the flash is busy). */
+static void busy(uint32_t us)
+{
+	if (us == 0)
+		return;
+	struct timespec ts = {us / 1000000u, (long)(us % 1000000u) * 1000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t busy_until_us;
+
+int plat_flash_busy(void)
+{
+	return now_us() < busy_until_us;
+}
+
+/* Every flash operation waits for an erase started in the background. */
+static void flash_wait(void)
+{
+	int64_t left = busy_until_us - now_us();
+	if (left > 0)
+		busy((uint32_t)left);
+}
+
 int plat_flash_read(uint32_t addr, void *dst, uint32_t len)
 {
+	flash_wait();
 	if (contract("SPIRead", addr, dst, len))
 		return 1;
 	memcpy(dst, h.flash + addr, len);
@@ -323,11 +447,14 @@ int plat_flash_read(uint32_t addr, void *dst, uint32_t len)
 
 int plat_flash_write(uint32_t addr, const void *src, uint32_t len)
 {
+	flash_wait();
 	if (contract("SPIWrite", addr, src, len))
 		return 1;
 	const uint8_t *s = src;
 	for (uint32_t i = 0; i < len; i++)
 		h.flash[addr + i] &= s[i]; /* NOR flash: bits only go 1 -> 0 */
+	uint32_t pages = (addr + len + 255u) / 256u - addr / 256u;
+	busy(pages * h.t_page);
 	return 0;
 }
 
@@ -342,22 +469,39 @@ static int erase(uint32_t addr, uint32_t len)
 
 int plat_flash_erase_sector(uint32_t sector)
 {
-	return erase(sector * FLASH_SECTOR, FLASH_SECTOR);
+	flash_wait();
+	int r = erase(sector * FLASH_SECTOR, FLASH_SECTOR);
+	busy(h.t_sector);
+	return r;
 }
 
 int plat_flash_erase_block(uint32_t block)
 {
-	return erase(block * FLASH_BLOCK, FLASH_BLOCK);
+	flash_wait();
+	int r = erase(block * FLASH_BLOCK, FLASH_BLOCK);
+	busy(h.t_block);
+	return r;
+}
+
+int plat_flash_erase_start(uint32_t addr, int block)
+{
+	flash_wait();
+	/* The cells read as erased at once: nothing looks before the end. */
+	int r = erase(addr, block ? FLASH_BLOCK : FLASH_SECTOR);
+	busy_until_us = now_us() + (block ? h.t_block : h.t_sector);
+	return r;
 }
 
 int plat_flash_erase_chip(void)
 {
+	flash_wait();
 	memset(h.flash, 0xFF, h.phys_size);
 	return 0;
 }
 
 int plat_flash_unlock(void)
 {
+	flash_wait();
 	return 0;
 }
 
@@ -373,6 +517,84 @@ int plat_flash_set_params(uint32_t id, uint32_t size, uint32_t block,
 	return 0;
 }
 
+/* ---- the loader's RAM (--loader) ----------------------------------------------- */
+
+#define FAKE_IRAM 0x40100000u
+#define FAKE_DRAM 0x3FFE8000u
+static uint32_t iram[0x10000 / 4], dram[0x18000 / 4];
+static uint8_t iram_loaded[0x10000 / 4];
+static uint32_t jumped_to;
+
+static uint32_t *fake_ram(uint32_t addr, uint8_t **loaded)
+{
+	*loaded = 0;
+	if (addr - FAKE_IRAM < sizeof iram) {
+		*loaded = &iram_loaded[(addr - FAKE_IRAM) / 4];
+		return &iram[(addr - FAKE_IRAM) / 4];
+	}
+	if (addr - FAKE_DRAM < sizeof dram)
+		return &dram[(addr - FAKE_DRAM) / 4];
+	return 0;
+}
+
+int plat_ld_getc(void)
+{
+	for (;;) {
+		const uint8_t *p;
+		if (rx_peek(&p) > 0) {
+			int c = *p;
+			rx_consume(1);
+			return c;
+		}
+		if (rx_closed())
+			return -1;
+		plat_rx_wait(0);
+	}
+}
+
+uint32_t plat_ld_load(uint32_t addr)
+{
+	uint8_t *loaded;
+	uint32_t *w = fake_ram(addr, &loaded);
+	return w ? *w : plat_reg_read(addr);
+}
+
+void plat_ld_store(uint32_t addr, uint32_t word)
+{
+	uint8_t *loaded;
+	uint32_t *w = (addr & 3u) ? 0 : fake_ram(addr, &loaded);
+	if (!w) {
+		logf_("BUG: the loader stores to 0x%08x", addr);
+		return;
+	}
+	*w = word;
+	if (loaded)
+		*loaded = 1;
+}
+
+void plat_ld_jump(uint32_t entry)
+{
+	jumped_to = entry;
+}
+
+/* Run the loader; 1 when it jumped into code it loaded (the stub follows),
+ * 0 when the link ended first. A jump anywhere else would crash the chip:
+ * say so and end. */
+static int run_loader(void)
+{
+	logf_("loader running");
+	loader_run();
+	if (jumped_to == 0)
+		return 0;
+	uint8_t *loaded;
+	if (!fake_ram(jumped_to, &loaded) || !loaded || !*loaded) {
+		logf_("MEM_END jumps to 0x%08x, outside the code loaded: the chip would crash", jumped_to);
+		exit(4);
+	}
+	logf_("loader: jump to 0x%08x, the stub runs", jumped_to);
+	return 1;
+}
+
 /* ---- setup ------------------------------------------------------------------ */
 
 static void usage(void)
@@ -380,7 +602,9 @@ static void usage(void)
 	fputs("usage: host-stub --flash FILE [--size N] (--pty-link PATH | --port TTY |"
 	      " --stdio)\n"
 	      "                 [--baud N] [--mac AA:BB:CC:DD:EE:FF] [--flash-id ID]"
-	      " [--xtal HZ] [--quiet]\n"
+	      " [--xtal HZ]\n"
+	      "                 [--flash-timing SECTOR_MS,BLOCK_MS,PAGE_US] [--loader]"
+	      " [--rx-drop] [--quiet]\n"
 	      "  N and ID take decimal, 0x hex, or K/M suffixes (--size 1M).\n",
 	      stderr);
 	exit(2);
@@ -412,6 +636,18 @@ static void set_mac(const char *s)
 	h.efuse[1] = (uint32_t)m[3] << 8 | m[4];
 	h.efuse[2] = 0;
 	h.efuse[3] = (uint32_t)m[0] << 16 | (uint32_t)m[1] << 8 | m[2];
+}
+
+static void set_timing(const char *s)
+{
+	unsigned e, b, p;
+	char end;
+	if (sscanf(s, "%u,%u,%u%c", &e, &b, &p, &end) != 3 || e > 10000 ||
+	    b > 10000 || p > 100000)
+		die("bad --flash-timing: %s (want SECTOR_MS,BLOCK_MS,PAGE_US)", s);
+	h.t_sector = e * 1000u;
+	h.t_block = b * 1000u;
+	h.t_page = p;
 }
 
 static void check_size(uint32_t size)
@@ -522,6 +758,14 @@ int main(int argc, char **argv)
 			h.quiet = 1;
 			continue;
 		}
+		if (!strcmp(a, "--rx-drop")) {
+			h.rx_drop = 1;
+			continue;
+		}
+		if (!strcmp(a, "--loader")) {
+			h.loader = 1;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -541,6 +785,8 @@ int main(int argc, char **argv)
 			h.flash_id = number(v, "--flash-id");
 		else if (!strcmp(a, "--xtal"))
 			xtal = number(v, "--xtal");
+		else if (!strcmp(a, "--flash-timing"))
+			set_timing(v);
 		else
 			usage();
 	}
@@ -564,9 +810,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	pthread_mutex_init(&h.mu, 0);
+	pthread_cond_init(&h.arrived, 0);
+	if (pthread_create(&h.reader, 0, reader, 0) != 0)
+		die("cannot start the receive thread");
+	pthread_detach(h.reader); /* it ends with the link, or with exit */
 	logf_("flash %s: %u bytes, JEDEC ID 0x%06x", flash, h.phys_size, h.flash_id);
 
-	stub_run();
+	if (!h.loader || run_loader())
+		stub_run();
 
 	logf_("link closed");
 	if (h.mode == M_PTY)
