@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +64,8 @@ type browser struct {
 	problems []string
 	done     chan struct{}
 	stderr   *syncBuffer
+	// width and height are the window's size.
+	width, height int
 }
 
 // startBrowser launches headless Chromium with one page of width×height,
@@ -85,7 +89,7 @@ func startBrowser(t *testing.T, width, height int) *browser {
 		"--disable-dev-shm-usage", "--mute-audio", "--hide-scrollbars",
 		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome}
-	b := &browser{t: t, cmd: cmd, w: ours, waiting: map[int]chan cdpMessage{}, done: make(chan struct{}), stderr: &syncBuffer{}}
+	b := &browser{t: t, cmd: cmd, w: ours, waiting: map[int]chan cdpMessage{}, done: make(chan struct{}), stderr: &syncBuffer{}, width: width, height: height}
 	cmd.Stdout, cmd.Stderr = b.stderr, b.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -329,15 +333,37 @@ func (b *browser) screenshot(dir, name string) string {
 		CSSContentSize struct{ Width, Height float64 }
 	}
 	b.must("Page.getLayoutMetrics", nil, &m)
+	return b.capture(dir, name, map[string]any{"format": "png", "captureBeyondViewport": true,
+		"clip": map[string]any{"x": 0, "y": 0, "width": m.CSSContentSize.Width, "height": m.CSSContentSize.Height, "scale": 1}})
+}
+
+// screenshotView saves what a window of width×height shows.
+func (b *browser) screenshotView(dir, name string, width, height int) string {
+	b.t.Helper()
+	b.must("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	defer b.must("Emulation.setDeviceMetricsOverride", map[string]any{"width": b.width, "height": b.height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	b.value(`window.scrollTo(0, 0)`, nil)
+	return b.capture(dir, name, map[string]any{"format": "png"})
+}
+
+// capture takes a screenshot and saves it, compressed as far as PNG goes.
+func (b *browser) capture(dir, name string, params map[string]any) string {
 	var shot struct{ Data string }
-	b.must("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true,
-		"clip": map[string]any{"x": 0, "y": 0, "width": m.CSSContentSize.Width, "height": m.CSSContentSize.Height, "scale": 1}}, &shot)
-	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	b.must("Page.captureScreenshot", params, &shot)
+	raw, err := base64.StdEncoding.DecodeString(shot.Data)
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&out, img); err != nil {
+		b.t.Fatal(err)
+	}
 	p := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
+	if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 	return p

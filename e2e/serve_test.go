@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
+	"github.com/tuyaflash/tuyaflash/transport"
 )
 
 // `tuyaflash serve` as a person uses it: the page in a real (headless)
@@ -95,16 +96,21 @@ func hasVirtualBench(t *testing.T) bool {
 // port is the selector of a port's card on the Adapters page.
 func port(name string) string { return fmt.Sprintf(`.port[data-port=%q]`, name) }
 
-// TestServeInBrowser drives the page in headless Chromium: a backup on an
-// adapter (a simulated chip on a pseudo-terminal, with the real chip's
-// timing) is watched, stopped and resumed; two virtual devices are
-// migrated at once; a device's local key is revealed; templates, flash
-// layout and wiring are shown. Screenshots of each view go to
-// screenshotDir.
+// TestServeInBrowser drives the page in headless Chromium: two virtual
+// devices are migrated at once; a backup on an adapter (a simulated chip
+// on a pseudo-terminal, with the real chip's timing) is watched, stopped
+// and resumed; the power-cycle prompt waits on an adapter where nothing
+// answers; a device's local key is revealed; templates, flash layout and
+// wiring are shown. Screenshots of each view go to screenshotDir.
 func TestServeInBrowser(t *testing.T) {
 	store := t.TempDir()
 	slow := startSim(t, "--chip", "bk7231n", "--timing", "--mac", "D8:1F:12:00:00:42")
-	srv := startServe(t, store, "--port", slow.tty)
+	silent, err := transport.OpenPTY(115200)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer silent.Close()
+	srv := startServe(t, store, "--port", slow.tty, "--port", silent.SlavePath())
 	b := startBrowser(t, 1280, 900)
 	shots := screenshotDir(t)
 	b.navigate(srv.url)
@@ -115,7 +121,51 @@ func TestServeInBrowser(t *testing.T) {
 		t.Errorf("the pseudo-terminal is described as %q", got)
 	}
 
-	t.Run("backup stopped and resumed", func(t *testing.T) {
+	t.Run("two migrations at once up to the reboot", func(t *testing.T) {
+		b.t = t
+		dir := t.TempDir()
+		ua := filepath.Join(dir, "OpenBK7231N_UA_1.17.999.bin")
+		esp := filepath.Join(dir, "tasmota.bin")
+		os.WriteFile(ua, fwtest.App(fwtest.SigTuya, 300000, 7), 0o644)
+		os.WriteFile(esp, fwtest.ESPImage(3, 0x20, 200000), 0o644)
+		for _, m := range []struct{ port, fw string }{{"sim:bk7231n", ua}, {"sim:esp8266", esp}} {
+			card := port(m.port)
+			b.click(card + ` [data-act=migrate]`)
+			b.typeInto(card+` .migrate-form [name=firmware]`, m.fw)
+			b.value(`(() => { const s = document.querySelector(`+jsString(card+` .migrate-form [name=until]`)+`); s.value = "reboot"; s.dispatchEvent(new Event("change")) })()`, nil)
+			b.click(card + ` .migrate-form button[type=submit]`)
+		}
+		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
+			b.waitFor(p+" migrated up to the reboot", `document.querySelector(`+jsString(port(p)+` .job[data-state=done]`)+`)`)
+			steps := b.text(port(p) + " .job .steps")
+			for _, st := range []string{"✓ detect", "✓ backup", "firmware", "✓ write", "✓ reboot", "– provision"} {
+				if !strings.Contains(steps, st) {
+					t.Errorf("%s: steps %q lack %q", p, steps, st)
+				}
+			}
+		}
+	})
+
+	t.Run("migrations verified on the virtual network", func(t *testing.T) {
+		b.t = t
+		if !hasVirtualBench(t) {
+			t.Skip("needs the virtual bench (issue 11): demo images and virtual devices that come online; this test turns itself on when `tuyaflash migrate --port sim:bk7231n` can run")
+		}
+		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
+			b.click(port(p) + ` [data-act=migrate]`)
+			b.value(`(() => { const s = document.querySelector(`+jsString(port(p)+` .migrate-form [name=until]`)+`); s.value = ""; const f = document.querySelector(`+jsString(port(p)+` .migrate-form [name=firmware]`)+`); f.value = "" })()`, nil)
+			b.click(port(p) + ` .migrate-form button[type=submit]`)
+		}
+		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
+			b.waitFor(p+" migrated", `(() => { const j = document.querySelector(`+jsString(port(p)+` .job`)+`); return j && j.dataset.state === "done" && j.querySelector(".steps").innerText.includes("✓ record") })()`)
+		}
+		b.click(`nav a[data-view=devices]`)
+		b.waitFor("two verified virtual devices", `document.querySelectorAll("#devices .badge.good").length >= 2`)
+		b.screenshot(shots, "devices-verified")
+		b.click(`nav a[data-view=adapters]`)
+	})
+
+	t.Run("backup stopped and resumed, the power-cycle prompt", func(t *testing.T) {
 		b.t = t
 		card := port(slow.tty)
 		b.value(`(() => {
@@ -146,77 +196,56 @@ func TestServeInBrowser(t *testing.T) {
 			t.Errorf("progress line %q lacks size, rate or time left", text)
 		}
 		b.screenshot(shots, "adapters-backup-running")
+		var first string
+		b.value(`document.querySelector(`+jsString(card+" .job")+`).dataset.job`, &first)
 		b.click(card + ` .job .stop`)
 		b.waitFor("the job stopped", `document.querySelector(`+jsString(card+` .job[data-state=stopped]`)+`)`)
 		if got := b.text(card + " .job .state"); got != "stopped · resumable" {
 			t.Errorf("state badge %q", got)
 		}
-		msg, hint := b.text(card+" .job .emsg"), b.text(card+" .job .ehint")
-		for _, want := range []string{"interrupted by the stop button"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("error %q lacks %q", msg, want)
-			}
+		if msg := b.text(card + " .job .emsg"); msg != "interrupted by the stop button" {
+			t.Errorf("error %q", msg)
 		}
+		hint := b.text(card + " .job .ehint")
 		for _, want := range []string{"the partial backup (0x000000-0x", "is kept in", "run the same command again to resume"} {
 			if !strings.Contains(hint, want) {
 				t.Errorf("hint %q lacks %q", hint, want)
 			}
 		}
-		kept := partialSize(store)
-		if kept <= 0 {
+		if partialSize(store) <= 0 {
 			t.Fatalf("no partial backup kept in %s", store)
 		}
 		b.screenshot(shots, "adapters-backup-stopped")
 		b.click(card + ` .job .again`)
-		b.waitFor("the resumed backup to finish", `(() => { const j = document.querySelector(`+jsString(card+" .job")+`); return j && j.dataset.job !== "1" && j.dataset.state === "done" })()`)
-		if s := b.text(card + " .job .summary"); !strings.Contains(s, "Backup saved") || !strings.Contains(s, "resumed after") {
-			t.Errorf("the second run did not resume: %q", s)
-		}
-	})
+		b.waitFor("the resumed backup running", `(() => { const j = document.querySelector(`+jsString(card+" .job")+`); return j && j.dataset.job !== `+jsString(first)+` && +j.querySelector(".progress").dataset.done > 0 })()`)
 
-	t.Run("two migrations at once up to the reboot", func(t *testing.T) {
-		b.t = t
-		dir := t.TempDir()
-		ua := filepath.Join(dir, "OpenBK7231N_UA_1.17.999.bin")
-		esp := filepath.Join(dir, "tasmota.bin")
-		os.WriteFile(ua, fwtest.App(fwtest.SigTuya, 300000, 7), 0o644)
-		os.WriteFile(esp, fwtest.ESPImage(3, 0x20, 200000), 0o644)
-		for _, m := range []struct{ port, fw string }{{"sim:bk7231n", ua}, {"sim:esp8266", esp}} {
-			card := port(m.port)
-			b.click(card + ` [data-act=migrate]`)
-			b.typeInto(card+` .migrate-form [name=firmware]`, m.fw)
-			b.value(`(() => { const s = document.querySelector(`+jsString(card+` .migrate-form [name=until]`)+`); s.value = "reboot"; s.dispatchEvent(new Event("change")) })()`, nil)
-			b.click(card + ` .migrate-form button[type=submit]`)
-		}
-		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
-			b.waitFor(p+" migrated up to the reboot", `document.querySelector(`+jsString(port(p)+` .job[data-state=done]`)+`)`)
-			steps := b.text(port(p) + " .job .steps")
-			for _, st := range []string{"✓ detect", "✓ backup", "firmware", "✓ write", "✓ reboot", "– provision"} {
-				if !strings.Contains(steps, st) {
-					t.Errorf("%s: steps %q lack %q", p, steps, st)
-				}
-			}
+		// Nothing answers on this adapter: the tool waits for the
+		// power-cycle, and the page says so, big.
+		quiet := port(silent.SlavePath())
+		b.click(quiet + ` [data-act=detect]`)
+		b.waitFor("the power-cycle prompt", `(() => { const p = document.querySelector(`+jsString(quiet+" .job .prompt")+`); return p && !p.hidden && p.innerText.includes("power-cycle the module now") })()`)
+		var fontPx float64
+		b.value(`parseFloat(getComputedStyle(document.querySelector(`+jsString(quiet+" .job .prompt")+`)).fontSize)`, &fontPx)
+		if fontPx < 20 {
+			t.Errorf("the prompt is %.0f px: not big", fontPx)
 		}
 		b.click(`nav a[data-view=jobs]`)
 		b.waitFor("the jobs page", `!document.getElementById("jobs").hidden`)
+		// README's picture (docs/serve.png is a copy of it).
+		if p := b.screenshotView(shots, "readme", 1000, 640); fileSize(p) > 200<<10 {
+			t.Errorf("%s has %d bytes: too heavy for README", p, fileSize(p))
+		}
 		b.screenshot(shots, "jobs")
-	})
-
-	t.Run("migrations verified on the virtual network", func(t *testing.T) {
-		b.t = t
-		if !hasVirtualBench(t) {
-			t.Skip("needs the virtual bench (issue 11): demo images and virtual devices that come online; this test turns itself on when `tuyaflash migrate --port sim:bk7231n` can run")
-		}
 		b.click(`nav a[data-view=adapters]`)
-		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
-			b.click(port(p) + ` [data-act=migrate]`)
-			b.click(port(p) + ` .migrate-form button[type=submit]`)
+		b.click(quiet + ` .job .stop`)
+		b.waitFor("the wait stopped", `document.querySelector(`+jsString(quiet+` .job[data-state=stopped]`)+`)`)
+		if got := b.text(quiet + " .job .failure"); !strings.Contains(got, "interrupted by the stop button") || !strings.Contains(got, "nothing was read or written") {
+			t.Errorf("stopped while waiting: %q", got)
 		}
-		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
-			b.waitFor(p+" migrated", `(() => { const j = document.querySelector(`+jsString(port(p)+` .job`)+`); return j && j.dataset.state === "done" && j.querySelector(".steps").innerText.includes("✓ record") })()`)
+		b.waitFor("the resumed backup to finish", `(() => { const j = document.querySelector(`+jsString(card+" .job")+`); return j && j.dataset.job !== `+jsString(first)+` && j.dataset.state === "done" })()`)
+		if s := b.text(card + " .job .summary"); !strings.Contains(s, "Backup saved") || !strings.Contains(s, "resumed after") {
+			t.Errorf("the second run did not resume: %q", s)
 		}
-		b.click(`nav a[data-view=devices]`)
-		b.waitFor("two verified virtual devices", `document.querySelectorAll("#virtual-device-list .badge.good").length >= 2`)
 	})
 
 	t.Run("devices: local key, templates, layout", func(t *testing.T) {
@@ -325,4 +354,12 @@ func TestServeCtrlC(t *testing.T) {
 	if !strings.Contains(r.stderr, "resuming an interrupted backup") {
 		t.Errorf("the terminal's backup did not resume the page's:\n%s", r)
 	}
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
 }
