@@ -288,7 +288,10 @@ func (b *browser) waitFor(what, expr string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not seen in 60 s; the page shows:\n%s", what, b.text("main"))
+			b.mu.Lock()
+			problems := strings.Join(b.problems, "\n")
+			b.mu.Unlock()
+			b.t.Fatalf("%s: not seen in 60 s; the page shows:\n%s\nscript errors:\n%s", what, b.text("main"), problems)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -306,15 +309,49 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// click clicks the first visible element sel matches, with the mouse.
+// click clicks the first visible element sel matches, with the mouse, once
+// it stands still (live updates move things around) and nothing covers it.
+// The element is scrolled to the top of the window, so that the browser's
+// scroll anchoring keeps it in place when something above it grows; a
+// click that still missed it (the page moved between aiming and clicking)
+// is made again.
 func (b *browser) click(sel string) {
 	b.t.Helper()
-	var pos struct{ X, Y float64 }
 	b.waitFor("a visible "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.offsetParent !== null && !e.disabled })()`, sel))
-	b.value(fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"});
-		const r = e.getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2} })()`, sel), &pos)
-	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
-		b.must("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": pos.X, "y": pos.Y, "button": "left", "clickCount": 1}, nil)
+	aim := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "start"});
+		const r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+		const at = document.elementFromPoint(x, y);
+		if (!e.__watched) { e.__watched = true; e.addEventListener("click", () => { window.__clicked = e }, {capture: true}) }
+		window.__clicked = null;
+		return {x, y, hit: !!at && (at === e || e.contains(at))} })()`, sel)
+	for try := 0; ; try++ {
+		var pos, before struct {
+			X, Y float64
+			Hit  bool
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			b.value(aim, &before)
+			time.Sleep(40 * time.Millisecond)
+			b.value(aim, &pos)
+			if pos.Hit && pos.X == before.X && pos.Y == before.Y {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.t.Fatalf("%s does not stand still or is covered", sel)
+			}
+		}
+		for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
+			b.must("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": pos.X, "y": pos.Y, "button": "left", "clickCount": 1}, nil)
+		}
+		var ok bool
+		b.value(fmt.Sprintf(`window.__clicked === document.querySelector(%q)`, sel), &ok)
+		if ok {
+			return
+		}
+		if try == 2 {
+			b.t.Fatalf("clicks on %s keep missing it", sel)
+		}
+		b.t.Logf("the page moved under the pointer; clicking %s again", sel)
 	}
 }
 

@@ -128,7 +128,7 @@ func TestServeInBrowser(t *testing.T) {
 		esp := filepath.Join(dir, "tasmota.bin")
 		os.WriteFile(ua, fwtest.App(fwtest.SigTuya, 300000, 7), 0o644)
 		os.WriteFile(esp, fwtest.ESPImage(3, 0x20, 200000), 0o644)
-		for _, m := range []struct{ port, fw string }{{"sim:bk7231n", ua}, {"sim:esp8266", esp}} {
+		for _, m := range []struct{ port, fw string }{{"sim:esp8266", esp}, {"sim:bk7231n", ua}} {
 			card := port(m.port)
 			b.click(card + ` [data-act=migrate]`)
 			b.typeInto(card+` .migrate-form [name=firmware]`, m.fw)
@@ -143,6 +143,30 @@ func TestServeInBrowser(t *testing.T) {
 					t.Errorf("%s: steps %q lack %q", p, steps, st)
 				}
 			}
+		}
+	})
+
+	t.Run("restore from the page", func(t *testing.T) {
+		b.t = t
+		card := port("sim:bk7231n")
+		b.click(card + ` [data-act=restore]`)
+		var options []string
+		b.value(`[...document.querySelectorAll(`+jsString(card+` .restore-form option`)+`)].map(o => o.textContent)`, &options)
+		pick := ""
+		for _, o := range options {
+			if strings.Contains(o, "02:42:4B:72:31:01") && strings.Contains(o, "bk7231n-") {
+				pick = o
+			}
+		}
+		if pick == "" {
+			t.Fatalf("the virtual BK7231N's backup is not offered: %q", options)
+		}
+		b.value(`(() => { const s = document.querySelector(`+jsString(card+` .restore-form select`)+`);
+			s.value = [...s.options].find(o => o.textContent === `+jsString(pick)+`).value; })()`, nil)
+		b.click(card + ` .restore-form button[type=submit]`)
+		b.waitFor("the restore", `(() => { const j = document.querySelector(`+jsString(card+` .job`)+`); return j && j.querySelector(".title").innerText.endsWith("restore") && j.dataset.state === "done" })()`)
+		if s := b.text(card + " .job .summary"); !strings.Contains(s, "Restored and verified") {
+			t.Errorf("restore: %q", s)
 		}
 	})
 
@@ -319,6 +343,13 @@ func TestServeInBrowser(t *testing.T) {
 	b.value(`performance.getEntriesByType("resource").concat(performance.getEntriesByType("navigation"))
 		.filter(e => !e.name.includes("/api/")).reduce((n, e) => n + e.decodedBodySize, 0)`, &weight)
 	t.Logf("page weight: %d bytes of HTML, CSS and JavaScript; screenshots in %s", weight, shots)
+
+	// Ctrl-C with the page still connected.
+	code, took := srv.p.interrupt(t, syscall.SIGINT)
+	t.Logf("ended %v after Ctrl-C", took)
+	if code != 0 || took > endsWithin || strings.Contains(srv.p.stderr.String(), "DATA RACE") {
+		t.Errorf("exit %d after %v:\n%s", code, took, srv.p.stderr)
+	}
 }
 
 // TestServeCtrlC: Ctrl-C ends the server and its running backup within a
