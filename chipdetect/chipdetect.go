@@ -9,6 +9,7 @@ package chipdetect
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -44,14 +45,24 @@ const (
 	promptText = "Waiting for the chip: power-cycle the module now. BK7231: just power-cycle it (or briefly short CEN to GND). ESP8266: hold GPIO0 to GND while powering it up."
 )
 
-// NoAnswerHint is what the bench user checks when neither family answers.
-const NoAnswerHint = `neither a BK7231 nor an ESP8266 answered. Check, in this order:
+// NoAnswerHint is what the bench user checks when neither family answers;
+// its last line lists every --chip value (flasher.Families).
+var NoAnswerHint = `neither a BK72xx nor an ESP8266 answered. Check, in this order:
   - the module was power-cycled while tuyaflash was waiting (BK7231: it only listens right after reset; ESP8266: GPIO0 held to GND during power-up)
   - RX/TX are crossed: adapter TX -> module RX (BK7231: RX1/P10; ESP8266: RXD), adapter RX <- module TX
   - the 3.3 V supply gives at least 300 mA (the adapter's own 3.3 V pin is often too weak), with a common GND
   - the adapter runs at 3.3 V logic, not 5 V
   - nothing else drives RX/TX (TuyaMCU boards: hold the MCU in reset or isolate it)
-  - if you know the chip, say so with --chip (bk7231n, bk7231t, esp8266, esp8285)`
+  - if you know the chip, say so with --chip (` + chipNames() + `)`
+
+// chipNames lists the families --chip takes, lower case.
+func chipNames() string {
+	var s []string
+	for _, f := range flasher.Families {
+		s = append(s, strings.ToLower(string(f)))
+	}
+	return strings.Join(s, ", ")
+}
 
 // Wait runs the combined loop on p at 115200 baud until a chip answers or
 // timeout passes. LinkChecks go out every 5 ms without pause — a BK7231's

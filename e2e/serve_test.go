@@ -331,11 +331,17 @@ func TestServeInBrowser(t *testing.T) {
 		b.click(`nav a[data-view=adapters]`)
 		card := port("sim:bk7231n")
 		b.click(card + ` [data-act=wiring]`)
-		b.waitFor("the module drawings", `document.querySelectorAll(`+jsString(card+` .wiring svg.module`)+`).length === 2`)
-		if s := b.text(card + " .wiring"); !strings.Contains(s, "CB2S") || !strings.Contains(s, "CB3S") || !strings.Contains(s, "adapter TX") {
+		// The virtual BK7231N's Tuya config says it is a CB2S.
+		b.waitFor("the CB2S drawing", `document.querySelector(`+jsString(card+` .wiring svg.module[aria-label^="CB2S "]`)+`)`)
+		if s := b.text(card + " .wiring figcaption"); !strings.Contains(s, "CB2S (BK7231N)") || !strings.Contains(s, "RX1 (P10)\tpin 5\t→ adapter TX") {
 			t.Errorf("wiring: %q", s)
 		}
 		b.screenshot(shots, "adapters-wiring")
+		b.click(card + ` .module-picker [data-module=CB3S]`)
+		b.waitFor("the CB3S drawing", `document.querySelector(`+jsString(card+` .wiring svg.module[aria-label^="CB3S "]`)+`)`)
+		b.click(card + ` .module-picker [data-module=CBLC5]`)
+		b.waitFor("the CBLC5's pads, without a drawing", `(() => { const w = document.querySelector(`+jsString(card+` .wiring`)+`);
+			return !w.querySelector("svg") && w.innerText.includes("pad TRX1") })()`)
 	})
 	b.t = t
 	b.checkProblems()

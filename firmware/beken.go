@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"strings"
+
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // Beken flash layout facts (bk7231-protocol.md §9.1–§9.3; libretiny
@@ -17,8 +19,6 @@ const (
 	// bekenUnit is the physical size of a CRC16-framed unit: 32 data
 	// bytes and a big-endian CRC16.
 	bekenUnit = 34
-	// bekenDumpSize is the size of a whole BK7231T/N flash.
-	bekenDumpSize = 2 << 20
 	// bekenQIOSizeT and bekenQIOSizeN are the sizes of OpenBeken's QIO
 	// images: 1 MiB for T, and the physical size of logical
 	// 0x10000+0x108700 for N (ltchiptool detect_file_type).
@@ -28,6 +28,11 @@ const (
 	// RBL header: logical 0x10000-0x60 (ltchiptool detect_file_type).
 	bekenBootRBL = 0x10F9A
 )
+
+// bekenDumpSizes are the sizes of a whole Beken flash: 2 MiB on the
+// BK7231T/N/M/U and BK7238 modules, 2 or 4 MiB on a BK7252 (BK7231GUIFlashTool
+// detectBK7252UFlashSize; LibreTiny beken-7252.json).
+var bekenDumpSizes = []int{2 << 20, 4 << 20}
 
 // Signatures of the first 8 bytes of a BK7231 application: the ARM code
 // `b #0x40; ldr pc,[pc,#0x14]` encrypted with the Tuya eFuse key, as
@@ -111,50 +116,22 @@ func appKey(b []byte, off int) string {
 	return ""
 }
 
-// bootloader is a row of the bootloader fingerprint table
-// (bk7231-protocol.md §6, from bk7231tools serial/base/enums.py
-// BkBootloaderType; the same table as flasher/bk7231/tables.go): the
-// standard CRC-32 of the first 257 bytes of flash on chips whose ROM
-// answers the UART ("FULL"), of the first 256 bytes on the others.
-type bootloader struct {
-	crc  uint32
-	name string
-	chip string
-	full bool
-	key  string // key its code is encrypted for
-}
-
-var bootloaders = []bootloader{
-	{0xE14191BA, "bl_bk7231n_1.0.1_34B7", "BK7231N", true, KeyTuya},
-	{0xC1ECA871, "bl_bk7231s_1.0.1_79A6", "BK7231T", false, KeyTuya},
-	{0x4B31E44D, "bl_bk7231s_1.0.3_DAAE", "BK7231T", false, KeyTuya},
-	{0xBA54C1B8, "bl_bk7231s_1.0.5_4FF7", "BK7231T", false, KeyTuya},
-	{0xE5CBC953, "bl_bk7231s_1.0.6_625D", "BK7231T", false, KeyTuya},
-	{0xF0231EF6, "bl_bk7231q_6AFA", "BK7231Q", false, KeyZero},
-	{0xFF5A3EAC, "bl_bk7231q_tysdk_03ED", "BK7231Q", false, KeyZero},
-	{0x2739019F, "bl_bk7231u_1.0.6_9B7F", "BK7231U", false, KeyZero},
-	{0x39F9B50C, "bl_bk7252_0.1.3_F4D3", "BK7252", false, KeyZero},
-	{0xE3A27C26, "bootloader_7252_2M_uart1_log_20190828", "BK7252", false, KeyZero},
-	{0xF42F8C32, "bl_t1_2.0.0_DA47", "BK7238", true, KeyZero},
-	{0x6BEB0924, "bootloader_bk7238_uart1_v1.0.14", "BK7238", true, KeyZero},
-	// The BK7231N bootloader hashed over 256 bytes, as bk7231tools
-	// CHIP_BY_CRC also lists it (raw 0xBF9C2D66); checked against the
-	// real N dumps (bk7231-protocol.md §6).
-	{0x4063D299, "bl_bk7231n_1.0.1_34B7", "BK7231N", false, KeyTuya},
-}
-
-// identifyBootloader looks the start of a flash image up in the table.
-func identifyBootloader(b []byte) (bootloader, bool) {
+// identifyBootloader looks the start of a flash image up in the client's
+// bootloader fingerprint table (flasher/bk7231, after bk7231tools
+// BkBootloaderType: the standard CRC-32 of the first 257 bytes on chips
+// whose ROM answers the UART, of the first 256 on the others). One table
+// serves the chip and the files.
+func identifyBootloader(b []byte) (bk7231.Bootloader, bool) {
 	if len(b) < 257 {
-		return bootloader{}, false
+		return bk7231.Bootloader{}, false
 	}
 	c256, c257 := crc32.ChecksumIEEE(b[:256]), crc32.ChecksumIEEE(b[:257])
-	for _, bl := range bootloaders {
-		if (bl.full && bl.crc == c257) || (!bl.full && bl.crc == c256) {
+	for _, bl := range bk7231.Bootloaders() {
+		if (bl.Full && bl.CRC == c257) || (!bl.Full && bl.CRC == c256) {
 			return bl, true
 		}
 	}
-	return bootloader{}, false
+	return bk7231.Bootloader{}, false
 }
 
 // rblHeader is the 96-byte Beken RBL header (ltchiptool

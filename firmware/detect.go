@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tuyaflash/tuyaflash/espimage"
 	"github.com/tuyaflash/tuyaflash/firmware/demo"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // Format is what an image file is, found by its content.
@@ -299,7 +301,7 @@ func detectESP(d *Detection) error {
 	if err != nil {
 		hint := "the file is damaged or not an ESP8266 image: download it again"
 		if errors.Is(err, espimage.ErrNotImage) {
-			hint = "tuyaflash writes ESP8266/ESP8285 and BK7231T/N images; use the build for your chip"
+			hint = "tuyaflash writes ESP8266/ESP8285 and Beken BK72xx images; use the build for your chip"
 		}
 		return refuse("", hint, "%v", err)
 	}
@@ -371,12 +373,13 @@ func detectBekenFlash(d *Detection) bool {
 	b := d.Data
 	bl, known := identifyBootloader(b)
 	app := appKey(b, bekenAppOffset)
+	dump := slices.Contains(bekenDumpSizes, len(b))
 	switch {
-	case app == "" && !(known && len(b) == bekenDumpSize):
+	case app == "" && !(known && dump):
 		return false
-	case len(b) == bekenDumpSize:
+	case dump:
 		d.Format = FormatBekenDump
-		d.note("a whole 2 MiB flash")
+		d.note("a whole %d MiB flash", len(b)>>20)
 	default:
 		d.Format = FormatBekenQIO
 		switch len(b) {
@@ -388,9 +391,15 @@ func detectBekenFlash(d *Detection) bool {
 	}
 	d.Offset, d.Skip, d.Key = 0, bekenAppOffset, app
 	if known {
-		d.Bootloader, d.BootKey = bl.name, bl.key
-		d.Family = flasher.Family(bl.chip)
-		d.note("bootloader %s (%s)", bl.name, bl.chip)
+		d.Bootloader, d.BootKey = bl.Name, bl.Key
+		d.Family = flasher.Family(bl.Model)
+		if row, ok := bk7231.LookupChip(bl.Model); ok && row.Supported {
+			d.Family = row.Family
+			if row.QIOWhole && d.Format == FormatBekenQIO {
+				d.Skip = 0 // written whole by default (Place)
+			}
+		}
+		d.note("bootloader %s (%s)", bl.Name, bl.Model)
 	} else {
 		d.Bootloader = "unknown"
 		d.note("the bootloader is not in tuyaflash's table, so the chip variant cannot be told")
@@ -406,9 +415,13 @@ func detectBekenFlash(d *Detection) bool {
 }
 
 // bekenChipCheck refuses images whose bootloader belongs to a Beken chip
-// whose image placement tuyaflash does not know (anything but BK7231T/N).
+// that the chip table only names (BK7231Q): tuyaflash knows no placement
+// for it. Every supported row has one (Place).
 func (d *Detection) bekenChipCheck() error {
-	if d.Family == "" || d.Family == flasher.BK7231T || d.Family == flasher.BK7231N {
+	if d.Family == "" {
+		return nil
+	}
+	if row, ok := bk7231.LookupChip(string(d.Family)); ok && row.Supported {
 		return nil
 	}
 	return refuse("", "use the image built for your chip", "this image carries the bootloader of a %s, which tuyaflash does not flash", d.Family)
@@ -419,7 +432,7 @@ func (d *Detection) keyNote() {
 	case KeyTuya:
 		d.note("application encrypted with the Tuya key (for chips with Tuya's eFuse key: BK7231T, most BK7231N)")
 	case KeyZero:
-		d.note("application not encrypted (for chips with an all-zero eFuse key: BK7231M, some BL2028N)")
+		d.note("application not encrypted (for chips with an all-zero eFuse key: BK7231M and some BL2028N, BK7238)")
 	}
 }
 
@@ -428,15 +441,25 @@ func (d *Detection) keyNote() {
 func (d *Detection) nameNotes(name string) {
 	up := strings.ToUpper(filepath.Base(name))
 	if d.Arch == ArchBeken && d.Family == "" {
-		for _, f := range []flasher.Family{flasher.BK7231T, flasher.BK7231N} {
-			if strings.Contains(up, string(f)) {
-				d.note("the name says %s; the content cannot tell T from N", f)
-			}
+		if m := modelInName(up); m != "" {
+			d.note("the name says %s; the content cannot tell which Beken chip it is for", m)
 		}
 	}
 	if strings.HasSuffix(up, ".RBL") && (d.Format == FormatBekenUA || d.Format == FormatBekenAppRBL) {
 		d.note("classified by content: an application for 0x%X despite the .rbl name", bekenAppOffset)
 	}
+}
+
+// modelInName finds the longest chip table model an upper-case file name
+// contains ("OPENBK7252N_QIO_1.0.BIN" names BK7252N, not BK7252).
+func modelInName(up string) string {
+	best := ""
+	for _, c := range bk7231.Chips() {
+		if c.Supported && len(c.Model) > len(best) && strings.Contains(up, c.Model) {
+			best = c.Model
+		}
+	}
+	return best
 }
 
 // ForRestore describes a whole-flash backup of a fam chip for Place with

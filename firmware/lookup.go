@@ -24,6 +24,10 @@ type Chip struct {
 // ChipOf takes the lookup facts from a detected chip.
 func ChipOf(info flasher.Info) Chip { return Chip{info.Family, info.EfuseKey} }
 
+// ChipFor is what the catalogue knows of a chip named by family before it
+// is connected: a BK7231M is a BK7231N with the zero key.
+func ChipFor(fam flasher.Family) Chip { return ChipOf(PrecheckInfo(fam)) }
+
 // BuildFor picks the build of fw for chip, or nil when there is none. An
 // ESP8285 takes an ESP8266 build when there is no ESP8285 one (same core
 // and image format; Place makes the flash mode DOUT). On a BK7231N, a

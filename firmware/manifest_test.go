@@ -47,6 +47,14 @@ func TestDefaultManifest(t *testing.T) {
 		{"openbeken", Chip{flasher.BK7231N, KeyTuya}, "/1.18.299/OpenBK7231N_QIO_1.18.299.bin"},
 		{"openbeken", Chip{flasher.BK7231N, ""}, "/1.18.299/OpenBK7231N_QIO_1.18.299.bin"},
 		{"openbeken", Chip{flasher.BK7231N, KeyZero}, "/1.18.299/OpenBK7231M_QIO_1.18.299.bin"},
+		{"openbeken", ChipFor(flasher.BK7231M), "/1.18.299/OpenBK7231M_QIO_1.18.299.bin"},
+		{"openbeken", Chip{Family: flasher.BK7238}, "/1.18.299/OpenBK7238_QIO_1.18.299.bin"},
+		{"openbeken", Chip{Family: flasher.BK7238, EfuseKey: KeyZero}, "/1.18.299/OpenBK7238_QIO_1.18.299.bin"},
+		{"openbeken-ua", Chip{Family: flasher.BK7238}, "/1.18.299/OpenBK7238_UA_1.18.299.bin"},
+		{"openbeken", Chip{Family: flasher.BK7231U}, "/1.18.299/OpenBK7231U_UA_1.18.299.bin"},
+		{"openbeken", Chip{Family: flasher.BK7252}, "/1.18.299/OpenBK7252_UA_1.18.299.bin"},
+		{"openbeken", Chip{Family: flasher.BK7252N}, "/1.18.299/OpenBK7252N_QIO_1.18.299.bin"},
+		{"openbeken-ua", Chip{Family: flasher.BK7252N}, "/1.18.299/OpenBK7252N_UA_1.18.299.bin"},
 	}
 	for _, w := range want {
 		ch, err := m.Lookup(w.name, w.chip)
@@ -214,6 +222,8 @@ func TestManifestErrorsNameTheField(t *testing.T) {
 		{"format for the chip", `"format": "esp-app"`, `"format": "beken-ua"`, "firmwares[1].builds[0].parts[0].format", "does not fit a ESP8266 build"},
 		{"UA offset", `"offset": 69632, "format": "beken-ua"`, `"offset": 0, "format": "beken-ua"`, "firmwares[0].builds[0].parts[0].offset", "must be 69632 (0x11000)"},
 		{"QIO skip", `"skip": 69632`, `"skip": 0`, "firmwares[0].builds[1].parts[0].skip", "must be 69632"},
+		{"BK7238 QIO is written whole", `"chipFamily": "BK7231N", "efuse_key": "tuya"`, `"chipFamily": "BK7238"`, "firmwares[0].builds[1].parts[0].skip", "must be 0 (0x0) for a beken-qio part"},
+		{"efuse key on BK7238", `"chipFamily": "BK7231N", "efuse_key": "tuya"`, `"chipFamily": "BK7238", "efuse_key": "zero"`, "firmwares[0].builds[1].efuse_key", "only BK7231N"},
 		{"sha256", `"sha256": "0123`, `"sha256": "X123`, "firmwares[1].builds[0].parts[0].sha256", "64 lower-case hex"},
 		{"unversioned address", `example.invalid/9.9/tasmota.bin`, `example.invalid/release/tasmota.bin`, "firmwares[1].builds[0].parts[0].path", "versioned address"},
 		{"github path", `releases/download/1.2.3/OpenBK7231T_UA_1.2.3.bin"`, `releases/download/1.2.3/OpenBK7231T_UA_1.2.3.bin?x=1.2.3"`, "firmwares[0].builds[0].parts[0].path", "release asset's address"},

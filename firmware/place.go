@@ -6,6 +6,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/espimage"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // PlaceOptions are the user's choices for a write or restore.
@@ -14,8 +15,9 @@ type PlaceOptions struct {
 	// address that contradicts the detection is refused.
 	Addr *uint32
 	// IncludeBootloader is --include-bootloader: write the bootloader part
-	// of a Beken QIO image too (BK7231N only, and only when the chip's
-	// eFuse key matches the bootloader's).
+	// of a Beken QIO image too (chips whose bootloader may be written, and
+	// only when the chip's eFuse key matches the bootloader's; BK7238 and
+	// BK7252N take their QIO images whole anyway).
 	IncludeBootloader bool
 	// FlashMode is the ESP flash mode from --flash-mode or the catalogue
 	// build: "qio", "qout", "dio", "dout"; "" or "keep" leaves the header
@@ -26,8 +28,9 @@ type PlaceOptions struct {
 	// leaves it.
 	FlashSize, FlashFreq string
 	// Restore marks the data as the device's own backup: written back as
-	// it was read (never header-patched; a BK7231N dump includes its
-	// bootloader, a BK7231T dump skips it).
+	// it was read (never header-patched; the dump's bootloader part is
+	// written where the chip table allows it, skipped on the chips whose
+	// bootloader answers the UART).
 	Restore bool
 	// SHA256 is the checksum the catalogue or the cache's pin file
 	// expects of the file; "" when there is none. A mismatch is refused.
@@ -65,8 +68,19 @@ func Precheck(fam flasher.Family, det *Detection, o PlaceOptions) error {
 		return nil
 	}
 	o.precheck = true
-	_, err := Place(flasher.Info{Family: fam}, det, o)
+	_, err := Place(PrecheckInfo(fam), det, o)
 	return err
+}
+
+// PrecheckInfo is what is known of a chip of family fam before it is
+// connected, from the chip table: a --chip bk7231m names a BK7231N with an
+// all-zero eFuse key.
+func PrecheckInfo(fam flasher.Family) flasher.Info {
+	info := flasher.Info{Family: fam}
+	if row, ok := bk7231.LookupChip(string(fam)); ok && fam.Beken() {
+		info.Family, info.Model, info.EfuseKey = row.Family, row.Model, row.Key
+	}
+	return info
 }
 
 // Placement is what Place decided to write.
@@ -173,20 +187,30 @@ func fits(img, chip flasher.Family) bool {
 	return img == chip || (img == flasher.ESP8266 && chip == flasher.ESP8285)
 }
 
+// bekenRow is the chip table row of a Beken chip: its bootloader rule and
+// QIO placement. A family the table does not know gets the strictest rule
+// (bootloader never written).
+func bekenRow(info flasher.Info) bk7231.Chip {
+	if row, ok := bk7231.ChipOf(info); ok {
+		return row
+	}
+	return bk7231.Chip{Model: string(info.Family), Family: info.Family}
+}
+
 func placeBeken(info flasher.Info, det *Detection, o PlaceOptions, p *Placement) error {
-	t := info.Family == flasher.BK7231T
+	row := bekenRow(info)
 	switch det.Format {
 	case FormatBekenUA, FormatBekenAppRBL:
 		p.add(bekenAppOffset, det.Data)
 	case FormatUF2:
 		for _, r := range det.Regions {
 			if r.Addr < bekenAppOffset {
-				return bootloaderRefusal(t, "the UF2 package writes partition %q at 0x%06X, inside the bootloader", r.Part, r.Addr)
+				return bootloaderRefusal(row, "the UF2 package writes partition %q at 0x%06X, inside the bootloader", r.Part, r.Addr)
 			}
 			p.Regions = append(p.Regions, r)
 		}
 	case FormatBekenQIO, FormatBekenDump:
-		if err := placeBekenFlash(info, det, o, p); err != nil {
+		if err := placeBekenFlash(info, row, det, o, p); err != nil {
 			return err
 		}
 	}
@@ -196,31 +220,35 @@ func placeBeken(info flasher.Info, det *Detection, o PlaceOptions, p *Placement)
 	if err := addrGate(det, o, p); err != nil {
 		return err
 	}
-	if t {
+	if !row.BootloaderWritable {
 		for _, r := range p.Regions {
 			if r.Addr < bekenAppOffset {
-				return bootloaderRefusal(true, "a write at 0x%06X would change the BK7231T bootloader", r.Addr)
+				return bootloaderRefusal(row, "a write at 0x%06X would change the %s bootloader", r.Addr, row.Model)
 			}
 		}
 	}
 	return nil
 }
 
-// placeBekenFlash places an image that starts at 0x0.
-func placeBekenFlash(info flasher.Info, det *Detection, o PlaceOptions, p *Placement) error {
-	t := info.Family == flasher.BK7231T
-	whole := !t && (o.Restore || o.IncludeBootloader)
-	if o.IncludeBootloader && t {
-		return bootloaderRefusal(true, "--include-bootloader asks to write the BK7231T bootloader")
+// placeBekenFlash places an image that starts at 0x0. Its bootloader part
+// is written on a chip whose bootloader may be written (a FULL chip, whose
+// BootROM still answers if it does not start) when the data is the chip's
+// own backup, when the user asks for it, or when the row writes QIO
+// images whole (BK7238, BK7252N); else the chip keeps its own.
+func placeBekenFlash(info flasher.Info, row bk7231.Chip, det *Detection, o PlaceOptions, p *Placement) error {
+	if o.IncludeBootloader && !row.BootloaderWritable {
+		return bootloaderRefusal(row, "--include-bootloader asks to write the %s bootloader", row.Model)
 	}
+	qioWhole := row.QIOWhole && det.Format == FormatBekenQIO && !o.Restore
+	whole := row.BootloaderWritable && (o.Restore || o.IncludeBootloader || qioWhole)
 	if !whole {
 		if len(det.Data) <= bekenAppOffset {
 			return refuse("", "", "the image holds only the bootloader area (0x%X bytes), which is not written", len(det.Data))
 		}
 		p.Skip = bekenAppOffset
 		p.add(bekenAppOffset, det.Data[bekenAppOffset:])
-		if t {
-			p.note("the BK7231T bootloader (0x000000-0x010FFF) is kept: the first 0x%X bytes of the image are skipped", bekenAppOffset)
+		if !row.BootloaderWritable {
+			p.note("the %s bootloader (0x000000-0x010FFF) is kept: the first 0x%X bytes of the image are skipped", row.Model, bekenAppOffset)
 		} else {
 			p.note("the chip's own bootloader (0x000000-0x010FFF) is kept: the first 0x%X bytes of the image are skipped (--include-bootloader writes them too)", bekenAppOffset)
 		}
@@ -240,6 +268,9 @@ func placeBekenFlash(info flasher.Info, det *Detection, o PlaceOptions, p *Place
 		p.note("restored byte-exact from 0x000000, bootloader included")
 		return nil
 	}
+	if qioWhole {
+		return placeQIOWhole(row, chipKey, det, p)
+	}
 	keep := "run without --include-bootloader to keep the chip's own bootloader"
 	switch {
 	case chipKey == "" && o.precheck:
@@ -250,7 +281,7 @@ func placeBekenFlash(info flasher.Info, det *Detection, o PlaceOptions, p *Place
 	case det.BootKey == "":
 		return refuse("--include-bootloader", keep, "the image's bootloader is not in tuyaflash's table, so the key it needs is unknown")
 	case det.BootKey != chipKey:
-		if chipKey == KeyZero {
+		if chipKey == KeyZero && row.Family == flasher.BK7231N {
 			keep += "; chips with a zero key (BK7231M) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip bk7231n --efuse-key zero' shows it)"
 		}
 		return refuse("--include-bootloader", keep,
@@ -261,10 +292,34 @@ func placeBekenFlash(info flasher.Info, det *Detection, o PlaceOptions, p *Place
 	return nil
 }
 
-func bootloaderRefusal(t bool, format string, args ...any) error {
-	if t {
-		return refuse("", "the BK7231T bootloader is never written over UART (a broken one can only be repaired over SPI); write the application from 0x11000: UA images, QIO images (their first 0x11000 bytes are skipped) or the .uf2 app",
-			format+"; nothing below 0x11000 is written on a BK7231T", args...)
+// placeQIOWhole writes a QIO image from 0x0 on a chip whose row says so
+// (BK7238, BK7252N). The image's bootloader must fit the chip's key where
+// both are known; where one is not, the write goes ahead as
+// BK7231GUIFlashTool's does (it checks no key on these chips): the chip
+// answers from its BootROM whatever the bootloader, so the backup can
+// always be restored.
+func placeQIOWhole(row bk7231.Chip, chipKey string, det *Detection, p *Placement) error {
+	if chipKey != "" && det.BootKey != "" && chipKey != det.BootKey {
+		return refuse("", fmt.Sprintf("use the %s build of the firmware ('tuyaflash firmware list --chip %s')", row.Model, strings.ToLower(row.Model)),
+			"the image's bootloader (%s) needs the %s eFuse key, the chip has the %s key: it would not start", det.Bootloader, det.BootKey, chipKey)
+	}
+	p.add(0, det.Data)
+	p.note("written whole from 0x000000, bootloader included: a %s takes OpenBeken's QIO image from 0x0 (as BK7231GUIFlashTool writes it); its BootROM still answers if it does not start, so the backup can be restored", row.Model)
+	switch {
+	case chipKey != "" && det.BootKey != "":
+		p.note("the image's bootloader %s matches the chip's %s eFuse key", det.Bootloader, chipKey)
+	case det.BootKey == "":
+		p.note("the image's bootloader is not in tuyaflash's table, so its key could not be checked against the chip's")
+	default:
+		p.note("the chip's eFuse key is not known (its bootloader is not in tuyaflash's table), so it could not be checked against the image's %s (built for the %s key)", det.Bootloader, det.BootKey)
+	}
+	return nil
+}
+
+func bootloaderRefusal(row bk7231.Chip, format string, args ...any) error {
+	if !row.BootloaderWritable {
+		return refuse("", fmt.Sprintf("the %s bootloader is never written over UART (it is what answers the UART: a broken one can only be repaired over SPI); write the application from 0x11000: UA images, QIO images (their first 0x11000 bytes are skipped) or the .uf2 app", row.Model),
+			format+"; nothing below 0x11000 is written on a %s", append(args, row.Model)...)
 	}
 	return refuse("", "write LibreTiny's app image or the UF2 of a regular build, which leave the bootloader alone", format, args...)
 }
@@ -282,10 +337,12 @@ func keyGate(info flasher.Info, det *Detection, p *Placement) error {
 	if det.Key == chip {
 		return nil
 	}
-	hint := "use the build for your chip's key"
-	if chip == KeyZero {
+	hint := fmt.Sprintf("use the build for your chip's key ('tuyaflash firmware list %s')", ListFlags(ChipOf(info)))
+	switch {
+	case info.Family != flasher.BK7231N:
+	case chip == KeyZero:
 		hint = "chips with an all-zero eFuse key (BK7231M, some BL2028N) need OpenBeken's BK7231M build ('tuyaflash firmware list --chip bk7231n --efuse-key zero' shows it)"
-	} else if det.Key == KeyZero {
+	case det.Key == KeyZero:
 		hint = "this is a build for zero-key chips (BK7231M); use the regular BK7231N build"
 	}
 	return refuse("", hint, "the application is built for the %s eFuse key, the chip has the %s key: it would not start", det.Key, chip)
@@ -298,7 +355,7 @@ func addrGate(det *Detection, o PlaceOptions, p *Placement) error {
 	}
 	flag, hint := "--addr", fmt.Sprintf("leave --addr out: tuyaflash writes this %s at 0x%06X", formatTitle[det.Format], p.Regions[0].Addr)
 	if det.Format == FormatBekenQIO && *o.Addr == 0 {
-		hint += "; to write its bootloader too use --include-bootloader (BK7231N only)"
+		hint += "; to write its bootloader too use --include-bootloader (chips whose bootloader may be written)"
 	}
 	return refuse(flag, hint, "--addr 0x%06X does not match the image: a %s goes to 0x%06X", *o.Addr, formatTitle[det.Format], p.Regions[0].Addr)
 }

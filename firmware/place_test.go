@@ -49,7 +49,22 @@ func TestPlaceGates(t *testing.T) {
 		espDump   = mustDetect(t, padFF(fwtest.ESPImage(0, 0x20, 4000), 1<<20))
 		espDump2M = mustDetect(t, padFF(fwtest.ESPImage(0, 0x30, 4000), 2<<20))
 		dout      = PlaceOptions{FlashMode: "dout"}
-		dio       = PlaceOptions{FlashMode: "dio"}
+		// the rest of the Beken family (chip table rows)
+		t1          = flasher.Info{Family: flasher.BK7238, Model: "BK7238", FlashSize: 2 << 20, EfuseKey: KeyZero}
+		t1Unknown   = flasher.Info{Family: flasher.BK7238, Model: "BK7238", FlashSize: 2 << 20}
+		uChip       = flasher.Info{Family: flasher.BK7231U, FlashSize: 2 << 20, EfuseKey: KeyZero}
+		b52         = flasher.Info{Family: flasher.BK7252, FlashSize: 4 << 20, EfuseKey: KeyZero}
+		b52N        = flasher.Info{Family: flasher.BK7252N, FlashSize: 2 << 20}
+		mChip       = flasher.Info{Family: flasher.BK7231N, Model: "BK7231M", FlashSize: 2 << 20, EfuseKey: KeyZero}
+		qio7238     = mustDetect(t, fwtest.Beken(fwtest.BootCRC7238, 257, fwtest.App(fwtest.SigPlain, 0x8000, 2), 0x60000))
+		qio7238Tuya = mustDetect(t, fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x8000, 2), 0x60000))
+		qioUnknown  = mustDetect(t, fwtest.Beken(0, 0, fwtest.App(fwtest.SigTuya, 0x8000, 2), 0x60000))
+		qioU        = mustDetect(t, fwtest.Beken(fwtest.BootCRCU, 256, fwtest.App(fwtest.SigPlain, 0x8000, 2), 0x60000))
+		dump52      = mustDetect(t, fwtest.Beken(fwtest.BootCRC7252, 256, fwtest.App(fwtest.SigPlain, 0x8000, 2), 4<<20))
+		dumpT1      = mustDetect(t, fwtest.Beken(fwtest.BootCRCT1, 257, fwtest.App(fwtest.SigPlain, 0x8000, 2), 2<<20))
+		uf2T1       = mustDetect(t, fwtest.LibreTinyUF2(0x159AC324, fwtest.App(fwtest.SigPlain, 0x1000, 3), 0, nil))
+		uf252       = mustDetect(t, fwtest.LibreTinyUF2(0x6A82CC42, fwtest.App(fwtest.SigPlain, 0x1000, 3), 0, nil))
+		dio         = PlaceOptions{FlashMode: "dio"}
 	)
 	type region struct {
 		addr uint32
@@ -91,6 +106,34 @@ func TestPlaceGates(t *testing.T) {
 		{"M QIO on a zero-key chip", nZero, qioM, keep, []region{{0x11000, bekenQIOSizeN - 0x11000}}, false, "", ""},
 		{"M QIO on a Tuya-key chip", nTuya, qioM, keep, nil, false, "built for the zero eFuse key", ""},
 		{"N QIO with --addr 0 hints --include-bootloader", nTuya, qioN, PlaceOptions{Addr: addr(0)}, nil, false, "does not match", "--addr"},
+		// BK7238 and BK7252N: QIO images whole from 0x0 (GUI, OpenBeken's
+		// release notes); the key is checked where both sides know it
+		{"BK7238 QIO is written whole", t1, qio7238, keep, []region{{0, 0x60000}}, false, "", ""},
+		{"BK7238 QIO, chip key unknown: whole", t1Unknown, qio7238, keep, []region{{0, 0x60000}}, false, "", ""},
+		{"BK7238 QIO, image bootloader unknown: whole", t1, qioM, keep, []region{{0, bekenQIOSizeN}}, false, "", ""},
+		{"Tuya-key app behind an unknown bootloader on a BK7238", t1, qioUnknown, keep, nil, false, "built for the tuya eFuse key, the chip has the zero key", ""},
+		{"Tuya-key bootloader on a BK7238", t1, qio7238Tuya, keep, nil, false, "is for BK7231N, the chip is a BK7238", ""},
+		{"BK7238 QIO on an N", nTuya, qio7238, keep, nil, false, "is for BK7238, the chip is a BK7231N", ""},
+		{"BK7238 QIO on a (hypothetical) Tuya-key BK7238", flasher.Info{Family: flasher.BK7238, FlashSize: 2 << 20, EfuseKey: KeyTuya}, qio7238, keep, nil, false, "needs the zero eFuse key, the chip has the tuya key", ""},
+		{"BK7238 QIO with --include-bootloader", t1, qio7238, PlaceOptions{IncludeBootloader: true}, []region{{0, 0x60000}}, false, "", ""},
+		{"BK7238 UA at 0x11000", t1, uaZero, keep, []region{{0x11000, len(uaZero.Data)}}, false, "", ""},
+		{"Tuya-key UA on a BK7238", t1, ua, keep, nil, false, "tuyaflash firmware list --chip bk7238", ""},
+		{"BK7238 dump restore from 0", t1, dumpT1, PlaceOptions{Restore: true}, []region{{0, 2 << 20}}, false, "", ""},
+		{"BK7238 dump written as firmware keeps the bootloader", t1, dumpT1, keep, []region{{0x11000, 2<<20 - 0x11000}}, false, "", ""},
+		{"BK7238 UF2", t1, uf2T1, keep, []region{{0x11000, len(uf2T1.Regions[0].Data)}}, false, "", ""},
+		{"BK7252N QIO whole, keys unknown", b52N, qioUnknown, keep, []region{{0, 0x60000}}, false, "", ""},
+		// BK7231U and BK7252: the bootloader answers the UART and is never
+		// written (GUI isSectorModificationAllowed)
+		{"BK7231U QIO skips the bootloader", uChip, qioU, keep, []region{{0x11000, 0x60000 - 0x11000}}, false, "", ""},
+		{"BK7231U QIO with --include-bootloader", uChip, qioU, PlaceOptions{IncludeBootloader: true}, nil, false, "nothing below 0x11000 is written on a BK7231U", ""},
+		{"BK7231U UA", uChip, uaZero, keep, []region{{0x11000, len(uaZero.Data)}}, false, "", ""},
+		{"BK7252 dump restore skips the bootloader", b52, dump52, PlaceOptions{Restore: true}, []region{{0x11000, 4<<20 - 0x11000}}, false, "", ""},
+		{"BK7252 UF2", b52, uf252, keep, []region{{0x11000, len(uf252.Regions[0].Data)}}, false, "", ""},
+		{"BK7252 UF2 on a BK7238", t1, uf252, keep, nil, false, "is for BK7252, the chip is a BK7238", ""},
+		{"BK7252 --addr 0", b52, uaZero, PlaceOptions{Addr: addr(0)}, nil, false, "does not match", "--addr"},
+		// BK7231M: a BK7231N with the zero key
+		{"M QIO on a BK7231M keeps the bootloader", mChip, qioM, keep, []region{{0x11000, bekenQIOSizeN - 0x11000}}, false, "", ""},
+		{"N QIO on a BK7231M", mChip, qioN, keep, nil, false, "need OpenBeken's BK7231M build", ""},
 		// full dumps and restores
 		{"T dump restore skips the bootloader", tChip, dumpT, PlaceOptions{Restore: true}, []region{{0x11000, 2<<20 - 0x11000}}, false, "", ""},
 		{"N dump restore is byte-exact from 0", nTuya, dumpN, PlaceOptions{Restore: true}, []region{{0, 2 << 20}}, false, "", ""},

@@ -17,6 +17,8 @@ func TestPrecheck(t *testing.T) {
 	ua := mustDetect(t, fwtest.App(fwtest.SigTuya, 0x8000, 1))
 	qioN := mustDetect(t, fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x8000, 2), bekenQIOSizeN))
 	esp := mustDetect(t, fwtest.ESPImage(0, 0x20, 4000))
+	qioM := mustDetect(t, fwtest.Beken(0, 0, fwtest.App(fwtest.SigPlain, 0x8000, 2), bekenQIOSizeN))
+	qioU := mustDetect(t, fwtest.Beken(fwtest.BootCRCU, 256, fwtest.App(fwtest.SigPlain, 0x8000, 2), 0x60000))
 	tests := []struct {
 		name    string
 		fam     flasher.Family
@@ -35,6 +37,14 @@ func TestPrecheck(t *testing.T) {
 		{"checksum", "", ua, PlaceOptions{SHA256: strings.Repeat("0", 64)}, "sha256"},
 		{"--addr that does not fit", flasher.BK7231N, ua, PlaceOptions{Addr: addr(0)}, "does not match"},
 		{"--flash-size, flash size not known yet", flasher.ESP8266, esp, PlaceOptions{FlashSize: "16MB"}, ""},
+		// --chip bk7231m names a BK7231N with the zero key
+		{"Tuya-key N QIO, --chip bk7231m", flasher.BK7231M, qioN, PlaceOptions{}, "need OpenBeken's BK7231M build"},
+		{"M QIO, --chip bk7231m", flasher.BK7231M, qioM, PlaceOptions{}, ""},
+		{"M QIO, --chip bk7231n: the key is told later", flasher.BK7231N, qioM, PlaceOptions{}, ""},
+		// the chip table's bootloader rule before the power-cycle prompt
+		{"--include-bootloader on a BK7231U", flasher.BK7231U, qioU, PlaceOptions{IncludeBootloader: true}, "nothing below 0x11000 is written on a BK7231U"},
+		{"U QIO on a BK7252", flasher.BK7252, qioU, PlaceOptions{}, "the chip is a BK7252"},
+		{"N QIO on a BK7238", flasher.BK7238, qioN, PlaceOptions{}, "the chip is a BK7238"},
 	}
 	for _, tc := range tests {
 		err := Precheck(tc.fam, tc.det, tc.o)
@@ -112,6 +122,9 @@ func TestCandidatesAndPrefetch(t *testing.T) {
 	}
 	if n := count(flasher.BK7231T); n != 1 {
 		t.Errorf("BK7231T: %d builds", n)
+	}
+	if ch, err := Candidates(m, "openbeken", flasher.BK7231M); err != nil || len(ch) != 1 || ch[0].Build.EfuseKey != KeyZero {
+		t.Errorf("--chip bk7231m: %v %v, want the zero-key build alone", ch, err)
 	}
 	if _, err := Candidates(m, "openbeken", flasher.ESP8266); !errors.Is(err, flasher.ErrRefused) {
 		t.Errorf("no build for the family: %v", err)

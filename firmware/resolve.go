@@ -149,6 +149,9 @@ func Candidates(m *Manifest, name string, fam flasher.Family) ([]Choice, error) 
 		if f == flasher.BK7231N {
 			keys = append(keys, KeyTuya, KeyZero)
 		}
+		if c := ChipFor(f); c.Family != f {
+			f, keys = c.Family, []string{c.EfuseKey} // --chip bk7231m
+		}
 		for _, k := range keys {
 			ch, err := m.Lookup(name, Chip{f, k})
 			if err != nil {
@@ -164,7 +167,7 @@ func Candidates(m *Manifest, name string, fam flasher.Family) ([]Choice, error) 
 		}
 	}
 	if len(out) == 0 {
-		_, err := m.Lookup(name, Chip{Family: fam})
+		_, err := m.Lookup(name, ChipFor(fam))
 		return nil, err
 	}
 	return out, nil

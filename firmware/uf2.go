@@ -43,11 +43,29 @@ const (
 const schemeFlasherSingle = 3
 
 // uf2Families are LibreTiny's UF2 family ids for the chips tuyaflash
-// flashes (libretiny families.json: 0x675A40B0 "BK7231T" covers
-// BK7231T/S/U, 0x7B3EF230 "BK7231N").
+// flashes (libretiny families.json at v1.13.0: 0x675A40B0 "BK7231T",
+// 0x7B3EF230 "BK7231N", 0x159AC324 "BK7238", 0x6A82CC42 "BK7251", described
+// as "Beken 7251/7252"). LibreTiny has no BK7231U family.
 var uf2Families = map[uint32]flasher.Family{
 	0x675A40B0: flasher.BK7231T,
 	0x7B3EF230: flasher.BK7231N,
+	0x159AC324: flasher.BK7238,
+	0x6A82CC42: flasher.BK7252,
+}
+
+// uf2FamilyList names the families of uf2Families for messages, in id
+// order: "BK7238 (0x159AC324), …".
+func uf2FamilyList() string {
+	ids := make([]uint32, 0, len(uf2Families))
+	for id := range uf2Families {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var s []string
+	for _, id := range ids {
+		s = append(s, fmt.Sprintf("%s (0x%08X)", uf2Families[id], id))
+	}
+	return strings.Join(s, ", ")
 }
 
 // uf2Partitions are the partition offsets of LibreTiny's BK72xx boards
@@ -143,11 +161,11 @@ func detectUF2(d *Detection) error {
 		return bad("the file has %d blocks, its blocks say %d", nblocks, declared)
 	}
 	if !haveFam {
-		return refuse("", "use a UF2 made by LibreTiny/ESPHome for BK7231T/N", "the UF2 file names no chip family")
+		return refuse("", "use a UF2 made by LibreTiny/ESPHome for your chip", "the UF2 file names no chip family")
 	}
 	fam, ok := uf2Families[family]
 	if !ok {
-		return refuse("", "tuyaflash writes UF2 packages for BK7231T (0x675A40B0) and BK7231N (0x7B3EF230) only",
+		return refuse("", "tuyaflash writes UF2 packages for "+uf2FamilyList()+" only",
 			"the UF2 file is for chip family 0x%08X", family)
 	}
 	d.Arch, d.Family = ArchBeken, fam

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/espimage"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // The validation is written out in Go rather than run from a JSON Schema
@@ -25,19 +26,26 @@ var (
 	repoRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-// Families are the chip families a build may name.
-var Families = []flasher.Family{flasher.ESP8266, flasher.ESP8285, flasher.BK7231T, flasher.BK7231N}
+// Families are the chip families a build may name. A BK7231M is a BK7231N
+// with an all-zero eFuse key: its builds are BK7231N builds with
+// "efuse_key": "zero".
+var Families = []flasher.Family{flasher.ESP8266, flasher.ESP8285, flasher.BK7231T, flasher.BK7231N,
+	flasher.BK7238, flasher.BK7231U, flasher.BK7252, flasher.BK7252N}
 
 // sourceTypes are the values of a part's source.type.
 var sourceTypes = []string{"github-release", "url"}
 
 // expectedPlacement is the offset and skip a catalogue part of a format
-// must declare.
-func expectedPlacement(f Format) (offset uint32, skip int) {
+// must declare for a build of family fam: what Place does with it by
+// default (a QIO image is written whole on the chips whose row says so).
+func expectedPlacement(f Format, fam flasher.Family) (offset uint32, skip int) {
 	switch f {
 	case FormatBekenUA, FormatBekenAppRBL:
 		return bekenAppOffset, 0
 	case FormatBekenQIO:
+		if row, ok := bk7231.LookupChip(string(fam)); ok && row.QIOWhole {
+			return 0, 0
+		}
 		return 0, bekenAppOffset
 	}
 	return 0, 0
@@ -146,7 +154,7 @@ func (v *validator) part(fw *Firmware, b *Build, p *Part, path string) {
 		if b.ChipFamily.Espressif() != esp && slices.Contains(Families, b.ChipFamily) {
 			v.add(path+".format", "a %s part does not fit a %s build", p.Format, b.ChipFamily)
 		}
-		off, skip := expectedPlacement(p.Format)
+		off, skip := expectedPlacement(p.Format, b.ChipFamily)
 		if p.Offset != off {
 			v.add(path+".offset", "must be %d (0x%X) for a %s part", off, off, p.Format)
 		}

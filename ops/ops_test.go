@@ -160,6 +160,10 @@ func TestRestorePlan(t *testing.T) {
 		{"N whole flash", flasher.BK7231N, backup.Sidecar{Family: "BK7231N"}, 2 << 20, false, 0, 0, ""},
 		{"T keeps its bootloader", flasher.BK7231T, backup.Sidecar{Family: "BK7231T"}, 2 << 20, false, 0x11000, 0x11000, ""},
 		{"T backup of the bootloader only", flasher.BK7231T, backup.Sidecar{Family: "BK7231T"}, 0x10000, false, 0, 0, "only the BK7231T bootloader"},
+		{"U keeps its bootloader", flasher.BK7231U, backup.Sidecar{Family: "BK7231U"}, 2 << 20, false, 0x11000, 0x11000, ""},
+		{"BK7252 keeps its bootloader", flasher.BK7252, backup.Sidecar{Family: "BK7252"}, 2 << 20, false, 0x11000, 0x11000, ""},
+		{"BK7238 whole flash", flasher.BK7238, backup.Sidecar{Family: "BK7238"}, 2 << 20, false, 0, 0, ""},
+		{"BK7252N whole flash", flasher.BK7252N, backup.Sidecar{Family: "BK7252N"}, 2 << 20, false, 0, 0, ""},
 		{"foreign backup", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, false, 0, 0, "not from this chip"},
 		{"foreign backup forced", flasher.BK7231N, backup.Sidecar{Family: "BK7231N", MAC: "10:D5:61:AA:BB:CC"}, 2 << 20, true, 0, 0, ""},
 		{"another family, even forced", flasher.BK7231N, backup.Sidecar{Family: "BK7231T"}, 2 << 20, true, 0, 0, "--force does not override"},
@@ -181,6 +185,36 @@ func TestRestorePlan(t *testing.T) {
 				t.Errorf("plan %+v, %d bytes", p, len(data))
 			}
 		})
+	}
+}
+
+// TestPrecheckWrite: the chip table's bootloader rule refuses a write below
+// 0x11000 on the chips whose bootloader answers the UART before any chip
+// is connected, and lets it through where the BootROM answers.
+func TestPrecheckWrite(t *testing.T) {
+	for _, tc := range []struct {
+		fam     flasher.Family
+		addr    uint32
+		refused bool
+	}{
+		{flasher.BK7231T, 0, true},
+		{flasher.BK7231U, 0x10000, true},
+		{flasher.BK7252, 0x1000, true},
+		{flasher.BK7231U, 0x11000, false},
+		{flasher.BK7231N, 0, false},
+		{flasher.BK7231M, 0, false},
+		{flasher.BK7238, 0, false},
+		{flasher.BK7252N, 0, false},
+		{flasher.ESP8266, 0, false},
+		{"", 0, false},
+	} {
+		err := PrecheckWrite(tc.fam, tc.addr, 0x1000)
+		if errors.Is(err, flasher.ErrRefused) != tc.refused {
+			t.Errorf("%s at 0x%06X: err %v, want refused %v", tc.fam, tc.addr, err, tc.refused)
+		}
+		if tc.refused && !strings.Contains(err.Error(), string(tc.fam)+" bootloader") {
+			t.Errorf("%s: %v does not name the chip's bootloader", tc.fam, err)
+		}
 	}
 }
 

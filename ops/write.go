@@ -8,11 +8,12 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
-// bootloaderEndT is where the BK7231T bootloader ends and the app begins.
-const bootloaderEndT = 0x11000
+// bootloaderEnd is where a Beken bootloader ends and the app begins.
+const bootloaderEnd = 0x11000
 
 // Plan describes a write before it happens (what --dry-run prints).
 type Plan struct {
@@ -21,7 +22,8 @@ type Plan struct {
 	Addr      uint32         `json:"addr"`
 	Size      int            `json:"size"`
 	// Skip is how many leading bytes of the file are not written (the
-	// BK7231T bootloader part of a restore).
+	// bootloader part of a restore on a chip whose bootloader answers the
+	// UART: BK7231T/U, BK7252).
 	Skip int `json:"skip,omitempty"`
 	// Sectors is how many 4 KiB sectors the write touches at most.
 	Sectors int `json:"sectors"`
@@ -126,8 +128,36 @@ func MatchSidecar(info flasher.Info, sc backup.Sidecar) error {
 	return nil
 }
 
+// PrecheckWrite applies the chip table's bootloader rule for a chip named
+// by family (--chip, a virtual device) before it is connected, so that a
+// write the chip would refuse is refused before the power-cycle prompt.
+// Families without a Beken row pass.
+func PrecheckWrite(fam flasher.Family, addr uint32, size int) error {
+	if !fam.Beken() {
+		return nil
+	}
+	row, ok := bk7231.LookupChip(string(fam))
+	if !ok {
+		return nil
+	}
+	return row.CheckWrite(addr, size, 0)
+}
+
+// keepsBootloader reports whether the chip's bootloader area is never
+// written: the chip table says so (BK7231T/U, BK7252), or the chip is a
+// Beken one tuyaflash has no row for.
+func keepsBootloader(info flasher.Info) bool {
+	if !info.Family.Beken() {
+		return false
+	}
+	row, ok := bk7231.ChipOf(info)
+	return !ok || !row.BootloaderWritable
+}
+
 // RestorePlan checks a backup against the chip and works out what to write:
-// on BK7231T the bootloader part is skipped (it stays as it is). force
+// on the chips whose bootloader answers the UART (BK7231T/U, BK7252: the
+// chip table's BootloaderWritable) the bootloader part is skipped and
+// stays as it is. force
 // overrides a mismatch of flash size, flash id or MAC, and the plan's
 // notes name what it overrode; a backup of another chip family is refused
 // even with force (it cannot boot on this chip).
@@ -148,17 +178,18 @@ func RestorePlan(dev flasher.Device, b *backup.Backup, force bool) (Plan, []byte
 	addr := b.Sidecar.Offset
 	data := b.Data
 	skip := 0
-	if info.Family == flasher.BK7231T && addr < bootloaderEndT {
-		skip = int(bootloaderEndT - addr)
+	keep := keepsBootloader(info)
+	if keep && addr < bootloaderEnd {
+		skip = int(bootloaderEnd - addr)
 		if skip >= len(data) {
-			return Plan{}, nil, fmt.Errorf("the backup holds only the BK7231T bootloader area, which is never written: %w", flasher.ErrRefused)
+			return Plan{}, nil, fmt.Errorf("the backup holds only the %s bootloader area, which is never written: %w", info.Family, flasher.ErrRefused)
 		}
-		data, addr = data[skip:], bootloaderEndT
+		data, addr = data[skip:], bootloaderEnd
 	}
 	p, err := PlanWrite(dev, addr, data)
 	p.Skip = skip
 	if skip > 0 {
-		p.Notes = append(p.Notes, "the BK7231T bootloader (0x000000-0x010FFF) is kept as it is")
+		p.Notes = append(p.Notes, fmt.Sprintf("the %s bootloader (0x000000-0x010FFF) is kept as it is", info.Family))
 	}
 	if len(overridden) > 0 {
 		p.Notes = append(p.Notes, "--force overrides: "+strings.Join(overridden, "; "))

@@ -67,6 +67,8 @@ func ESPHome(u *tuyaconfig.UserParamKey, name string) (string, []Warning) {
 		switch chip {
 		case "BK7231T":
 			board = "generic-bk7231t-qfn32-tuya"
+		case "BK7238":
+			board = "generic-bk7238-tuya" // LibreTiny boards/generic-bk7238-tuya.json
 		default:
 			board = "generic-bk7231n-qfn32-tuya"
 			if chip == "" {

@@ -3,7 +3,7 @@ package serve
 import (
 	"fmt"
 	"os"
-	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -62,53 +62,43 @@ func TestREADMEWiringIsTheModuleTable(t *testing.T) {
 		t.Skip("README.md not found next to the package")
 	}
 	readme := string(b)
-	row := regexp.MustCompile(`(?m)^\| (\w+) \| (BK\w+) \| (.*) \|$`)
-	rows := row.FindAllStringSubmatch(readme, -1)
-	seen := map[string]bool{}
-	pins := func(w Wire) string {
-		s := make([]string, len(w.Pads))
-		for i, p := range w.Pads {
-			s[i] = fmt.Sprint(p)
-		}
-		return "pin " + strings.Join(s, " or ")
-	}
+	var want []string
 	for _, m := range Modules {
 		if !strings.HasPrefix(m.Chip, "BK") {
 			continue
 		}
-		var cells []string
-		for _, w := range m.Wires {
-			cells = append(cells, pins(w))
-		}
-		want := strings.Join(cells, " | ")
-		found := false
-		for _, r := range rows {
-			if r[1] == m.Name {
-				found = true
-				if r[2] != m.Chip || r[3] != want {
-					t.Errorf("README's %s row: %s | %s, the table: %s | %s", m.Name, r[2], r[3], m.Chip, want)
+		cells := []string{m.Name, m.Chip}
+		for _, sig := range bekenSignals {
+			cell := "–"
+			for _, w := range m.Wires {
+				if w.Signal == sig.Signal {
+					cell = w.Where()
 				}
 			}
+			cells = append(cells, cell)
 		}
-		if !found {
-			t.Errorf("README's wiring table has no row for %s", m.Name)
+		want = append(want, "| "+strings.Join(cells, " | ")+" |")
+	}
+	head := "| Module | Chip |"
+	for _, w := range bekenSignals {
+		head += " " + w.Signal + " |"
+	}
+	i := strings.Index(readme, head)
+	if i < 0 {
+		t.Fatalf("README's wiring table head is not %q", head)
+	}
+	var got []string
+	for _, line := range strings.Split(readme[i:], "\n")[2:] {
+		if !strings.HasPrefix(line, "|") {
+			break
 		}
-		seen[m.Name] = true
+		got = append(got, line)
 	}
-	for _, r := range rows {
-		if !seen[r[1]] {
-			t.Errorf("README lists %s, the module table does not", r[1])
-		}
-	}
-	head := "| Module | Chip | "
-	for _, w := range beken2 {
-		head += w.Signal + " | "
-	}
-	if !strings.Contains(readme, strings.TrimSpace(head)) {
-		t.Errorf("README's wiring table head is not %q", head)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README's wiring table:\n%s\nthe module table (serve/modules.go):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The ESP8266 module is described in words.
-	i := strings.Index(readme, "ESP8266 modules (TYWE3S")
+	i = strings.Index(readme, "ESP8266 modules (TYWE3S")
 	if i < 0 {
 		t.Fatal("README has no ESP8266 wiring paragraph")
 	}
@@ -118,8 +108,28 @@ func TestREADMEWiringIsTheModuleTable(t *testing.T) {
 			continue
 		}
 		for _, w := range m.Wires {
-			if !strings.Contains(para, w.Signal) || !strings.Contains(para, pins(w)) {
-				t.Errorf("README's ESP8266 paragraph lacks %s on %s", w.Signal, pins(w))
+			if !strings.Contains(para, w.Signal) || !strings.Contains(para, w.Where()) {
+				t.Errorf("README's ESP8266 paragraph lacks %s on %s", w.Signal, w.Where())
+			}
+		}
+	}
+}
+
+func TestWireWhere(t *testing.T) {
+	for pads, want := range map[string]string{"5": "pin 5", "5|14|15|18": "pin 5 or 14 or 15 or 18", "1|TVCC": "pin 1 or pad TVCC", "TRX1": "pad TRX1"} {
+		if got := (Wire{Pads: strings.Split(pads, "|")}).Where(); got != want {
+			t.Errorf("%s: %q, want %q", pads, got, want)
+		}
+	}
+	for _, m := range Modules {
+		if m.Footprint == "" {
+			continue
+		}
+		for _, w := range m.Wires {
+			for _, p := range w.Pads {
+				if n, err := strconv.Atoi(p); err == nil && (n < 1 || n > m.Pads) {
+					t.Errorf("%s: %s on pin %d of %d", m.Name, w.Signal, n, m.Pads)
+				}
 			}
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tuyaflash/tuyaflash/flasher/bk7231"
 )
 
 // Hidden replaces secrets in Redacted and Summary output.
@@ -23,8 +25,9 @@ const Hidden = "<hidden: --show-secrets>"
 
 // Config is what Parse recovered from a backup.
 type Config struct {
-	// Chip is "BK7231T" or "BK7231N" when known; ChipSource says whether
-	// it came from em_sys_env or from the module name.
+	// Chip is "BK7231T", "BK7231N", "BK7238" … when known; ChipSource says
+	// whether it came from em_sys_env, the module name or the offset of
+	// the storage (an offset only one chip uses).
 	Chip       string `json:"chip,omitempty"`
 	ChipSource string `json:"chip_source,omitempty"`
 	// Platform is the raw em_sys_env value ("BK7231S_2M", "bk7231n", or ""
@@ -295,6 +298,12 @@ func (c *Config) fill() {
 		}
 	}
 	c.Chip, c.ChipSource = inferChip(c.Platform, c.Module)
+	if chip := chipFromStorage(c.KeyBlockOffset); chip != "" {
+		c.Notes = append(c.Notes, fmt.Sprintf("the key block is at 0x%06X, where Tuya's firmware keeps it on a %s (BK7231GUIFlashTool's offset, a single source)", c.KeyBlockOffset, chip))
+		if c.Chip == "" {
+			c.Chip, c.ChipSource = chip, "storage offset"
+		}
+	}
 }
 
 func (c *Config) unbase64(what, s string) string {
@@ -311,13 +320,16 @@ func (c *Config) unbase64(what, s string) string {
 
 // inferChip names the chip from em_sys_env, else from the module name.
 // "BK7231S_2M" is the BK7231T platform string (checked against the real
-// dumps).
+// dumps); "T1" and "bk7238" name a BK7238 (BK7231GUIFlashTool
+// TuyaModules.getTypeForPlatformName, unconfirmed there for "bk7238").
 func inferChip(platform, module string) (chip, source string) {
 	switch strings.ToLower(platform) {
 	case "bk7231s_2m", "bk7231t":
 		return "BK7231T", "em_sys_env"
 	case "bk7231n", "bk7231nl", "t2":
 		return "BK7231N", "em_sys_env"
+	case "t1", "bk7238":
+		return "BK7238", "em_sys_env"
 	}
 	if c := ChipFromModule(module); c != "" {
 		return c, "module"
@@ -327,7 +339,8 @@ func inferChip(platform, module string) (chip, source string) {
 
 // ChipFromModule names the chip of a Tuya module (BK7231GUIFlashTool
 // Misc/TuyaModules.cs): WB… → BK7231T (WR…/WD… are other chips),
-// CB…, T34 and T2… → BK7231N; "" when unknown.
+// CB…, T34 and T2… → BK7231N, T1… → BK7238, T4… → BK7252N; "" when
+// unknown.
 func ChipFromModule(module string) string {
 	m := strings.ToUpper(module)
 	switch {
@@ -335,8 +348,30 @@ func ChipFromModule(module string) string {
 		return "BK7231T"
 	case strings.HasPrefix(m, "CB"), m == "T34", strings.HasPrefix(m, "T2"):
 		return "BK7231N"
+	case strings.HasPrefix(m, "T1"):
+		return "BK7238"
+	case strings.HasPrefix(m, "T4"):
+		return "BK7252N"
 	}
 	return ""
+}
+
+// chipFromStorage names the chip whose row of the Beken chip table alone
+// puts Tuya's key block at off (flasher/bk7231 Chip.TuyaKV, from
+// BK7231GUIFlashTool TuyaConfig.cs alone: 0x1F5000 on a BK7238, 0x397000
+// on a BK7252); "" where several rows share the offset (0x1EE000).
+func chipFromStorage(off int) string {
+	chip := ""
+	for _, c := range bk7231.Chips() {
+		if !c.Supported || int(c.TuyaKV) != off {
+			continue
+		}
+		if chip != "" {
+			return ""
+		}
+		chip = string(c.Family)
+	}
+	return chip
 }
 
 // Redacted returns a copy of c with every secret replaced by Hidden: local

@@ -17,6 +17,9 @@ const (
 	ESP8285
 )
 
+// Chips returns every simulated chip, in Chip order.
+func Chips() []Chip { return []Chip{ESP8266, ESP8285} }
+
 // ParseChip accepts "esp8266" and "esp8285" in any case.
 func ParseChip(s string) (Chip, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {

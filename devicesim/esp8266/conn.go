@@ -33,6 +33,16 @@ type conn struct {
 	// strike and delayReply are the command-indexed faults armed for the
 	// command being handled (Faults.ResetAtCommand, DelayAtCommand).
 	strike, delayReply bool
+	// baud is the chip's UART rate; worked is the modelled time the stub
+	// has spent working since it last took bytes from the line (rxbuf.go).
+	baud   int
+	worked time.Duration
+}
+
+// setLineBaud sets the chip's UART rate on the line.
+func (c *conn) setLineBaud(baud int) error {
+	c.baud = baud
+	return c.l.SetBaudRate(baud)
 }
 
 func (c *conn) loop() error {
@@ -190,7 +200,7 @@ func (c *conn) applyReset() error {
 	}
 	if ev.jump {
 		c.logf("app", "ROM left the loader: running the application from flash")
-		if err := c.l.SetBaudRate(d.cfg.AppBaud); err != nil {
+		if err := c.setLineBaud(d.cfg.AppBaud); err != nil {
 			return fmt.Errorf("espsim: set baud rate: %w", err)
 		}
 		return c.startApp()
@@ -204,19 +214,19 @@ func (c *conn) applyReset() error {
 	if d.xtal == 40 {
 		bootBaud = 115200
 	}
-	if err := c.l.SetBaudRate(bootBaud); err != nil {
+	if err := c.setLineBaud(bootBaud); err != nil {
 		return fmt.Errorf("espsim: set baud rate: %w", err)
 	}
 	if err := c.write(bootLog(ev, d.Flash())); err != nil {
 		return err
 	}
 	if ev.download {
-		if err := c.l.SetBaudRate(romBaud); err != nil {
+		if err := c.setLineBaud(romBaud); err != nil {
 			return fmt.Errorf("espsim: set baud rate: %w", err)
 		}
 		return nil
 	}
-	if err := c.l.SetBaudRate(d.cfg.AppBaud); err != nil {
+	if err := c.setLineBaud(d.cfg.AppBaud); err != nil {
 		return fmt.Errorf("espsim: set baud rate: %w", err)
 	}
 	return c.startApp()
@@ -570,6 +580,7 @@ func (c *conn) sleep(dur time.Duration) error {
 	if dur <= 0 {
 		return nil
 	}
+	c.worked += dur
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	for {

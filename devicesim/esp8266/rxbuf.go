@@ -3,6 +3,7 @@ package espsim
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -15,8 +16,13 @@ import (
 //
 // The simulator reads the line only when it waits for a frame, so bytes
 // that arrived during a command's work are still in the line when the
-// work ends: absorb then takes them all and keeps what fits, which is
-// exactly what the buffer held at that moment (nothing left it meanwhile).
+// work ends: absorb then takes what a UART at the chip's rate delivers in
+// the modelled time the work took (conn.worked) and keeps what fits, which
+// is what the buffer held at that moment (nothing left it meanwhile).
+// Bytes beyond that are still on the wire: they stay in the line. The
+// model so depends neither on how the host's scheduler ran the simulator
+// nor on whether the link is paced (an unpaced pty hands over at once
+// what a real wire takes its time to carry).
 
 // ringMode reports whether received bytes go through the stub's buffer.
 func (c *conn) ringMode() bool {
@@ -56,8 +62,11 @@ func (c *conn) absorb() error {
 	if err := c.l.SetReadTimeout(0); err != nil {
 		return fmt.Errorf("espsim: set read timeout: %w", err)
 	}
-	for {
-		n, err := c.l.Read(c.rbuf)
+	allow := wireBytes(c.worked, c.baud)
+	c.worked = 0
+	for allow > 0 {
+		n, err := c.l.Read(c.rbuf[:min(len(c.rbuf), allow)])
+		allow -= n
 		if n > 0 {
 			if rerr := c.received(c.rbuf[:n]); rerr != nil {
 				return rerr
@@ -122,6 +131,7 @@ func (c *conn) ringFrame() (rxFrame, bool, error) {
 		return rxFrame{}, false, fmt.Errorf("espsim: set read timeout: %w", err)
 	}
 	n, err := c.l.Read(c.rbuf)
+	c.worked = 0
 	if n > 0 {
 		if rerr := c.received(c.rbuf[:n]); rerr != nil {
 			return rxFrame{}, false, rerr
@@ -140,4 +150,13 @@ func (c *conn) ringFrame() (rxFrame, bool, error) {
 // waitFlash waits for an erase the stub started in the background.
 func (c *conn) waitFlash() error {
 	return c.sleep(time.Until(c.d.sess.busyUntil))
+}
+
+// wireBytes is how many bytes a UART at baud (8N1: 10 bits a byte) carries
+// in d; a rate not known yet counts as no limit.
+func wireBytes(d time.Duration, baud int) int {
+	if baud <= 0 {
+		return math.MaxInt
+	}
+	return int(d.Seconds() * float64(baud) / 10)
 }

@@ -422,7 +422,7 @@ func (s *session) inRange(addr, size uint32) bool {
 // setBaud switches the chip's UART after the reply went out at the old
 // rate; the divider follows (2 × crystal / baud).
 func (c *conn) setBaud(baud int) error {
-	if err := c.l.SetBaudRate(baud); err != nil {
+	if err := c.setLineBaud(baud); err != nil {
 		return fmt.Errorf("espsim: set baud rate: %w", err)
 	}
 	d := c.d

@@ -153,6 +153,13 @@ const (
 	BootCRCT = 0xBA54C1B8 // bl_bk7231s_1.0.5 over 256 bytes
 	BootCRCN = 0xE14191BA // bl_bk7231n_1.0.1 over 257 bytes
 	BootCRCU = 0x2739019F // bl_bk7231u_1.0.6 over 256 bytes
+	// bootloader_bk7238_uart1_v1.0.14 over 257 bytes: the bootloader of
+	// Beken's BK7238 SDK, which OpenBeken's BK7238 QIO images carry
+	// (inference: the SDK's packager puts it there).
+	BootCRC7238 = 0x6BEB0924
+	BootCRCT1   = 0xF42F8C32 // bl_t1_2.0.0 (Tuya T1) over 257 bytes
+	BootCRC7252 = 0x39F9B50C // bl_bk7252_0.1.3 over 256 bytes
+	BootCRCQ    = 0xF0231EF6 // bl_bk7231q over 256 bytes
 )
 
 // ESPImage builds an ESP8266 V1 image: header, two segments, zero

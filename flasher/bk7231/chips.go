@@ -73,6 +73,13 @@ type Chip struct {
 	// WrapReads: reads of the bootloader area go through addr + flash size
 	// (the bootloader refuses its own area at plain addresses, §5.1).
 	WrapReads bool
+	// QIOWhole: a QIO image (bootloader and application) is written whole
+	// from 0x0 by default, its bootloader replacing the chip's, as
+	// BK7231GUIFlashTool does on these chips and as OpenBeken's release
+	// notes name the QIO image their "UART Flash" file. False keeps the
+	// chip's bootloader (the image's first 0x11000 bytes are skipped)
+	// unless the user asks otherwise where BootloaderWritable allows it.
+	QIOWhole bool
 
 	// Size is how the flash size is found; TableSize for SizeTable,
 	// WrapSizes (ascending) the candidates for SizeWrap.
@@ -85,6 +92,12 @@ type Chip struct {
 	// RFOffsets are where the RF calibration sector (TLV, with the MAC)
 	// is looked for, in order; the first is where OpenBeken expects it.
 	RFOffsets []uint32
+	// RFAfterWrite: after a firmware write the MAC must still be found at
+	// RFOffsets[0], where the new firmware looks for it; an RF sector
+	// found only at a later offset is copied there when that sector is
+	// blank (BK7231GUIFlashTool does both after writing a BK7238 whose
+	// Tuya layout keeps the calibration at 0x1E3000).
+	RFAfterWrite bool
 	// OBKConfig is OpenBeken's config sector; TuyaKV the Tuya key block
 	// (the start of the encrypted KV storage).
 	OBKConfig uint32
@@ -110,6 +123,12 @@ const mib = 1 << 20
 //     (0x7252A, 0x7236 at 0x44010004).
 //   - bootloader rule: GUI isSectorModificationAllowed (T/U/BK7252 refuse
 //     below 0x11000), translateReadAddressForChip (reads + size on T/U/BK7252).
+//   - QIO placement: GUI doReadAndWriteInternal skips the first 0x11000
+//     bytes of a QIO image on T/U/BK7252 always and on N/M unless asked,
+//     and writes it from 0x0 on BK7238/BK7252N; OpenBeken's release notes
+//     (.releaserc.yaml) list OpenBK7238_QIO and OpenBK7252N_QIO as their
+//     "UART Flash" image. After a BK7238 write GUI copies the RF sector to
+//     0x1E0000 when the backup has no MAC there (RFAfterWrite).
 //   - size: bkt BkBootloader.flash_size (T, U: 2 MiB), GUI
 //     detectBK7252UFlashSize (BK7252: 2 or 4 MiB by wrap), JEDEC elsewhere.
 //   - key: GUI doGenericSetup (reads it on N/M only), bkt bootloader table.
@@ -148,7 +167,7 @@ var chips = func() []Chip {
 			Model: "BK7238", Family: flasher.BK7238,
 			Modules: "Tuya T1-2S, T1-3S, T1-LC5, T1-M, T1-U",
 			Proto:   ProtoFull, ChipIDReg: regChipID, ChipIDs: []uint32{0x7238},
-			InclusiveCRC: true, BootloaderWritable: true,
+			InclusiveCRC: true, BootloaderWritable: true, QIOWhole: true, RFAfterWrite: true,
 			Size: SizeJEDEC, KeyFrom: KeyBootloader,
 			// GUI and OpenBeken use 0x1E0000; Tuya's T1 layout (LT) keeps
 			// the calibration at 0x1E3000, and GUI copies it to 0x1E0000
@@ -178,7 +197,7 @@ var chips = func() []Chip {
 			Model: "BK7252N", Family: flasher.BK7252N,
 			Modules: "Tuya T4",
 			Proto:   ProtoFull, ChipIDReg: regChipID, ChipIDs: []uint32{0x7252A},
-			InclusiveCRC: true, BootloaderWritable: true,
+			InclusiveCRC: true, BootloaderWritable: true, QIOWhole: true,
 			Size: SizeJEDEC, KeyFrom: KeyUnknown,
 			RFOffsets: []uint32{0x1E0000}, OBKConfig: 0x1E1000, TuyaKV: 0x1EE000,
 			DefaultBaud: 921600, Supported: true,

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	bksim "github.com/tuyaflash/tuyaflash/devicesim/bk7231"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -202,47 +203,57 @@ func TestChipBackupWriteRestore(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ctx := context.Background()
-				var backup bytes.Buffer
-				if err := r.dev.Read(ctx, 0, r.dev.FlashSize(), &backup, nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(backup.Bytes(), f.Flash()) {
-					t.Fatal("backup differs from the flash")
-				}
-				_, err = r.dev.Write(ctx, 0, make([]byte, 0x2000), nil)
-				if row.BootloaderWritable == errors.Is(err, flasher.ErrRefused) {
-					t.Fatalf("write at 0x0: %v (bootloader writable: %v)", err, row.BootloaderWritable)
-				}
-				if !row.BootloaderWritable && !bytes.Equal(f.Flash(), backup.Bytes()) {
-					t.Fatal("a refused write changed the flash")
-				}
-				img := make([]byte, 0x23456)
-				rand.New(rand.NewSource(7)).Read(img)
-				res, err := r.dev.Write(ctx, 0x11000, img, nil)
-				if err != nil || !res.Verified {
-					t.Fatalf("write: %v %+v", err, res)
-				}
-				want := append([]byte(nil), backup.Bytes()...)
-				if row.BootloaderWritable {
-					copy(want, make([]byte, 0x2000))
-				}
-				copy(want[0x11000:], img)
-				if !bytes.Equal(f.Flash(), want) {
-					t.Fatal("flash after the write is not the image with everything else unchanged")
-				}
-				from := uint32(0)
-				if !row.BootloaderWritable {
-					from = bootloaderEnd
-				}
-				if _, err := r.dev.Write(ctx, from, backup.Bytes()[from:], nil); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(f.Flash(), backup.Bytes()) {
-					t.Fatal("restore did not bring the backup back")
-				}
+				backupWriteRestore(t, r.dev, row, f.Flash)
 			})
 		})
+	}
+}
+
+// backupWriteRestore is the session of TestChipBackupWriteRestore on a
+// connected chip of row whose flash flash returns: the backup equals the
+// flash, a write at 0x0 is refused exactly where the row says so, a write
+// at 0x11000 lands byte-exact with the rest unchanged, and writing the
+// backup back (from 0x11000 where the bootloader is kept) restores it.
+func backupWriteRestore(t *testing.T, dev *Device, row Chip, flash func() []byte) {
+	t.Helper()
+	ctx := context.Background()
+	var backup bytes.Buffer
+	if err := dev.Read(ctx, 0, dev.FlashSize(), &backup, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(backup.Bytes(), flash()) {
+		t.Fatal("backup differs from the flash")
+	}
+	_, err := dev.Write(ctx, 0, make([]byte, 0x2000), nil)
+	if row.BootloaderWritable == errors.Is(err, flasher.ErrRefused) {
+		t.Fatalf("write at 0x0: %v (bootloader writable: %v)", err, row.BootloaderWritable)
+	}
+	if !row.BootloaderWritable && !bytes.Equal(flash(), backup.Bytes()) {
+		t.Fatal("a refused write changed the flash")
+	}
+	img := make([]byte, 0x23456)
+	rand.New(rand.NewSource(7)).Read(img)
+	res, err := dev.Write(ctx, 0x11000, img, nil)
+	if err != nil || !res.Verified {
+		t.Fatalf("write: %v %+v", err, res)
+	}
+	want := append([]byte(nil), backup.Bytes()...)
+	if row.BootloaderWritable {
+		copy(want, make([]byte, 0x2000))
+	}
+	copy(want[0x11000:], img)
+	if !bytes.Equal(flash(), want) {
+		t.Fatal("flash after the write is not the image with everything else unchanged")
+	}
+	from := uint32(0)
+	if !row.BootloaderWritable {
+		from = bootloaderEnd
+	}
+	if _, err := dev.Write(ctx, from, backup.Bytes()[from:], nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(flash(), backup.Bytes()) {
+		t.Fatal("restore did not bring the backup back")
 	}
 }
 
@@ -424,6 +435,48 @@ func TestStepDownInfo(t *testing.T) {
 				var buf bytes.Buffer
 				if err := r.dev.Read(context.Background(), 0x1D0000, 0x1000, &buf, nil); err != nil {
 					t.Fatalf("read after the step: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestSimChipsBackupWriteRestore runs TestChipBackupWriteRestore's session
+// against every profile of the chip simulator, which is written
+// independently of the client and enforces what the scripted ROM only
+// replays: NOR rules, flash protection and the P25Q16HBK's status-register
+// lock (BK7238), the CRC conventions, reads of the bootloader area through
+// the address wrap, the BASIC bootloaders' re-protection after a CRC, and
+// a BASIC chip that is dead after its next reset when its bootloader area
+// changed. After the restore the chip is power-cycled and must link again.
+// The scripted ROM stays for what the simulator cannot be: real bootloader
+// fingerprints (the simulator's are its own, in no table) and 4 MiB FULL
+// chips.
+func TestSimChipsBackupWriteRestore(t *testing.T) {
+	for _, chip := range bksim.Chips() {
+		t.Run(chip.String(), func(t *testing.T) {
+			opts := Options{Baud: 921600}
+			if chip == bksim.BK7231U || chip == bksim.BK7252 {
+				opts.Family = flasher.Family(chip.String())
+			}
+			synctest.Test(t, func(t *testing.T) {
+				r, err := newRig(t, bksim.Config{Chip: chip, LockOnNoopSRWrite: true}, transport.LinkOptions{}, opts)
+				defer r.stop()
+				if err != nil {
+					t.Fatal(err)
+				}
+				row, _ := ChipOf(r.dev.Info())
+				if row.Model != chip.String() {
+					t.Fatalf("identified as %s", row.Model)
+				}
+				backupWriteRestore(t, r.dev, row, r.sim.Flash)
+				r.sim.PowerCycle()
+				dev, err := Connect(context.Background(), r.host, opts)
+				if err != nil {
+					t.Fatalf("the chip does not link after a power cycle: %v", err)
+				}
+				if dev.Info().MAC != r.dev.Info().MAC {
+					t.Errorf("MAC %s after the power cycle, %s before", dev.Info().MAC, r.dev.Info().MAC)
 				}
 			})
 		})

@@ -536,7 +536,11 @@ func (d *Device) readMAC(ctx context.Context) error {
 	d.info.MAC = mac
 	d.info.MACFrom = fmt.Sprintf("RF calibration sector at 0x%06X", addr)
 	if want := d.chip.RFOffsets[0]; addr != want {
-		d.note(flasher.Warning, fmt.Sprintf("the RF calibration sector is at 0x%06X, not at 0x%06X where OpenBeken looks for it: after writing OpenBeken copy it there (as BK7231GUIFlashTool does), or the device loses its MAC and calibration", addr, want))
+		what := "after writing OpenBeken copy it there (as BK7231GUIFlashTool does), or the device loses its MAC and calibration"
+		if d.chip.RFAfterWrite {
+			what = "after writing firmware tuyaflash copies it there when that sector is blank (as BK7231GUIFlashTool does), keeping this one"
+		}
+		d.note(flasher.Warning, fmt.Sprintf("the RF calibration sector is at 0x%06X, not at 0x%06X where OpenBeken looks for it: %s", addr, want, what))
 	}
 	if ph, why := mac.Placeholder(); ph {
 		d.note(flasher.Warning, fmt.Sprintf("MAC %s is a placeholder (%s): it does not identify this device", mac, why))

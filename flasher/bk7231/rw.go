@@ -180,11 +180,18 @@ func (d *Device) Write(ctx context.Context, addr uint32, data []byte, p flasher.
 // (BK7231T/U, BK7252: that bootloader is the only way back in over UART,
 // §1) and anything past the end of the flash.
 func (d *Device) CheckWrite(addr uint32, size int) error {
-	if !d.chip.BootloaderWritable && addr < bootloaderEnd {
-		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("the %s bootloader occupies 0x000000-0x010FFF and is what lets tuyaflash reach the chip; writing there can brick it for good (only SPI flashing recovers it): %w", d.chip.Model, flasher.ErrRefused)}
+	return d.chip.CheckWrite(addr, size, d.size)
+}
+
+// CheckWrite applies the row's bootloader rule to a write of size bytes at
+// addr, and the flash size when flashSize is not 0: what Device.CheckWrite
+// refuses, checked before a chip is connected when its row is known.
+func (c Chip) CheckWrite(addr uint32, size int, flashSize uint32) error {
+	if !c.BootloaderWritable && addr < bootloaderEnd {
+		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("the %s bootloader occupies 0x000000-0x010FFF and is what lets tuyaflash reach the chip; writing there can brick it for good (only SPI flashing recovers it): %w", c.Model, flasher.ErrRefused)}
 	}
-	if uint64(addr)+uint64(size) > uint64(d.size) {
-		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("image of %d bytes at 0x%06X does not fit the %d KiB flash: %w", size, addr, d.size/1024, flasher.ErrRefused)}
+	if flashSize != 0 && uint64(addr)+uint64(size) > uint64(flashSize) {
+		return &flasher.OpError{Op: "write", Addr: addr, Err: fmt.Errorf("image of %d bytes at 0x%06X does not fit the %d KiB flash: %w", size, addr, flashSize/1024, flasher.ErrRefused)}
 	}
 	return nil
 }

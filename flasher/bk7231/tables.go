@@ -64,6 +64,32 @@ var bootloaders = []bootloader{
 	{0x6BEB0924, "bootloader_bk7238_uart1_v1.0.14", "BK7238", ProtoFull, keyZero, 0},
 }
 
+// Bootloader is a row of the bootloader fingerprint table as other
+// packages see it: firmware identifies the bootloader of an image file by
+// it, so that one table serves the chip and the files.
+type Bootloader struct {
+	// CRC is the standard CRC-32 of the first 257 bytes of flash when Full,
+	// else of the first 256 (what CheckCRC(0, 256) covers on the chip).
+	CRC uint32
+	// Name is the bootloader's name in bk7231tools' table.
+	Name string
+	// Model is the chip table row it identifies (Chip.Model).
+	Model string
+	// Full: the chip answers from its BootROM with the FULL command set.
+	Full bool
+	// Key is the eFuse key class its code is built for ("tuya", "zero").
+	Key string
+}
+
+// Bootloaders returns a copy of the bootloader fingerprint table.
+func Bootloaders() []Bootloader {
+	out := make([]Bootloader, len(bootloaders))
+	for i, b := range bootloaders {
+		out[i] = Bootloader{CRC: b.crc, Name: b.name, Model: b.model, Full: b.proto == ProtoFull, Key: b.key}
+	}
+	return out
+}
+
 func lookupBootloader(crc uint32) (bootloader, bool) {
 	for _, b := range bootloaders {
 		if b.crc == crc {

@@ -67,8 +67,14 @@ func simFlash(chip bksim.Chip) []byte {
 func writeWithFaults(t *testing.T, chip bksim.Chip, f bksim.Faults, sp faultSpan, seed int64) faultRun {
 	t.Helper()
 	var run faultRun
+	opts := Options{Baud: 921600}
+	if chip == bksim.BK7231U || chip == bksim.BK7252 {
+		// The simulator's bootloaders are in no table: a BASIC_BEKEN
+		// chip is told U from BK7252 by --chip only.
+		opts.Family = flasher.Family(chip.String())
+	}
 	synctest.Test(t, func(t *testing.T) {
-		r, err := newRig(t, bksim.Config{Chip: chip, Flash: simFlash(chip), Faults: f, Seed: seed, LockOnNoopSRWrite: true}, transport.LinkOptions{}, Options{Baud: 921600})
+		r, err := newRig(t, bksim.Config{Chip: chip, Flash: simFlash(chip), Faults: f, Seed: seed, LockOnNoopSRWrite: true}, transport.LinkOptions{}, opts)
 		defer r.stop()
 		if err != nil {
 			t.Fatalf("connect: %v", err)
@@ -93,7 +99,10 @@ func writeWithFaults(t *testing.T, chip bksim.Chip, f bksim.Faults, sp faultSpan
 
 // TestWriteSurvivesFaults forces the write path's retries — lost bytes on
 // their way to the chip, lost or garbled bytes of its replies — over many
-// seeds, on T and N. Every run must end in a verified write whose flash
+// seeds, on every simulated Beken chip (T and N with each fault; the
+// others with the faults their protocol makes hardest: the BASIC_BEKEN
+// bootloaders re-protect after every CRC, the FULL chips answer a lost
+// status-register write with a locked part). Every run must end in a verified write whose flash
 // holds the image with every byte outside it unchanged, and the faults
 // must actually have hit the write (more commands than a clean run).
 func TestWriteSurvivesFaults(t *testing.T) {
@@ -113,6 +122,14 @@ func TestWriteSurvivesFaults(t *testing.T) {
 		{"N chip bytes lost", bksim.BK7231N, bksim.Faults{DropRate: 1e-3}, aligned},
 		{"T chip bytes garbled", bksim.BK7231T, bksim.Faults{CorruptRate: 1e-3}, aligned},
 		{"N chip bytes garbled", bksim.BK7231N, bksim.Faults{CorruptRate: 1e-3}, aligned},
+		{"M host bytes lost", bksim.BK7231M, bksim.Faults{RxDropRate: 2e-5}, unaligned},
+		{"BK7238 host bytes lost", bksim.BK7238, bksim.Faults{RxDropRate: 2e-5}, unaligned},
+		{"BK7238 chip bytes garbled", bksim.BK7238, bksim.Faults{CorruptRate: 1e-3}, aligned},
+		{"U host bytes lost", bksim.BK7231U, bksim.Faults{RxDropRate: 2e-5}, unaligned},
+		{"U chip bytes lost", bksim.BK7231U, bksim.Faults{DropRate: 1e-3}, aligned},
+		{"BK7252 host bytes lost", bksim.BK7252, bksim.Faults{RxDropRate: 2e-5}, unaligned},
+		{"BK7252 chip bytes garbled", bksim.BK7252, bksim.Faults{CorruptRate: 1e-3}, aligned},
+		{"BK7252N chip bytes lost", bksim.BK7252N, bksim.Faults{DropRate: 1e-3}, aligned},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -288,7 +288,7 @@ func TestRefusedCombinations(t *testing.T) {
 		{[]string{"write", "-p", "sim:esp8266", "--raw", "--addr", "0", "--flash-size", "1MB", file}, "--flash-size does nothing with --raw"},
 		{[]string{"write", "-p", "sim:bk7231n", "--flash-mode", "qio", file}, "--flash-mode applies to ESP8266 images"},
 		{[]string{"write", "--chip", "bk7231t", "-p", "/dev/null", "--flash-size", "1MB", file}, "--flash-size applies to ESP8266 images"},
-		{[]string{"write", "-p", "sim:esp8266", "--include-bootloader", file}, "--include-bootloader applies to BK7231N QIO images"},
+		{[]string{"write", "-p", "sim:esp8266", "--include-bootloader", file}, "--include-bootloader applies to Beken QIO images"},
 		{[]string{"write", "-p", "sim:bk7231n", "--offline", file}, "--offline applies to catalogue names"},
 		{[]string{"write", "-p", "sim:bk7231n", "--manifest", file, file}, "--manifest applies to catalogue names"},
 		{[]string{"write", "-p", "sim:bk7231n", "--dry-run", "--no-reboot", file}, "--no-reboot does nothing with --dry-run"},

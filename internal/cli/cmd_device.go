@@ -69,6 +69,7 @@ func hexID(s string) string { return backup.HexID(s) }
 // chipJSON is the connected chip in every device command's document.
 type chipJSON struct {
 	Family         string   `json:"family"`
+	Model          string   `json:"model,omitempty"`
 	Protocol       string   `json:"protocol"`
 	Bootloader     string   `json:"bootloader,omitempty"`
 	ChipID         string   `json:"chip_id,omitempty"`
@@ -80,6 +81,7 @@ type chipJSON struct {
 	MACFrom        string   `json:"mac_from,omitempty"`
 	MACPlaceholder string   `json:"mac_placeholder,omitempty"`
 	EfuseKey       string   `json:"efuse_key,omitempty"`
+	EfuseKeyFrom   string   `json:"efuse_key_from,omitempty"`
 	CrystalMHz     int      `json:"crystal_mhz,omitempty"`
 	Baud           int      `json:"baud"`
 	Virtual        bool     `json:"virtual"`
@@ -88,9 +90,9 @@ type chipJSON struct {
 
 func chipDoc(s *session) *chipJSON {
 	i := s.dev.Info()
-	c := &chipJSON{Family: string(i.Family), Protocol: i.Protocol, Bootloader: i.Bootloader, FlashID: hexID(i.FlashIDString()),
+	c := &chipJSON{Family: string(i.Family), Model: i.Model, Protocol: i.Protocol, Bootloader: i.Bootloader, FlashID: hexID(i.FlashIDString()),
 		FlashName: i.FlashName, FlashSize: i.FlashSize, FlashSizeFrom: i.FlashSizeFrom, MACFrom: i.MACFrom, EfuseKey: i.EfuseKey,
-		CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.virtual, Notes: i.Notes}
+		EfuseKeyFrom: i.EfuseKeyFrom, CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.virtual, Notes: i.Notes}
 	if i.ChipID != 0 {
 		c.ChipID = fmt.Sprintf("0x%X", i.ChipID)
 	}
@@ -132,7 +134,11 @@ func runDetect(e *env, args []string) error {
 
 func printInfo(e *env, i flasher.Info) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "Chip:\t%s\n", i.Family)
+	if i.Model != "" && i.Model != string(i.Family) {
+		fmt.Fprintf(tw, "Chip:\t%s (a %s: reported as %s so that its builds and backups match)\n", i.Family, i.Model, i.Family)
+	} else {
+		fmt.Fprintf(tw, "Chip:\t%s\n", i.Family)
+	}
 	fmt.Fprintf(tw, "Protocol:\t%s\n", i.Protocol)
 	if i.Bootloader != "" {
 		fmt.Fprintf(tw, "Bootloader:\t%s\n", i.Bootloader)
@@ -162,19 +168,36 @@ func printInfo(e *env, i flasher.Info) {
 	} else {
 		fmt.Fprintf(tw, "MAC:\tunknown\n")
 	}
-	switch i.EfuseKey {
-	case "tuya":
-		fmt.Fprintf(tw, "eFuse key:\tTuya's (510fb093…)\n")
-	case "zero":
-		fmt.Fprintf(tw, "eFuse key:\tall zero (BK7231M-like: never write a Tuya-key bootloader)\n")
-	case "other":
-		fmt.Fprintf(tw, "eFuse key:\tnot Tuya's\n")
+	if k := efuseKeyText(i); k != "" {
+		fmt.Fprintf(tw, "eFuse key:\t%s\n", k)
+		if i.EfuseKeyFrom != "" {
+			fmt.Fprintf(tw, "Key from:\t%s\n", i.EfuseKeyFrom)
+		}
 	}
 	if i.CrystalMHz != 0 {
 		fmt.Fprintf(tw, "Crystal:\t%d MHz\n", i.CrystalMHz)
 	}
 	fmt.Fprintf(tw, "Baud:\t%d\n", i.Baud)
 	tw.Flush()
+}
+
+// efuseKeyText describes a chip's eFuse key for detect. An all-zero key is
+// what tells a BK7231M from a BK7231N (Tuya-key bootloaders must never be
+// written to it); on the other chips that report it (BK7238, BK7231U,
+// BK7252) it is simply the key their known bootloaders are built for.
+func efuseKeyText(i flasher.Info) string {
+	switch i.EfuseKey {
+	case "tuya":
+		return "Tuya's (510fb093…)"
+	case "zero":
+		if i.Family == flasher.BK7231N {
+			return "all zero: a BK7231M (write its BK7231M build; never a bootloader built for Tuya's key)"
+		}
+		return "all zero (the key of this chip's known bootloaders: unencrypted builds)"
+	case "other":
+		return "neither Tuya's nor all zero"
+	}
+	return ""
 }
 
 // checkWritable makes sure files can be created in dir (creating it),
@@ -327,11 +350,13 @@ func writeCmd() *command {
 	c := &command{name: "write", args: "[FILE]", summary: "erase, write and verify firmware: a file or a catalogue name", device: true, verbose: deviceVerbose,
 		long: `FILE (or --firmware FILE) is detected by its content and written where it belongs:
 an OpenBeken UA app at 0x11000, a QIO image from 0x11000 keeping the chip's
-bootloader, an ESP8266 image at 0x0 with its header set to --flash-mode, a UF2's
+bootloader (whole from 0x0 on a BK7238 or BK7252N, as OpenBeken ships it for
+them), an ESP8266 image at 0x0 with its header set to --flash-mode, a UF2's
 parts at their offsets. --firmware NAME takes a build from the catalogue
 ('tuyaflash firmware list'), downloaded and checked before the power-cycle
 prompt (with --chip only that chip's build, else every build of NAME).
-Refused: an image for another chip, anything below 0x11000 on a BK7231T, an
+Refused: an image for another chip, anything below 0x11000 on a BK7231T/U or
+BK7252 (their bootloader answers the UART), an
 image larger than the flash, a header that claims more flash than the chip
 has, a bootloader for another eFuse key, and a device with no verified backup
 on record unless --yes. Sectors already holding the data are skipped, so
@@ -339,7 +364,7 @@ re-running an interrupted write resumes it.`}
 	c.flags = func(fs *pflag.FlagSet) {
 		fs.StringVar(&w.spec, "firmware", "", "catalogue `name` (tasmota, openbeken …) or image file")
 		fs.Var(w.av, "addr", "flash `address`; normally taken from the image (required with --raw)")
-		fs.BoolVar(&w.includeBoot, "include-bootloader", false, "BK7231N QIO image: write its bootloader too (refused unless the chip's eFuse key matches it)")
+		fs.BoolVar(&w.includeBoot, "include-bootloader", false, "BK7231N/M QIO image: write its bootloader too (refused unless the chip's eFuse key matches it; BK7238 and BK7252N take their QIO image whole anyway, the bootloader-based BK7231T/U and BK7252 never)")
 		fs.StringVar(&w.flashMode, "flash-mode", "dout", "ESP8266 image at 0x0: flash `mode` in its header: keep, qio, qout, dio or dout (Tasmota needs dout; without this flag the catalogue's mode, else dout)")
 		fs.StringVar(&w.flashSize, "flash-size", "keep", "ESP8266 image at 0x0: flash `size` in its header (keep, 1MB, 2MB, 4MB …; never more than the chip has)")
 		fs.StringVar(&w.frq, "flash-freq", "keep", "ESP8266 image at 0x0: flash `frequency` in its header (keep, 40m, 26m, 20m, 80m)")
@@ -392,7 +417,7 @@ func (w *writeFlags) check(e *env, args []string) error {
 			}
 		}
 	} else if fam.Espressif() && e.changed("include-bootloader") {
-		return usagef("--include-bootloader applies to BK7231N QIO images, not to an %s", fam)
+		return usagef("--include-bootloader applies to Beken QIO images, not to an %s", fam)
 	}
 	if st, err := os.Stat(w.spec); err == nil && st.Mode().IsRegular() || w.raw {
 		for _, f := range []string{"manifest", "cache-dir", "offline"} {
@@ -508,7 +533,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 		jobs = append(jobs, writeJob{plan, reg.Data})
 	}
 	fw, ver := writtenFirmware(w.spec, r.Choice.Firmware)
-	return e.doWrite(s, doc, jobs, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
+	return e.doWrite(s, doc, jobs, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver, checkRF: true})
 }
 
 // writtenFirmware names what is written, for the inventory: the catalogue
@@ -532,6 +557,9 @@ func (w *writeFlags) writeRaw(e *env) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%s is empty: %w", w.spec, flasher.ErrRefused)
 	}
+	if err := ops.PrecheckWrite(e.knownFamily(), w.addr, len(data)); err != nil {
+		return err
+	}
 	s, err := e.connect()
 	if err != nil {
 		return err
@@ -545,7 +573,7 @@ func (w *writeFlags) writeRaw(e *env) error {
 	}
 	plan.Notes = append(plan.Notes, "--raw: written as it is, no image checks")
 	fw, ver := writtenFirmware(w.spec, nil)
-	return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver})
+	return e.doWrite(s, doc, []writeJob{{plan, data}}, writeOpts{dryRun: w.dryRun, noReboot: w.noReboot, yes: w.yes, fw: fw, ver: ver, checkRF: true})
 }
 
 // writeJob is one region to write.
@@ -583,7 +611,19 @@ type writeDoc struct {
 	DryRun  bool         `json:"dry_run"`
 	Plans   []planJSON   `json:"plans"`
 	Results []resultJSON `json:"results"`
+	RF      *rfJSON      `json:"rf,omitempty"`
 	Reboot  string       `json:"reboot,omitempty"`
+}
+
+// rfJSON is what the check of the RF calibration sector after a write
+// found (chips whose row asks for it: BK7238).
+type rfJSON struct {
+	OK         bool     `json:"ok"`
+	MAC        string   `json:"mac,omitempty"`
+	At         string   `json:"at"`
+	CopiedFrom string   `json:"copied_from,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
 
 // writeOpts say how doWrite writes and what it records.
@@ -591,6 +631,10 @@ type writeOpts struct {
 	dryRun, noReboot, yes bool
 	// fw and ver name what is written, for the inventory.
 	fw, ver string
+	// checkRF: after writing firmware, check that the MAC is still where
+	// the firmware looks for it (ops.CheckRF; not after a restore, which
+	// puts back the device's own layout).
+	checkRF bool
 }
 
 // doWrite writes the jobs (after the stock-safety gate), reboots the chip
@@ -642,6 +686,11 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		}
 		fmt.Fprintln(e.stdout)
 	}
+	if o.checkRF {
+		if err := e.checkRF(s, doc, jobs); err != nil {
+			return err
+		}
+	}
 	e.setState("everything was written and verified; the chip was not rebooted yet (power-cycle it)")
 	e.recordDevice(s, func(inv *inventory.Inventory) (d inventory.Device, err error) {
 		for _, res := range doc.Results {
@@ -667,6 +716,33 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 	}
 	fmt.Fprintf(e.stdout, "Device: %s\n", doc.Reboot)
 	return nil
+}
+
+// checkRF checks the RF calibration sector after a firmware write where the
+// chip table asks for it, and says what it found and did.
+func (e *env) checkRF(s *session, doc *writeDoc, jobs []writeJob) error {
+	var plans []ops.Plan
+	for _, j := range jobs {
+		plans = append(plans, j.plan)
+	}
+	r, err := ops.CheckRF(e.ctx, s.dev, plans)
+	if r == nil {
+		return err
+	}
+	doc.RF = &rfJSON{OK: r.OK, At: backup.HexAddr(r.At), Notes: r.Notes, Warnings: r.Warnings}
+	if r.Found {
+		doc.RF.MAC = r.MAC.String()
+	}
+	if r.Copied {
+		doc.RF.CopiedFrom = backup.HexAddr(r.From)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(e.stdout, "RF: %s\n", n)
+	}
+	for _, w := range r.Warnings {
+		e.events().Emit(flasher.Warning, w)
+	}
+	return err
 }
 
 func restoreCmd() *command {
@@ -705,7 +781,7 @@ that is not this device's own needs a backup of this device on record, or
 		if err != nil {
 			return err
 		}
-		if err := restoreFamilyGate(b, e.knownFamily()); err != nil {
+		if err := restoreFamilyGate(b, detectedFamily(e.knownFamily())); err != nil {
 			return err
 		}
 		s, err := e.connect()

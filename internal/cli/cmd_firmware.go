@@ -64,27 +64,27 @@ type chipFlags struct {
 }
 
 func (c *chipFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&c.family, "chip", "", "chip `family`: esp8266, esp8285, bk7231t or bk7231n (as 'tuyaflash detect' reports it)")
+	fs.StringVar(&c.family, "chip", "", "chip `family` as 'tuyaflash detect' reports it: "+familyNames()+" (bk7231m: a BK7231N with the zero key)")
 	fs.StringVar(&c.key, "efuse-key", "", "BK7231N eFuse `key` as 'tuyaflash detect' reports it: tuya or zero")
 }
 
 func (c *chipFlags) chip() (firmware.Chip, error) {
 	var ch firmware.Chip
 	if c.family != "" {
-		for _, f := range firmware.Families {
-			if strings.EqualFold(c.family, string(f)) {
-				ch.Family = f
-			}
+		fam, ok := flasher.ParseFamily(c.family)
+		if !ok {
+			return ch, usagef("--chip %q: want %s", c.family, familyNames())
 		}
-		if ch.Family == "" {
-			return ch, usagef("--chip %q: want esp8266, esp8285, bk7231t or bk7231n", c.family)
-		}
+		ch = firmware.ChipFor(fam) // bk7231m: BK7231N, zero key
 	}
 	switch k := strings.ToLower(c.key); k {
 	case "":
 	case firmware.KeyTuya, firmware.KeyZero:
-		if ch.Family != flasher.BK7231N {
+		switch {
+		case ch.Family != flasher.BK7231N:
 			return ch, usagef("--efuse-key applies to --chip bk7231n only")
+		case ch.EfuseKey != "" && ch.EfuseKey != k:
+			return ch, usagef("--efuse-key %s contradicts --chip %s (a BK7231N with the %s key)", k, c.family, ch.EfuseKey)
 		}
 		ch.EfuseKey = k
 	default:
@@ -439,7 +439,8 @@ func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want s
 	doc.Detection, doc.Catalogue = detectionDoc(det), catalogueMatch(m, cache, det.SHA256)
 	var place *firmware.Placement
 	if verr == nil && chip.Family != "" {
-		info := flasher.Info{Family: chip.Family, EfuseKey: chip.EfuseKey}
+		info := firmware.PrecheckInfo(chip.Family)
+		info.EfuseKey = chip.EfuseKey
 		place, verr = firmware.Place(info, det, firmware.PlaceOptions{})
 		if place != nil {
 			doc.Placement = &placementJSON{Chip: string(chip.Family), Regions: regionsJSON(place.Regions), Skip: place.Skip, Patched: place.Patched, Notes: place.Notes}

@@ -64,7 +64,7 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 		fs.BoolVar(&events, "events", false, "one JSON object per event on stderr")
 		ff.add(fs)
 		fs.IntVarP(&dev.baud, "baud", "b", 0, "transfer `rate` after link-up (as for backup)")
-		fs.StringVar(&dev.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t, esp8266, esp8285")
+		fs.StringVar(&dev.chip, "chip", "auto", "chip `family`: auto, "+familyNames())
 		fs.DurationVar(&dev.timeout, "timeout", defaultTimeout, "how long to wait for each chip after the power-cycle prompt")
 		fs.StringVar(&dev.reset, "reset", "none", "ESP8266 reset `mode`: none or classic")
 		fs.StringVar(&dev.stub, "stub", "", "ESP8266 flasher stub `file`")

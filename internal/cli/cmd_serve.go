@@ -51,8 +51,8 @@ The API is documented in docs/api.md.`}
 		}
 		for _, p := range ports {
 			if chip, _, ok := simChip(p); ok {
-				if _, known := simFamilies[chip]; !known {
-					return usagef("--port %s: unknown virtual device (%s)", p, strings.Join(virtualPorts(), ", "))
+				if _, known := simFamily(chip); !known {
+					return unknownSim(p)
 				}
 			}
 		}
@@ -111,13 +111,13 @@ func jobEnd(v serve.JobView) string {
 	return v.Error.Message
 }
 
-// virtualPorts are the built-in virtual devices the page offers.
+// virtualPorts are the built-in virtual devices the page offers: one per
+// simulated chip.
 func virtualPorts() []string {
 	var out []string
-	for chip := range simFamilies {
-		out = append(out, "sim:"+chip)
+	for _, n := range simNames() {
+		out = append(out, "sim:"+n)
 	}
-	slices.Sort(out)
 	return out
 }
 

@@ -44,14 +44,14 @@ the flash). The simulated user power-cycles the chip shortly after link checks
 arrive (--auto-reset); with --manual-reset press Enter to power-cycle it.
 Linux only.`}
 	c.flags = func(fs *pflag.FlagSet) {
-		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: bk7231n, bk7231t, esp8266 or esp8285")
+		fs.StringVar(&f.chip, "chip", "bk7231n", "chip to simulate: "+strings.Join(simNames(), ", ")+" (also by module: t1 is a BK7238, t4 a BK7252N)")
 		fs.StringVar(&f.flashFile, "flash", "", "load the flash from `file` (e.g. a real dump); default a synthetic image")
 		fs.StringVar(&f.link, "link", "", "also make a symlink to the pty at `path` (replaced if it is a symlink)")
 		fs.StringVar(&f.save, "save", "", "write the flash to `file` when the simulator stops (never overwrites)")
 		fs.StringVar(&f.flashID, "flash-id", "", "JEDEC id as 6 hex digits MFR TYPE CAP (default: BK7231 EB6015 TH25Q16HB, ESP8266 a GD25Q of the flash size)")
 		fs.StringVar(&f.mac, "mac", "", "MAC for the synthetic image's RF sector")
 		fs.StringVar(&f.sr, "status-reg", "", "BK7231N: initial flash status register, hex (default 4004: protected)")
-		fs.BoolVar(&f.zeroKey, "zero-key", false, "BK7231N: eFuse encryption key all zero (BK7231M-like)")
+		fs.BoolVar(&f.zeroKey, "zero-key", false, "BK7231N: eFuse encryption key all zero, which makes it a BK7231M (the other Beken profiles have the zero key already)")
 		fs.BoolVar(&f.lockSR, "lock-on-noop-wrsr", false, "BK7231N: a status-register write that changes nothing locks it (P25Q16HBK behaviour)")
 		fs.IntVar(&f.flashSize, "flash-size", 0, "ESP8266: flash size in `bytes` of the synthetic image (default 1 MiB)")
 		fs.Int64Var(&f.corruptAt, "corrupt-flash-at", 0, "ESP8266: a stuck bit at this flash `address` (MD5 verification must catch it)")
@@ -82,7 +82,7 @@ func (f *simFlags) check(e *env) error {
 	_, espErr := espsim.ParseChip(f.chip)
 	_, bkErr := bksim.ParseChip(f.chip)
 	if espErr != nil && bkErr != nil {
-		return usagef("--chip %q: want bk7231n, bk7231t, esp8266 or esp8285", f.chip)
+		return usagef("--chip %q: want %s", f.chip, strings.Join(simNames(), ", "))
 	}
 	esp := espErr == nil
 	only := map[string]bool{ // flag → for ESP8266 (true) or BK7231 (false)
@@ -191,7 +191,7 @@ func runSim(e *env, f simFlags) error {
 			return err
 		}
 		dev = simDevice{func(ctx context.Context, l transport.Port) error { return d.Serve(ctx, l) }, d.Flash}
-		name, powerCycle = strings.ToUpper(f.chip), d.PowerCycle
+		name, powerCycle = d.Chip().String(), d.PowerCycle
 	}
 	return serveSim(e, f, dev, name, powerCycle)
 }
@@ -199,7 +199,7 @@ func runSim(e *env, f simFlags) error {
 func newBekenSim(e *env, f simFlags, flash []byte, mac flasher.MAC, id []byte) (*bksim.Device, error) {
 	chip, err := bksim.ParseChip(f.chip)
 	if err != nil {
-		return nil, usagef("--chip %q: want bk7231n, bk7231t, esp8266 or esp8285", f.chip)
+		return nil, usagef("--chip %q: want %s", f.chip, strings.Join(simNames(), ", "))
 	}
 	cfg := bksim.Config{Chip: chip, Flash: flash, MAC: mac, LinkWindow: f.linkWindow, Timing: f.timing, ZeroEfuseKey: f.zeroKey, LockOnNoopSRWrite: f.lockSR,
 		Faults: bksim.Faults{DropRate: f.drop, CorruptRate: f.corrupt, RxDropRate: f.rxDrop, DisconnectAfter: f.disconnectAfter, FaultAfter: f.faultAfter},

@@ -60,21 +60,27 @@ func (s *session) Close() {
 	}
 }
 
-// familyFlag parses --chip.
+// familyFlag parses --chip: auto (or nothing), or any chip family
+// (flasher.ParseFamily: bk7231n, bk7231t, bk7231m, bk7238, bk7231u, bk7252,
+// bk7252n, esp8266, esp8285, in any case). bk7231m names a BK7231N with an
+// all-zero eFuse key: the Beken client refuses a chip with another key.
 func familyFlag(s string) (flasher.Family, error) {
-	switch strings.ToLower(s) {
-	case "", "auto":
+	if s == "" || strings.EqualFold(s, "auto") {
 		return "", nil
-	case "bk7231n":
-		return flasher.BK7231N, nil
-	case "bk7231t":
-		return flasher.BK7231T, nil
-	case "esp8266":
-		return flasher.ESP8266, nil
-	case "esp8285":
-		return flasher.ESP8285, nil
 	}
-	return "", usagef("--chip %q: want auto, bk7231n, bk7231t, esp8266 or esp8285", s)
+	if fam, ok := flasher.ParseFamily(s); ok {
+		return fam, nil
+	}
+	return "", usagef("--chip %q: want auto, %s", s, familyNames())
+}
+
+// familyNames lists --chip's values, lower case, for messages.
+func familyNames() string {
+	var names []string
+	for _, f := range flasher.Families {
+		names = append(names, strings.ToLower(string(f)))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // simChip splits a "sim:<chip>[:<flash file>]" port.
@@ -87,20 +93,64 @@ func simChip(port string) (chip, file string, ok bool) {
 	return strings.ToLower(chip), file, true
 }
 
-var simFamilies = map[string]flasher.Family{
-	"bk7231n": flasher.BK7231N, "bk7231t": flasher.BK7231T, "esp8266": flasher.ESP8266, "esp8285": flasher.ESP8285,
+// simFamily maps a virtual device's chip name (sim:NAME, tuyaflash sim
+// --chip NAME) to the family it simulates, from the simulators' own
+// profile tables: every name their ParseChip accepts (bk7238 and its alias
+// t1, bk7252n and t4 …). sim:bk7231m simulates a BK7231M: Family BK7231M,
+// which the client reports as a zero-key BK7231N.
+func simFamily(name string) (flasher.Family, bool) {
+	if c, err := bksim.ParseChip(name); err == nil {
+		return flasher.ParseFamily(c.String())
+	}
+	if c, err := espsim.ParseChip(name); err == nil {
+		return flasher.ParseFamily(c.String())
+	}
+	return "", false
+}
+
+// simNames lists the virtual devices' chip names for messages, from the
+// simulators' profile tables.
+func simNames() []string {
+	var names []string
+	for _, c := range bksim.Chips() {
+		names = append(names, strings.ToLower(c.String()))
+	}
+	for _, c := range espsim.Chips() {
+		names = append(names, strings.ToLower(c.String()))
+	}
+	return names
+}
+
+// unknownSim refuses a sim: port whose chip no simulator has.
+func unknownSim(port string) error {
+	var ports []string
+	for _, n := range simNames() {
+		ports = append(ports, "sim:"+n)
+	}
+	return usagef("--port %s: unknown virtual device (%s; sim:CHIP:FILE loads the flash from FILE)", port, strings.Join(ports, ", "))
 }
 
 // knownFamily is the chip family known before connecting: --chip, or the
-// built-in virtual device's; "" when only the chip can tell.
+// built-in virtual device's; "" when only the chip can tell. It may be
+// BK7231M, which firmware.PrecheckInfo and detectedFamily understand.
 func (e *env) knownFamily() flasher.Family {
 	if fam, err := familyFlag(e.g.chip); err == nil && fam != "" {
 		return fam
 	}
 	if chip, _, ok := simChip(e.g.port); ok {
-		return simFamilies[chip]
+		fam, _ := simFamily(chip)
+		return fam
 	}
 	return ""
+}
+
+// detectedFamily is the family detection reports for a chip named fam
+// (the chip table's: BK7231N for a BK7231M); "" stays "".
+func detectedFamily(fam flasher.Family) flasher.Family {
+	if row, ok := bk7231.LookupChip(string(fam)); ok && row.Family != "" {
+		return row.Family
+	}
+	return fam
 }
 
 // newSim builds the virtual device of a "sim:<chip>[:<flash file>]" port.
@@ -112,9 +162,9 @@ func newSim(port string) (serve func(context.Context, transport.Port) error, fam
 			return nil, "", fmt.Errorf("virtual device flash image: %w", err)
 		}
 	}
-	fam, ok := simFamilies[chipName]
+	fam, ok := simFamily(chipName)
 	if !ok {
-		return nil, "", usagef("--port %s: unknown virtual device (sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285)", port)
+		return nil, "", unknownSim(port)
 	}
 	if fam.Beken() {
 		chip, _ := bksim.ParseChip(chipName)
@@ -138,8 +188,8 @@ func (e *env) requirePort() error {
 		return usagef("--port is required (e.g. --port /dev/ttyUSB0; 'tuyaflash ports' lists adapters; --port sim:bk7231n tries the virtual device)")
 	}
 	if chip, file, ok := simChip(e.g.port); ok {
-		if _, known := simFamilies[chip]; !known {
-			return usagef("--port %s: unknown virtual device (sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285)", e.g.port)
+		if _, known := simFamily(chip); !known {
+			return unknownSim(e.g.port)
 		}
 		if file != "" {
 			if _, err := os.Stat(file); err != nil {

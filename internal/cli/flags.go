@@ -28,9 +28,9 @@ type globals struct {
 func (g *globals) add(fs *pflag.FlagSet, c *command) {
 	switch {
 	case c.device:
-		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:bk7231n, sim:bk7231t, sim:esp8266, sim:esp8285, optionally with :FLASHFILE")
+		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:"+strings.Join(simNames(), ", sim:")+", optionally with :FLASHFILE")
 		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default 921600 for BK7231, 460800 for ESP8266 with a stub; steps down when the adapter cannot)")
-		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, bk7231n, bk7231t, esp8266, esp8285")
+		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, "+familyNames()+" (bk7231m: a BK7231N whose eFuse key must be all zero)")
 		fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for the chip to answer after the power-cycle prompt (a `duration`: 30s, 2m)")
 		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset `mode`: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
 		fs.StringVar(&g.stub, "stub", "", "ESP8266 flasher stub `file` in esptool's JSON layout (default: tuyaflash's own)")

@@ -111,7 +111,7 @@ func checkValue(cmd, flag, v string) error {
 			ok = slices.Contains([]string{"keep", "qio", "qout", "dio", "dout"}, alt)
 		case "port":
 			if c, _, sim := simChip(alt); sim {
-				_, ok = simFamilies[c]
+				_, ok = simFamily(c)
 			} else {
 				continue
 			}

@@ -175,6 +175,15 @@ function chipOf(j) {
   return null;
 }
 
+// moduleOf is the module the inventory's Tuya config names for the
+// device a job found (by its MAC).
+function moduleOf(j) {
+  const r = j.result || {};
+  const mac = (r.chip && r.chip.mac) || (r.ports && r.ports[0] && r.ports[0].mac);
+  const d = S.devices ? [...S.devices.devices, ...S.devices.virtual_devices].find(x => mac && x.mac === mac && x.tuya) : null;
+  return d ? d.tuya.module : null;
+}
+
 function summary(j) {
   const r = j.result;
   if (!r || !r.ok) return [];
@@ -252,7 +261,7 @@ function portCard(p) {
     if (act === 'detect' || act === 'backup') startJob({ kind: act, port: p.name }, c);
     if (act === 'migrate') { show(mf, mf.hidden); show(rf, false); }
     if (act === 'restore') { fillBackups(rf.querySelector('select')); show(rf, rf.hidden); show(mf, false); }
-    if (act === 'wiring') { show(wiring, wiring.hidden); if (!wiring.hidden) drawWiring(wiring, c.dataset.chip); }
+    if (act === 'wiring') { show(wiring, wiring.hidden); if (!wiring.hidden) drawWiring(wiring, c.dataset.chip, c.dataset.module); }
   });
   mf.addEventListener('submit', async ev => {
     ev.preventDefault();
@@ -309,6 +318,7 @@ function updatePortJob(port) {
   const chip = [...S.jobs.values()].filter(x => x.request.port === port && chipOf(x)).sort((a, b) => b.id - a.id)[0];
   if (chip) {
     c.dataset.chip = chipOf(chip);
+    c.dataset.module = moduleOf(chip) || '';
     const w = c.querySelector('[data-act=wiring]');
     w.textContent = 'Wiring (' + c.dataset.chip + ')';
     show(w, true);
@@ -352,14 +362,23 @@ function renderPorts() {
 
 const roleColor = { power: '#d62828', ground: '#333', rx: '#2a9d55', tx: '#1f6fd1', reset: '#e07b00', boot: '#8a3ffc' };
 
-async function drawWiring(box, chip) {
+async function drawWiring(box, chip, preferred) {
   let ms = S.modules.get(chip);
   if (!ms) {
     ms = (await api('GET', '/api/modules?chip=' + encodeURIComponent(chip))).modules;
     S.modules.set(chip, ms);
   }
-  if (!ms.length) { box.replaceChildren(el('p', {}, 'No module drawing for a ' + chip + ' yet.')); return; }
-  box.replaceChildren(...ms.map(moduleFigure));
+  if (!ms.length) { box.replaceChildren(el('p', {}, 'No module with a ' + chip + ' in the wiring table yet: find P10 (RX1), P11 (TX1) and CEN in its datasheet.')); return; }
+  const fig = el('div', { class: 'module-figure' });
+  const pick = name => {
+    const m = ms.find(x => x.name === name) || ms[0];
+    for (const b of picker.children) b.classList.toggle('active', b.dataset.module === m.name);
+    fig.replaceChildren(moduleFigure(m));
+  };
+  const picker = el('div', { class: 'module-picker' }, ms.map(m =>
+    el('button', { class: 'secondary small', 'data-module': m.name, onclick: () => pick(m.name) }, m.name)));
+  box.replaceChildren(picker, fig);
+  pick(ms.some(m => m.name === preferred) ? preferred : (ms.find(m => m.footprint) || ms[0]).name);
 }
 
 function padPositions(m) {
@@ -375,9 +394,16 @@ function padPositions(m) {
 }
 
 function moduleFigure(m) {
+  const rows = m.wires.map(wi => el('tr', {},
+    el('td', {}, el('span', { class: 'dot', style: 'background:' + (roleColor[wi.role] || '#888') })),
+    el('td', {}, wi.signal), el('td', {}, wi.where), el('td', {}, '→ ' + wi.to)));
+  const caption = el('figcaption', {}, el('b', {}, m.name + ' (' + m.chip + ')'), el('table', {}, rows),
+    m.footprint ? null : el('p', { class: 'note' }, 'No drawing of this module\'s shape: the pads as its board definition names them ("pad" ones are test pads on the back).'),
+    ...(m.notes || []).map(n => el('p', { class: 'note' }, n)));
+  if (!m.footprint) return el('figure', { class: 'wiring-figure' }, caption);
   const { pos, w, h, body } = padPositions(m);
   const wired = new Map();
-  for (const wi of m.wires) for (const p of wi.pads) wired.set(p, wi);
+  for (const wi of m.wires) for (const p of wi.pads) if (/^\d+$/.test(p)) wired.set(+p, wi);
   const g = svg('svg', { viewBox: '0 0 ' + w + ' ' + h, class: 'module', role: 'img', 'aria-label': m.name + ' pads and wiring' });
   g.append(svg('rect', { x: body.x, y: body.y, width: body.w, height: body.h, rx: 4, class: 'body' }));
   g.append(svg('rect', { x: body.x + 6, y: body.y + 6, width: body.w - 12, height: 28, class: 'antenna' }));
@@ -393,11 +419,7 @@ function moduleFigure(m) {
     const t = { left: { x: p.x - 12, y: p.y + 4, a: 'end' }, right: { x: p.x + 12, y: p.y + 4, a: 'start' }, bottom: { x: p.x, y: p.y + 24, a: 'middle' } }[p.side];
     g.append(svg('text', { x: t.x, y: t.y, 'text-anchor': t.a, class: 'pad-label', fill: roleColor[wi.role] }, label));
   }
-  const rows = m.wires.map(wi => el('tr', {},
-    el('td', {}, el('span', { class: 'dot', style: 'background:' + (roleColor[wi.role] || '#888') })),
-    el('td', {}, wi.signal), el('td', {}, 'pad ' + wi.pads.join(' or ')), el('td', {}, '→ ' + wi.to)));
-  return el('figure', { class: 'wiring-figure' }, g,
-    el('figcaption', {}, el('b', {}, m.name + ' (' + m.chip + ')'), el('table', {}, rows), ...(m.notes || []).map(n => el('p', { class: 'note' }, n))));
+  return el('figure', { class: 'wiring-figure' }, g, caption);
 }
 
 // ---- devices
