@@ -193,9 +193,10 @@ func TestServeInBrowser(t *testing.T) {
 		b.t = t
 		card := port(slow.tty)
 		b.value(`(() => {
-			window.__probe = {t0: 0, first: 0, seen: []};
+			window.__probe = {t0: 0, shown: 0, first: 0, seen: []};
 			document.addEventListener("click", () => { if (!__probe.t0) __probe.t0 = performance.now() }, {capture: true, once: true});
 			new MutationObserver(() => {
+				if (!__probe.shown && document.querySelector(`+jsString(card+" .job")+`)) __probe.shown = performance.now();
 				const p = document.querySelector(`+jsString(card+" .progress")+`);
 				if (!p || p.hidden) return;
 				const d = +p.dataset.done;
@@ -206,11 +207,11 @@ func TestServeInBrowser(t *testing.T) {
 		b.click(card + ` [data-act=backup]`)
 		b.waitFor("the progress advancing", `__probe.seen.length >= 3`)
 		var probe struct {
-			T0, First float64
-			Seen      []int64
+			T0, Shown, First float64
+			Seen             []int64
 		}
 		b.value(`__probe`, &probe)
-		t.Logf("click to first progress update: %.0f ms (progress then at %d bytes)", probe.First-probe.T0, probe.Seen[0])
+		t.Logf("click to the job on the page: %.0f ms; to its first progress update: %.0f ms (the link-up, then %d bytes read)", probe.Shown-probe.T0, probe.First-probe.T0, probe.Seen[0])
 		for i := 1; i < len(probe.Seen); i++ {
 			if probe.Seen[i] <= probe.Seen[i-1] {
 				t.Errorf("progress went back: %v", probe.Seen)
