@@ -223,7 +223,7 @@ func TestEveryEndpoint(t *testing.T) {
 			t.Errorf("unknown endpoint: %d %s", w.Code, w.Body)
 		}
 	})
-	for _, rt := range Routes {
+	for _, rt := range Routes() {
 		if !tested[rt] {
 			t.Errorf("%s %s has no test", rt.Method, rt.Path)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/flasher"
@@ -136,19 +135,7 @@ func (d *deviceWatch) check() {
 	d.s.hub.publish("devices", v)
 }
 
-func (d *deviceWatch) run(ctx context.Context) {
-	t := time.NewTicker(d.s.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		d.check()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.pokes():
-		}
-	}
-}
+func (d *deviceWatch) run(ctx context.Context) { d.s.poll(ctx, d.check, d.pokes()) }
 
 // handleDevices is GET /api/devices.
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {

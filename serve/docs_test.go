@@ -20,7 +20,7 @@ func TestAPIDocumented(t *testing.T) {
 	for _, m := range heading.FindAllStringSubmatch(string(b), -1) {
 		documented[Route{m[1], m[2]}] = true
 	}
-	for _, rt := range Routes {
+	for _, rt := range Routes() {
 		if !documented[rt] {
 			t.Errorf("docs/api.md has no section for %s %s", rt.Method, rt.Path)
 		}

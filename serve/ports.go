@@ -103,15 +103,20 @@ func (p *portWatch) update() {
 	}
 }
 
-func (p *portWatch) run(ctx context.Context) {
-	t := time.NewTicker(p.s.cfg.PollInterval)
+func (p *portWatch) run(ctx context.Context) { p.s.poll(ctx, p.update, nil) }
+
+// poll calls f now, then every PollInterval and whenever poke has
+// something, until ctx ends.
+func (s *Server) poll(ctx context.Context, f func(), poke <-chan struct{}) {
+	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
-		p.update()
+		f()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-poke:
 		}
 	}
 }

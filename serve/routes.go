@@ -30,42 +30,39 @@ type Route struct {
 	Method, Path string
 }
 
-// Routes lists the API.
-var Routes = []Route{
-	{"GET", "/api/info"},
-	{"GET", "/api/ports"},
-	{"GET", "/api/jobs"},
-	{"POST", "/api/jobs"},
-	{"GET", "/api/jobs/{id}"},
-	{"POST", "/api/jobs/{id}/stop"},
-	{"GET", "/api/devices"},
-	{"POST", "/api/devices/reveal"},
-	{"GET", "/api/devices/templates"},
-	{"GET", "/api/devices/template"},
-	{"GET", "/api/layout"},
-	{"GET", "/api/modules"},
-	{"GET", "/api/events"},
+// routeTable is the API: each endpoint and its handler.
+var routeTable = []struct {
+	Route
+	handle func(*Server, http.ResponseWriter, *http.Request)
+}{
+	{Route{"GET", "/api/info"}, (*Server).handleInfo},
+	{Route{"GET", "/api/ports"}, (*Server).handlePorts},
+	{Route{"GET", "/api/jobs"}, (*Server).handleJobs},
+	{Route{"POST", "/api/jobs"}, (*Server).handleStart},
+	{Route{"GET", "/api/jobs/{id}"}, (*Server).handleJob},
+	{Route{"POST", "/api/jobs/{id}/stop"}, (*Server).handleStop},
+	{Route{"GET", "/api/devices"}, (*Server).handleDevices},
+	{Route{"POST", "/api/devices/reveal"}, (*Server).handleReveal},
+	{Route{"GET", "/api/devices/templates"}, (*Server).handleTemplates},
+	{Route{"GET", "/api/devices/template"}, (*Server).handleTemplate},
+	{Route{"GET", "/api/layout"}, (*Server).handleLayout},
+	{Route{"GET", "/api/modules"}, (*Server).handleModules},
+	{Route{"GET", "/api/events"}, (*Server).events},
+}
+
+// Routes lists the API's endpoints.
+func Routes() []Route {
+	out := make([]Route, len(routeTable))
+	for i, rt := range routeTable {
+		out[i] = rt.Route
+	}
+	return out
 }
 
 func (s *Server) routes() {
-	handlers := map[Route]http.HandlerFunc{
-		{"GET", "/api/info"}:              s.handleInfo,
-		{"GET", "/api/ports"}:             s.handlePorts,
-		{"GET", "/api/jobs"}:              s.handleJobs,
-		{"POST", "/api/jobs"}:             s.handleStart,
-		{"GET", "/api/jobs/{id}"}:         s.handleJob,
-		{"POST", "/api/jobs/{id}/stop"}:   s.handleStop,
-		{"GET", "/api/devices"}:           s.handleDevices,
-		{"POST", "/api/devices/reveal"}:   s.handleReveal,
-		{"GET", "/api/devices/templates"}: s.handleTemplates,
-		{"GET", "/api/devices/template"}:  s.handleTemplate,
-		{"GET", "/api/layout"}:            s.handleLayout,
-		{"GET", "/api/modules"}:           s.handleModules,
-		{"GET", "/api/events"}:            s.events,
-	}
 	s.mux = http.NewServeMux()
-	for _, rt := range Routes {
-		s.mux.HandleFunc(rt.Method+" "+rt.Path, handlers[rt])
+	for _, rt := range routeTable {
+		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) })
 	}
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path, "docs/api.md lists the endpoints")
