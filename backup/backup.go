@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 )
 
 // Sidecar is the JSON record stored next to every dump as <dump>.json.
@@ -249,7 +252,7 @@ func Save(tmp *os.File, s *Sidecar, root, dest string, now time.Time) (string, e
 	if auto {
 		dest = filepath.Join(root, DeviceDir(s), FileName(s, now))
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -296,42 +299,30 @@ func taken(dest string) bool {
 
 // TempFile creates the temporary file a dump is written to before Save, in
 // the folder the dump will end up in (so that linking it is atomic), with
-// mode 0600.
+// mode 0600 and O_EXCL (see package safefile).
 func TempFile(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return os.CreateTemp(dir, ".tuyaflash-*.tmp")
+	return safefile.CreateTemp(dir, ".tuyaflash-*.tmp", 0o600)
 }
 
 // WriteFileNew writes data to path atomically with mode 0600, failing with
-// ErrExists if path exists.
+// ErrExists if anything exists at path (a symbolic link included: it is
+// never followed).
 func WriteFileNew(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tuyaflash-*.tmp")
-	if err != nil {
-		return err
+	return existsErr(safefile.WriteNew(path, data, 0o600), path)
+}
+
+// existsErr turns safefile's fs.ErrExist into ErrExists.
+func existsErr(err error, path string) error {
+	if errors.Is(err, fs.ErrExist) {
+		return &os.PathError{Op: "save", Path: path, Err: ErrExists}
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := linkNew(f.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return err
 }
 
 // linkNew puts the finished file src at dst without ever replacing dst.
@@ -339,56 +330,7 @@ func linkNew(src, dst string) error {
 	if err := os.Chmod(src, 0o600); err != nil {
 		return err
 	}
-	err := os.Link(src, dst)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, os.ErrExist) {
-		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
-	}
-	if _, serr := os.Lstat(dst); serr == nil {
-		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
-	}
-	// Another file system (or none with hard links): copy next to dst,
-	// then link or rename that copy.
-	tmp, cerr := copyNextTo(src, dst)
-	if cerr != nil {
-		return fmt.Errorf("save %s: %w (link: %v)", dst, cerr, err)
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, dst); err == nil {
-		return nil
-	} else if errors.Is(err, os.ErrExist) {
-		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
-	}
-	if _, serr := os.Lstat(dst); serr == nil {
-		return &os.PathError{Op: "save", Path: dst, Err: ErrExists}
-	}
-	return os.Rename(tmp, dst)
-}
-
-func copyNextTo(src, dst string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), ".tuyaflash-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(out.Name())
-		return "", err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(out.Name())
-		return "", err
-	}
-	out.Chmod(0o600)
-	return out.Name(), out.Close()
+	return existsErr(safefile.LinkNew(src, dst), dst)
 }
 
 func syncDir(dir string) {

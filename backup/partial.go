@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 )
 
 // Partial is an unfinished dump kept under root/.partial so that an
@@ -41,7 +43,7 @@ type Journal struct {
 // another identity or size is moved aside, never deleted.
 func OpenPartial(root, key, identity string, offset uint32, size int64) (*Partial, error) {
 	dir := filepath.Join(root, ".partial")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, key+".bin")
@@ -56,7 +58,9 @@ func OpenPartial(root, key, identity string, offset uint32, size int64) (*Partia
 			os.Rename(path+".json", path+".json.stale-"+stamp)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Opened in place, never through a link: a link planted in a shared
+	// backup folder must not make the truncate below hit another file.
+	f, err := safefile.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +138,7 @@ func (p *Partial) Commit(done int64) error {
 	if err != nil {
 		return err
 	}
-	tmp := p.path + ".json.tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p.path+".json")
+	return safefile.Replace(p.path+".json", raw, 0o600)
 }
 
 // Finish removes the journal once the dump has been saved.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/inventory/atomicfile"
 )
@@ -232,8 +233,11 @@ type session struct {
 }
 
 func begin(file string, o Options) (*session, error) {
-	if real, err := filepath.EvalSymlinks(file); err == nil {
-		file = real
+	// The user's own link (a devices.json kept with dotfiles) is
+	// followed; one planted by another user is refused.
+	file, err := safefile.FollowOwnLink(file)
+	if err != nil {
+		return nil, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 )
 
 // CacheDirEnv names the environment variable that moves the cache.
@@ -42,8 +43,15 @@ func DefaultCacheDir() (string, error) {
 // the sha256 of every file whose checksum the catalogue does not give,
 // recorded on its first download.
 type Cache struct {
-	Dir    string
-	Client *http.Client // nil: http.DefaultClient
+	Dir string
+	// Client makes the requests (nil: NewHTTPClient). Whatever it is,
+	// every address and redirect must pass CheckURL.
+	Client *http.Client
+	// AllowHTTP lets plain http:// addresses through (--allow-http).
+	AllowHTTP bool
+	// StallTimeout cuts a download that receives nothing for that long
+	// (default StallTimeout); the next attempt resumes it.
+	StallTimeout time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
 	// Offline serves only what the cache holds.
@@ -129,7 +137,10 @@ type partMeta struct {
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // Path is where the cache keeps the file of an address:
-// <dir>/<12 hex digits of the address' sha256>-<file name>.
+// <dir>/<12 hex digits of the address' sha256>-<file name>. The file name
+// comes from the address (outside data): only letters, digits, '.', '_'
+// and '-' are kept, at most 100 of them, behind the hash, so that the
+// result is always a plain name inside dir.
 func (c *Cache) Path(rawURL string) string {
 	h := sha256.Sum256([]byte(rawURL))
 	name := "file"
@@ -139,8 +150,15 @@ func (c *Cache) Path(rawURL string) string {
 		}
 	}
 	name = unsafeName.ReplaceAllString(name, "_")
+	if len(name) > 100 {
+		name = name[len(name)-100:]
+	}
 	return filepath.Join(c.Dir, hex.EncodeToString(h[:6])+"-"+name)
 }
+
+// PinsPath is the file holding the checksums pinned on first download
+// (JSON, readable: the address, sha256, size, label and date of each).
+func (c *Cache) PinsPath() string { return filepath.Join(c.Dir, pinFileName) }
 
 // Pins returns the pin file's entries.
 func (c *Cache) Pins() (map[string]Pin, error) {
@@ -153,7 +171,15 @@ func (c *Cache) Pins() (map[string]Pin, error) {
 
 func (c *Cache) readPins() (*pinFile, error) {
 	pf := &pinFile{Pins: map[string]Pin{}}
-	b, err := os.ReadFile(filepath.Join(c.Dir, pinFileName))
+	// Pins decide which bytes are accepted: only the user may have
+	// written them (and the folder the cached files sit in).
+	for _, p := range []string{c.Dir, c.PinsPath()} {
+		if err := safefile.CheckTrusted(p); err != nil {
+			return nil, &flasher.HintError{Err: fmt.Errorf("firmware cache: %w", err),
+				Hint: "anyone who can change the cache can have other firmware written to your device: use a folder only you can write to (--cache-dir or $" + CacheDirEnv + ")"}
+		}
+	}
+	b, err := os.ReadFile(c.PinsPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return pf, nil
 	}
@@ -181,29 +207,7 @@ func (c *Cache) writePin(rawURL string, p Pin) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.Dir, pinFileName), append(b, '\n'))
-}
-
-// writeAtomic replaces name with data through a temporary file.
-func writeAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return safefile.Replace(c.PinsPath(), append(b, '\n'), 0o644)
 }
 
 func (c *Cache) now() time.Time {
@@ -223,7 +227,10 @@ func (c *Cache) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if c.Dir == "" {
 		return nil, errors.New("firmware cache: no folder")
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	if err := CheckURL(r.URL, c.AllowHTTP); err != nil {
+		return nil, err
+	}
+	if err := safefile.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("firmware cache: %w", err)
 	}
 	pins, err := c.readPins()
@@ -278,7 +285,14 @@ type expect struct {
 // cached serves a complete file from the cache when it passes its check.
 // It returns (nil, nil) when the file must be downloaded.
 func (c *Cache) cached(final string, r Request, want *expect) (*Result, error) {
-	if _, err := os.Stat(final); err != nil {
+	if st, err := os.Lstat(final); err != nil {
+		return nil, nil
+	} else if !st.Mode().IsRegular() {
+		// Not put there by tuyaflash (a link, a folder): never read,
+		// replaced by the download.
+		if os.Remove(final) != nil || c.Offline {
+			return nil, fmt.Errorf("firmware cache: %s: %w", final, safefile.ErrNotRegular)
+		}
 		return nil, nil
 	}
 	switch {
@@ -374,6 +388,9 @@ func (c *Cache) download(ctx context.Context, r Request, final string) (*Result,
 // can be resumed.
 func downloadHint(err error, part string) string {
 	var perm *permanentError
+	if errors.Is(err, safefile.ErrSymlink) || errors.Is(err, safefile.ErrNotRegular) {
+		return fmt.Sprintf("%s is not a partial download tuyaflash made (another user's link?): remove it, and keep the cache folder private", part)
+	}
 	if errors.As(err, &perm) {
 		return "the server refused the file, so running the command again will not help: check the address (a release may have moved; --manifest FILE|URL gives another catalogue), or download the image yourself and pass the file"
 	}
@@ -393,13 +410,15 @@ func (e *permanentError) Unwrap() error { return e.err }
 // how many bytes were already there.
 func (c *Cache) attempt(ctx context.Context, rawURL, part string) (int64, error) {
 	var have int64
-	if st, err := os.Stat(part); err == nil {
+	if st, err := os.Lstat(part); err == nil && st.Mode().IsRegular() {
 		have = st.Size()
 	}
 	meta := partMeta{URL: rawURL}
 	if b, err := os.ReadFile(part + ".json"); err == nil && json.Unmarshal(b, &meta) == nil && meta.URL != rawURL {
 		have, meta = 0, partMeta{URL: rawURL}
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return 0, &permanentError{err}
@@ -413,15 +432,18 @@ func (c *Cache) attempt(ctx context.Context, rawURL, part string) (int64, error)
 			req.Header.Set("If-Range", v)
 		}
 	}
-	client := c.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := withPolicy(c.Client, c.AllowHTTP).Do(req)
 	if err != nil {
+		if errors.Is(err, ErrInsecureURL) {
+			return have, &permanentError{err}
+		}
 		return have, err
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength > MaxImageSize-have {
+		os.Remove(part)
+		return have, &permanentError{fmt.Errorf("the server announces %d bytes, more than any firmware image (16 MiB)", resp.ContentLength)}
+	}
 	flags := os.O_WRONLY | os.O_CREATE
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
@@ -435,7 +457,7 @@ func (c *Cache) attempt(ctx context.Context, rawURL, part string) (int64, error)
 		have = 0
 		meta.ETag, meta.LastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 		mb, _ := json.Marshal(meta)
-		if err := os.WriteFile(part+".json", mb, 0o644); err != nil {
+		if err := safefile.Replace(part+".json", mb, 0o644); err != nil {
 			return 0, &permanentError{err}
 		}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
@@ -444,15 +466,24 @@ func (c *Cache) attempt(ctx context.Context, rawURL, part string) (int64, error)
 	default:
 		return have, &permanentError{fmt.Errorf("HTTP %s", resp.Status)}
 	}
-	f, err := os.OpenFile(part, flags, 0o644)
+	f, err := safefile.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return have, &permanentError{err}
 	}
-	n, err := io.Copy(f, io.LimitReader(resp.Body, MaxImageSize+1-have))
+	stall := c.StallTimeout
+	if stall <= 0 {
+		stall = StallTimeout
+	}
+	body := newStallReader(resp.Body, stall, cancel)
+	n, err := io.Copy(f, io.LimitReader(body, MaxImageSize+1-have))
+	body.stop()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+			err = cause
+		}
 		return have, err
 	}
 	if have+n > MaxImageSize {

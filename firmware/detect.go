@@ -257,6 +257,7 @@ func Detect(data []byte, name string) (*Detection, error) {
 		d.markDemo()
 	}
 	d.nameNotes(name)
+	d.clean()
 	return d, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // ErrChecksum: a file's sha256 or size differs from what the catalogue or
@@ -36,7 +37,9 @@ func (e *RefusalError) Is(target error) bool { return target == flasher.ErrRefus
 
 // refuse builds a refusal with its hint.
 func refuse(flag, hint, format string, args ...any) error {
-	err := &RefusalError{Reason: fmt.Sprintf(format, args...), Flag: flag}
+	// The reason may quote the image (a header's name or version):
+	// shown with visible escapes.
+	err := &RefusalError{Reason: termsafe.Clean(fmt.Sprintf(format, args...)), Flag: flag}
 	if hint == "" {
 		return err
 	}

@@ -152,28 +152,35 @@ func Default() (*Manifest, error) { return Parse(defaultManifest, "(built-in)", 
 // DefaultBytes returns the built-in catalogue as JSON.
 func DefaultBytes() []byte { return bytes.Clone(defaultManifest) }
 
-// Load reads a manifest from src: "" for the built-in one, an http(s)
-// URL (fetched with client), or a file. Relative part paths resolve
-// against the manifest's URL or folder.
-func Load(ctx context.Context, client *http.Client, src string) (*Manifest, error) {
+// Load reads a manifest from src: "" for the built-in one, an https URL
+// (http only with allowHTTP or on this machine, see CheckURL; fetched with
+// client, nil for NewHTTPClient, within two minutes and at most 4 MiB), or
+// a file. Relative part paths resolve against the manifest's URL or
+// folder.
+func Load(ctx context.Context, client *http.Client, src string, allowHTTP bool) (*Manifest, error) {
 	if src == "" {
 		return Default()
 	}
 	if isURL(src) {
-		if client == nil {
-			client = http.DefaultClient
+		if err := CheckURL(src, allowHTTP); err != nil {
+			return nil, fmt.Errorf("firmware manifest: %w", err)
 		}
+		ctx, cancel := context.WithTimeout(ctx, manifestTimeout)
+		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 		if err != nil {
 			return nil, fmt.Errorf("firmware manifest %s: %w", src, err)
 		}
-		resp, err := client.Do(req)
+		resp, err := withPolicy(client, allowHTTP).Do(req)
 		if err != nil {
 			return nil, &flasher.HintError{Err: fmt.Errorf("firmware manifest: %w", err), Hint: "check the network, or pass a manifest file with --manifest FILE"}
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("firmware manifest %s: HTTP %s", src, resp.Status)
+		}
+		if resp.ContentLength > maxManifestSize {
+			return nil, fmt.Errorf("firmware manifest %s is larger than 4 MiB (%d bytes announced)", src, resp.ContentLength)
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
 		if err != nil {

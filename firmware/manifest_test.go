@@ -267,7 +267,7 @@ func TestLoadFromURLResolvesRelativePaths(t *testing.T) {
 		w.Write([]byte(validManifest))
 	}))
 	defer srv.Close()
-	m, err := Load(context.Background(), srv.Client(), srv.URL+"/cat/manifest.json")
+	m, err := Load(context.Background(), srv.Client(), srv.URL+"/cat/manifest.json", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +275,12 @@ func TestLoadFromURLResolvesRelativePaths(t *testing.T) {
 	if got, want := m.Location(p), srv.URL+"/cat/files/OpenBK7231N_QIO_1.2.3.bin"; got != want {
 		t.Errorf("relative path resolves to %s, want %s", got, want)
 	}
-	if _, err := Load(context.Background(), srv.Client(), srv.URL+"/missing.json"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := Load(context.Background(), srv.Client(), srv.URL+"/missing.json", false); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing manifest: %v", err)
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "m.json"), []byte(validManifest), 0o644)
-	m, err = Load(context.Background(), nil, filepath.Join(dir, "m.json"))
+	m, err = Load(context.Background(), nil, filepath.Join(dir, "m.json"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

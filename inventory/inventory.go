@@ -256,17 +256,30 @@ func (d Device) CurrentFirmware() (name, version string) {
 
 // Name is a short label for d: the Tuya device id's last 6 characters or the
 // MAC's last 6 hex digits, prefixed with "tuya-"; usable as an ESPHome node
-// name or a file name.
+// name or a file name. The device id comes from a dump (outside data):
+// only its letters and digits are used, so that the name never holds a
+// path separator, "..", or a control character.
 func (d Device) Name() string {
 	if c := strings.ReplaceAll(strings.ToLower(d.MAC), ":", ""); d.MACPlaceholder == "" && len(c) >= 6 {
-		return "tuya-" + c[len(c)-6:]
+		return "tuya-" + plainName(c[len(c)-6:])
 	}
-	if d.Tuya != nil && len(d.Tuya.DeviceID) >= 6 {
-		id := strings.ToLower(d.Tuya.DeviceID)
-		return "tuya-" + id[len(id)-6:]
+	if d.Tuya != nil {
+		if id := plainName(strings.ToLower(d.Tuya.DeviceID)); len(id) >= 6 {
+			return "tuya-" + id[len(id)-6:]
+		}
 	}
 	parts := strings.Split(d.Key, "/")
-	return "tuya-" + parts[len(parts)-1]
+	return "tuya-" + plainName(parts[len(parts)-1])
+}
+
+// plainName keeps the ASCII letters and digits of s.
+func plainName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // file is the JSON document.

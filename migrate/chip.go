@@ -17,6 +17,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/postflash"
@@ -350,7 +351,10 @@ func baseNames(paths []string) []string {
 // with the same content is taken as it is, one with another content keeps
 // it and the new one gets the content's hash in its name.
 func saveBeside(dir, name string, content []byte) (string, error) {
-	path := filepath.Join(dir, name)
+	path, err := safefile.Join(dir, name)
+	if err != nil {
+		return "", err
+	}
 	for range 2 {
 		old, err := os.ReadFile(path)
 		if err == nil && bytes.Equal(old, content) {

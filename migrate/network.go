@@ -186,7 +186,9 @@ func (n LiveNetwork) do(ctx context.Context, host, method, path string, body []b
 		if dial == nil {
 			dial = (&net.Dialer{Timeout: timeout}).DialContext
 		}
-		client = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: dial, DisableKeepAlives: true}}
+		// No proxy and no redirects: the password goes to the device only.
+		client = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: dial, DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	var rd io.Reader
 	if body != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/provision"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -360,7 +361,7 @@ func writableDir(dir string, dryRun bool) error {
 			}
 			probe = parent
 		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	} else if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := backup.TempFile(probe)

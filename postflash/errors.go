@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // Kind classifies what a probe saw; WaitOnline reports one per attempt.
@@ -63,7 +64,7 @@ type ProbeError struct {
 
 // Error is the host and the sentence for the user.
 func (e *ProbeError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Host, e.Msg)
+	return termsafe.Clean(fmt.Sprintf("%s: %s", e.Host, e.Msg))
 }
 
 // Unwrap returns the underlying transport or parse error.

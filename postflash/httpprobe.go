@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // maxBody bounds what is read of a reply; Status 0 is about 3 KiB.
@@ -121,9 +123,9 @@ func (r *reply) contentType() string {
 func (r *reply) snippet() string {
 	s := strings.Join(strings.Fields(string(r.body)), " ")
 	if len(s) > 60 {
-		s = s[:60] + "…"
+		s = strings.ToValidUTF8(s[:60], "") + "…"
 	}
-	return s
+	return termsafe.Clean(s)
 }
 
 // authMode says how a request authenticates.

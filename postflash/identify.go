@@ -321,8 +321,10 @@ func (p *prober) noWebServer(ctx context.Context, res *Result, pe *ProbeError) *
 	return pe
 }
 
-// finish derives the fields that follow from others.
+// finish derives the fields that follow from others and makes every
+// string the device sent safe to print (termsafe).
 func (p *prober) finish(res *Result) {
+	defer res.clean()
 	if res.Chip == "" {
 		res.Chip = chipOf(res.Hardware)
 	}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // A one-shot mDNS query (RFC 6762 §5.1 "legacy unicast"): one DNS question
@@ -123,12 +125,27 @@ func services(byName map[string]*MDNSService, hosts map[string][]netip.Addr) []M
 	return out
 }
 
+// Caps on what one query collects: a hostile responder flooding answers
+// for the wait (1.5 s) must not make tuyaflash hold more than this.
+const (
+	maxMDNSInstances = 64
+	maxMDNSTXT       = 64
+	maxMDNSAddrs     = 16
+)
+
+// collect files the records of one answer. Names and TXT strings come from
+// any host on the LAN: they are made safe to print (termsafe) here.
 func collect(msg *dnsMsg, qname string, from netip.Addr, byName map[string]*MDNSService, hosts map[string][]netip.Addr) {
+	var spill MDNSService // takes what is over the caps
 	get := func(name string) *MDNSService {
 		k := strings.ToLower(name)
 		s := byName[k]
 		if s == nil {
-			s = &MDNSService{Instance: strings.TrimSuffix(name, "."), TXT: map[string]string{}, From: from}
+			if len(byName) >= maxMDNSInstances {
+				spill = MDNSService{TXT: map[string]string{}}
+				return &spill
+			}
+			s = &MDNSService{Instance: termsafe.Clean(strings.TrimSuffix(name, ".")), TXT: map[string]string{}, From: from}
 			byName[k] = s
 		}
 		return s
@@ -142,22 +159,26 @@ func collect(msg *dnsMsg, qname string, from netip.Addr, byName map[string]*MDNS
 		case dnsTypeSRV:
 			if strings.HasSuffix(strings.ToLower(rr.name), "."+qname) {
 				s := get(rr.name)
-				s.Host, s.Port = strings.TrimSuffix(rr.target, "."), rr.port
+				s.Host, s.Port = termsafe.Clean(strings.TrimSuffix(rr.target, ".")), rr.port
 			}
 		case dnsTypeTXT:
 			if strings.HasSuffix(strings.ToLower(rr.name), "."+qname) {
 				s := get(rr.name)
 				for _, kv := range rr.txt {
 					k, v, _ := strings.Cut(kv, "=")
-					s.TXT[strings.ToLower(k)] = v
+					if k = termsafe.Clean(strings.ToLower(k)); len(s.TXT) < maxMDNSTXT || s.TXT[k] != "" {
+						s.TXT[k] = termsafe.Clean(v)
+					}
 				}
 			}
 		case dnsTypeA, dnsTypeAAAA:
 			if !rr.addr.IsValid() {
 				continue // address data of the wrong length
 			}
-			k := strings.ToLower(strings.TrimSuffix(rr.name, "."))
-			hosts[k] = append(hosts[k], rr.addr)
+			k := termsafe.Clean(strings.ToLower(strings.TrimSuffix(rr.name, ".")))
+			if len(hosts[k]) < maxMDNSAddrs && (hosts[k] != nil || len(hosts) < maxMDNSInstances) {
+				hosts[k] = append(hosts[k], rr.addr)
+			}
 		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // Firmware names what answered.
@@ -133,6 +135,17 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		plain
 		UptimeS int64 `json:"uptime_s,omitempty"`
 	}{plain(r), int64(r.Uptime / time.Second)})
+}
+
+// clean shows the terminal control characters of every string the device
+// sent as visible escapes: the Result is printed as text, and a device
+// could otherwise rewrite the user's screen (termsafe).
+func (r *Result) clean() {
+	for _, p := range []*string{&r.Version, &r.Build, &r.Hardware, &r.Chip, &r.MAC, &r.IP, &r.Hostname, &r.Name, &r.Module} {
+		*p = termsafe.Clean(*p)
+	}
+	termsafe.All(r.Evidence)
+	termsafe.All(r.Warnings)
 }
 
 func (r *Result) saw(format string, args ...any) {

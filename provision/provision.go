@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // WiFi is the network the device should join.
@@ -51,7 +52,9 @@ type Error struct {
 }
 
 // Error is the step and the sentence for the user.
-func (e *Error) Error() string { return e.Op + ": " + e.Msg }
+// Error is Op and Msg; what the device sent (a page's text) shows its
+// terminal control characters as visible escapes (termsafe).
+func (e *Error) Error() string { return termsafe.Clean(e.Op + ": " + e.Msg) }
 
 // Unwrap returns the underlying error, if any.
 func (e *Error) Unwrap() error { return e.Err }

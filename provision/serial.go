@@ -115,7 +115,12 @@ func consoleCommands(w WiFi) ([]string, *Error) {
 	for _, v := range []struct{ what, s string }{{"network name", w.SSID}, {"password", w.Password}} {
 		for _, r := range v.s {
 			if r < 0x20 || r > 0x7E {
-				return nil, &Error{Op: "serial console", Msg: fmt.Sprintf("the %s holds %q, which Tasmota's serial console drops (it takes printable ASCII only)", v.what, r),
+				// The password's characters are never quoted.
+				shown := fmt.Sprintf(" %q,", r)
+				if v.what == "password" {
+					shown = " a character"
+				}
+				return nil, &Error{Op: "serial console", Msg: fmt.Sprintf("the %s holds%s which Tasmota's serial console drops (it takes printable ASCII only)", v.what, shown),
 					Hint: "provision over the device's access point instead (--ap)"}
 			}
 		}
@@ -125,7 +130,7 @@ func consoleCommands(w WiFi) ([]string, *Error) {
 		}
 		switch v.s {
 		case "0", "1", "2", `"`:
-			return nil, &Error{Op: "serial console", Msg: fmt.Sprintf("the %s %q is one of Tasmota's shortcut values (reset to default / clear)", v.what, v.s),
+			return nil, &Error{Op: "serial console", Msg: fmt.Sprintf("the %s is one of Tasmota's shortcut values 0, 1, 2 or \" (reset to default / clear)", v.what),
 				Hint: "provision over the device's access point instead (--ap)"}
 		}
 	}

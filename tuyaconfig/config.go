@@ -431,7 +431,13 @@ var secretFields = map[string]bool{
 	"lckey": true, "key": true, "seckey": true, "localkey": true, "local_key": true,
 	"auth_key": true, "authkey": true, "psk_key": true, "pskkey": true, "psk": true,
 	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true, "ssid": true,
+	"fac_pin": true, // the factory test PIN that goes with the auth key
 }
+
+// IsSecretKey reports whether a stored value's field name (any case)
+// holds a secret: local and device keys, auth and PSK keys, Wi-Fi names
+// and passwords, tokens, the factory PIN.
+func IsSecretKey(name string) bool { return secretFields[strings.ToLower(name)] }
 
 func redactKeys(in map[string]json.RawMessage) map[string]json.RawMessage {
 	if in == nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 )
 
 // roleText describes a role for people.
@@ -38,7 +40,9 @@ func (f Function) Describe() string {
 }
 
 // Summary renders the readable report the CLI prints. Secrets appear only
-// when showSecrets is true; otherwise they read Hidden.
+// when showSecrets is true; otherwise they read Hidden. Values read from
+// the dump show their control characters as visible escapes (termsafe): a
+// crafted dump must not drive the user's terminal.
 func (c *Config) Summary(showSecrets bool) string {
 	v := c
 	if !showSecrets {
@@ -49,7 +53,7 @@ func (c *Config) Summary(showSecrets bool) string {
 		if value == "" {
 			value = "-"
 		}
-		fmt.Fprintf(&b, "  %-17s %s\n", label+":", value)
+		fmt.Fprintf(&b, "  %-17s %s\n", label+":", termsafe.Clean(value))
 	}
 	inUse, total := 0, 0
 	for _, bl := range v.Blocks {
@@ -112,13 +116,13 @@ func (c *Config) Summary(showSecrets bool) string {
 			b.WriteString("  no pins: the device may be TuyaMCU-based (a second MCU drives the hardware)\n")
 		}
 		for _, f := range fns {
-			fmt.Fprintf(&b, "  P%-3d %-40s %s\n", f.Pin, f.Describe(), f.Key)
+			fmt.Fprintf(&b, "  P%-3d %-40s %s\n", f.Pin, termsafe.Clean(f.Describe()), termsafe.Clean(f.Key))
 		}
 		if d := u.LightDriver(); d != "" && d != "PWM" {
 			fmt.Fprintf(&b, "  LED driver: %s\n", d)
 		}
 		if baud, ok := u.String("baud"); ok {
-			fmt.Fprintf(&b, "  baud %s: TuyaMCU or a serial power meter (BL0942) is likely\n", baud)
+			fmt.Fprintf(&b, "  baud %s: TuyaMCU or a serial power meter (BL0942) is likely\n", termsafe.Clean(baud))
 		}
 	} else {
 		b.WriteString("Pin map: no user_param_key stored\n")
@@ -126,11 +130,11 @@ func (c *Config) Summary(showSecrets bool) string {
 	if p := v.PSM; p != nil {
 		fmt.Fprintf(&b, "PSM entries (%d):\n", len(p.Order))
 		for _, k := range p.Order {
-			fmt.Fprintf(&b, "  %s = %s\n", k, psmShown(v.Text(k)))
+			fmt.Fprintf(&b, "  %s = %s\n", termsafe.Clean(k), termsafe.Clean(psmShown(v.Text(k))))
 		}
 	}
 	for _, n := range v.Notes {
-		fmt.Fprintf(&b, "Note: %s\n", n)
+		fmt.Fprintf(&b, "Note: %s\n", termsafe.Clean(n))
 	}
 	var bad []string
 	for _, bl := range v.Blocks {

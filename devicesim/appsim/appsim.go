@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/netguard"
 )
 
 // Flash is the chip's flash as the running firmware sees it (contract C1):
@@ -134,6 +136,11 @@ type Config struct {
 	Log io.Writer
 	// Listen replaces net.Listen (tests use in-memory listeners).
 	Listen func(network, address string) (net.Listener, error)
+	// AllowNonLoopback lets the addresses above be on other interfaces
+	// than loopback (the user asked for it, e.g. tuyaflash sim --net with
+	// a LAN address). Without it, New refuses them: the simulated
+	// firmware's web servers answer anybody who reaches them.
+	AllowNonLoopback bool
 }
 
 // role is one of the firmware's listeners.
@@ -225,6 +232,9 @@ func New(cfg Config) (*Firmware, error) {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
 			return nil, fmt.Errorf("appsim: %s address %q: %w", roleNames[r], a, err)
+		}
+		if err := netguard.CheckListen(a, cfg.AllowNonLoopback, ""); err != nil {
+			return nil, fmt.Errorf("appsim: %s: %w", roleNames[r], err)
 		}
 		if port != "0" {
 			f.addr[r] = a

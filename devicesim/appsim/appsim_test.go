@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/firmware/demo"
+	"github.com/tuyaflash/tuyaflash/internal/netguard"
 )
 
 func TestNewChecksConfig(t *testing.T) {
@@ -20,11 +21,33 @@ func TestNewChecksConfig(t *testing.T) {
 		{"ESP without MAC", Config{Chip: "ESP8266"}, "Config.MAC is required"},
 		{"bad MAC", Config{Chip: "ESP8285", MAC: "A4:CF:12"}, "not a MAC"},
 		{"bad address", Config{Chip: "BK7231N", StationAddr: "127.0.0.1"}, "station address"},
+		// Listeners stay on this machine unless asked (issue 14).
+		{"every interface", Config{Chip: "BK7231N", StationAddr: "0.0.0.0:80"}, "not a loopback address"},
+		{"no host", Config{Chip: "BK7231N", APAddr: ":0"}, "not a loopback address"},
+		{"LAN address", Config{Chip: "ESP8266", MAC: "A4:CF:12:C6:58:CC", APIAddr: "192.168.1.20:6053"}, "not a loopback address"},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestListenersStayOnLoopback: every listener of a default Firmware is on a
+// loopback address, and another address needs AllowNonLoopback.
+func TestListenersStayOnLoopback(t *testing.T) {
+	mem := newMemNet()
+	fw, err := New(Config{Chip: "bk7231n", Listen: mem.Listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{fw.APAddr(), fw.StationAddr(), fw.APIAddr(), fw.TuyaAddr()} {
+		if err := netguard.CheckListen(a, false, ""); err != nil {
+			t.Errorf("default listener: %v", err)
+		}
+	}
+	if _, err := New(Config{Chip: "bk7231n", Listen: mem.Listen, StationAddr: "192.0.2.7:80", AllowNonLoopback: true}); err != nil {
+		t.Errorf("asked for a LAN address: %v", err)
 	}
 }
 

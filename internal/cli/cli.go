@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 )
 
 // Version is the tool version, set at build time with
@@ -186,7 +187,20 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := notifyInterrupt(context.Background())
 	defer stop()
+	safefile.Notice = func(path string) { fmt.Fprintln(stderr, sudoNotice(path)) }
 	return run(ctx, args, stdin, stdout, stderr)
+}
+
+// sudoNotice is said once when tuyaflash, run with sudo, creates a file
+// that stays root's (outside the invoking user's home folder; inside it,
+// files are handed back to the user).
+func sudoNotice(path string) string {
+	home := "your home folder"
+	if iv := safefile.SudoInvoker(); iv != nil {
+		home = iv.Home
+	}
+	return fmt.Sprintf("note: tuyaflash runs as root (sudo): %s and the other files it creates outside %s belong to root, mode 0600 where they hold secrets, so you will need sudo to read them; "+
+		"to avoid sudo, add yourself to the dialout group (uucp on Arch), or pass folders inside your home (--backup-dir, $TUYAFLASH_DATA_DIR)", path, home)
 }
 
 // run is Main with the context given (tests).
@@ -268,9 +282,24 @@ func (e *env) validate(args []string) error {
 		e.g.trace = true
 	}
 	if c.check != nil {
-		return c.check(e, args)
+		if err := c.check(e, args); err != nil {
+			return err
+		}
+	}
+	if e.g.trace || e.changed("trace") {
+		fmt.Fprintln(e.stderr, traceWarning(c.name))
 	}
 	return nil
+}
+
+// traceWarning is said once, before a traced command starts: the hex dump
+// holds what the tool otherwise hides.
+func traceWarning(cmd string) string {
+	w := "warning: --trace dumps all serial traffic, and flash contents include the device's secrets (Tuya local key, Wi-Fi name and password); do not share this output without removing them"
+	if cmd == "provision" || cmd == "migrate" {
+		w += ". It also shows the Wi-Fi password tuyaflash sends to the device"
+	}
+	return w
 }
 
 func verboseError(c *command, n int) error {

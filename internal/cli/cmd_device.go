@@ -14,6 +14,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -203,7 +204,7 @@ func efuseKeyText(i flasher.Info) string {
 // checkWritable makes sure files can be created in dir (creating it),
 // before the device is asked for anything.
 func checkWritable(dir, what string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return &flasher.HintError{Err: fmt.Errorf("%s %s: %w", what, dir, err), Hint: "choose a folder you can write to"}
 	}
 	f, err := os.CreateTemp(dir, ".tuyaflash-check-*")
@@ -420,7 +421,7 @@ func (w *writeFlags) check(e *env, args []string) error {
 		return usagef("--include-bootloader applies to Beken QIO images, not to an %s", fam)
 	}
 	if st, err := os.Stat(w.spec); err == nil && st.Mode().IsRegular() || w.raw {
-		for _, f := range []string{"manifest", "cache-dir", "offline"} {
+		for _, f := range []string{"manifest", "cache-dir", "offline", "allow-http"} {
 			if e.changed(f) {
 				return usagef("--%s applies to catalogue names; %s is a local file", f, w.spec)
 			}
@@ -479,6 +480,9 @@ func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cach
 	}
 	for _, r := range results {
 		fmt.Fprintf(e.stderr, "%s: %s (%s)\n", w.spec, r.Path, r.Status)
+		if r.Status == firmware.StatusPinned {
+			fmt.Fprintf(e.stderr, "  %s\n", pinnedNowText(cache.PinsPath()))
+		}
 	}
 	return m, cache, nil
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -22,21 +21,23 @@ func init() { register(firmwareCmd()) }
 // firmwareFlags are the catalogue and cache flags; write --firmware uses
 // them too (add them to its flag set and call open).
 type firmwareFlags struct {
-	manifest string
-	cacheDir string
-	offline  bool
+	manifest  string
+	cacheDir  string
+	offline   bool
+	allowHTTP bool
 }
 
 func (f *firmwareFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.manifest, "manifest", "", "firmware catalogue `file|URL` (default: the one built into tuyaflash)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "download cache `folder` (default $"+firmware.CacheDirEnv+" or the user cache folder)/tuyaflash/firmware")
 	fs.BoolVar(&f.offline, "offline", false, "use only files already in the download cache")
+	fs.BoolVar(&f.allowHTTP, "allow-http", false, "also download over plain http:// (a mirror on your network without HTTPS; checksums still apply)")
 }
 
 // open loads the catalogue and sets up the download cache.
 func (f *firmwareFlags) open(e *env) (*firmware.Manifest, *firmware.Cache, error) {
-	client := httpClient()
-	m, err := firmware.Load(e.ctx, client, f.manifest)
+	client := firmware.NewHTTPClient(f.allowHTTP)
+	m, err := firmware.Load(e.ctx, client, f.manifest, f.allowHTTP)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,15 +47,7 @@ func (f *firmwareFlags) open(e *env) (*firmware.Manifest, *firmware.Cache, error
 			return nil, nil, err
 		}
 	}
-	return m, &firmware.Cache{Dir: dir, Client: client, UserAgent: "tuyaflash/" + version(), Offline: f.offline}, nil
-}
-
-// httpClient gives up on servers that do not answer, not on slow
-// downloads (those end with Ctrl-C and resume later).
-func httpClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 30 * time.Second
-	return &http.Client{Transport: tr}
+	return m, &firmware.Cache{Dir: dir, Client: client, AllowHTTP: f.allowHTTP, UserAgent: "tuyaflash/" + version(), Offline: f.offline}, nil
 }
 
 // chipFlags select the chip a catalogue lookup is for.
@@ -123,6 +116,9 @@ verify  tell what an image file is by its content, where it would be written
 				return usagef("--%s applies to 'firmware %s' only", flag, strings.Join(subs, "' and 'firmware "))
 			}
 		}
+		if e.changed("allow-http") && args[0] != "fetch" && !strings.Contains(ff.manifest, "://") {
+			return usagef("--allow-http applies to downloads: 'firmware fetch', or a --manifest URL")
+		}
 		return nil
 	}
 	c.run = func(e *env, args []string) error {
@@ -178,6 +174,8 @@ type listRow struct {
 type listDoc struct {
 	header
 	Firmware []listRow `json:"firmware"`
+	// PinsFile holds the checksums pinned on first download.
+	PinsFile string `json:"pins_file"`
 }
 
 func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
@@ -218,7 +216,7 @@ func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
 			rows = append(rows, r)
 		}
 	}
-	e.emit(&listDoc{header: header{Command: "firmware list"}, Firmware: rows})
+	e.emit(&listDoc{header: header{Command: "firmware list"}, Firmware: rows, PinsFile: cache.PinsPath()})
 	if len(rows) == 0 {
 		fmt.Fprintf(e.stdout, "the catalogue has nothing for a %s%s\n", chip.Family, keyText(chip.EfuseKey))
 		return nil
@@ -243,7 +241,8 @@ func (e *env) firmwareList(ff *firmwareFlags, chip firmware.Chip) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nWrite one with: tuyaflash write --port PORT --firmware NAME (the build for the detected chip is picked)\n")
+	fmt.Fprintf(e.stdout, "\nChecksums pinned on first download (%d): %s\n", len(pins), cache.PinsPath())
+	fmt.Fprintf(e.stdout, "Write one with: tuyaflash write --port PORT --firmware NAME (the build for the detected chip is picked)\n")
 	return nil
 }
 
@@ -324,13 +323,13 @@ func (e *env) firmwareFetch(ff *firmwareFlags, chip firmware.Chip, name string) 
 				row.PinnedAt = res.PinnedAt.UTC().Format(time.RFC3339)
 			}
 			doc.Fetched = append(doc.Fetched, row)
-			e.printFetch(res)
+			e.printFetch(res, cache.PinsPath())
 		}
 	}
 	return nil
 }
 
-func (e *env) printFetch(r *firmware.Result) {
+func (e *env) printFetch(r *firmware.Result, pinsFile string) {
 	from := "downloaded"
 	if r.FromCache {
 		from = "from the cache"
@@ -342,12 +341,17 @@ func (e *env) printFetch(r *firmware.Result) {
 	case firmware.StatusVerified:
 		fmt.Fprintf(e.stdout, "  checksum verified against the catalogue\n")
 	case firmware.StatusPinned:
-		fmt.Fprintf(e.stdout, "  PINNED NOW: the catalogue gives no checksum for this file, so this download's sha256 is recorded in the cache's pins.json; later downloads must match it\n")
+		fmt.Fprintf(e.stdout, "  %s\n", pinnedNowText(pinsFile))
 	case firmware.StatusPinMatched:
-		fmt.Fprintf(e.stdout, "  checksum matches the one pinned on its first download (%s)\n", r.PinnedAt.Format(time.DateOnly))
+		fmt.Fprintf(e.stdout, "  checksum matches the one pinned on its first download (%s, in %s)\n", r.PinnedAt.Format(time.DateOnly), pinsFile)
 	case firmware.StatusUnpinned:
 		fmt.Fprintf(e.stdout, "  UNPINNED: a moving 'latest' address; checked by content only, its checksum is not protected\n")
 	}
+}
+
+// pinnedNowText tells that a download's checksum was pinned now, and where.
+func pinnedNowText(pinsFile string) string {
+	return "PINNED NOW: the catalogue gives no checksum for this file, so this download's sha256 is recorded in " + pinsFile + "; later downloads must match it (compare it with the project's release page)"
 }
 
 // detectionJSON is what an image file is, in firmware verify's document.
@@ -416,6 +420,8 @@ type verifyFileDoc struct {
 	Detection *detectionJSON `json:"detection,omitempty"`
 	Placement *placementJSON `json:"placement,omitempty"`
 	Catalogue string         `json:"catalogue,omitempty"`
+	// PinsFile holds the checksums pinned on first download.
+	PinsFile string `json:"pins_file,omitempty"`
 }
 
 func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want string) error {
@@ -436,7 +442,7 @@ func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want s
 	if verr == nil {
 		verr = det.CheckSHA256(want)
 	}
-	doc.Detection, doc.Catalogue = detectionDoc(det), catalogueMatch(m, cache, det.SHA256)
+	doc.Detection, doc.Catalogue, doc.PinsFile = detectionDoc(det), catalogueMatch(m, cache, det.SHA256), cache.PinsPath()
 	var place *firmware.Placement
 	if verr == nil && chip.Family != "" {
 		info := firmware.PrecheckInfo(chip.Family)
@@ -467,6 +473,7 @@ func (e *env) firmwareVerify(ff *firmwareFlags, chip firmware.Chip, file, want s
 			fmt.Fprintf(tw, "\t%s\n", n)
 		}
 	}
+	fmt.Fprintf(tw, "Pinned checksums:\t%s\n", cache.PinsPath())
 	tw.Flush()
 	if verr == nil && want != "" {
 		fmt.Fprintln(e.stdout, "sha256 matches --sha256")
@@ -486,7 +493,7 @@ func catalogueMatch(m *firmware.Manifest, cache *firmware.Cache, sha string) str
 			case p.SHA256 == sha:
 				return fmt.Sprintf("%s %s for %s (checksum from the catalogue)", ch.Firmware.Name, ch.Firmware.Version, ch.Build.ChipFamily)
 			case ok && pin.SHA256 == sha && !ch.Firmware.Moving:
-				return fmt.Sprintf("%s %s for %s (checksum pinned %s)", ch.Firmware.Name, ch.Firmware.Version, ch.Build.ChipFamily, pin.PinnedAt.Format(time.DateOnly))
+				return fmt.Sprintf("%s %s for %s (checksum pinned %s in %s)", ch.Firmware.Name, ch.Firmware.Version, ch.Build.ChipFamily, pin.PinnedAt.Format(time.DateOnly), cache.PinsPath())
 			}
 		}
 	}

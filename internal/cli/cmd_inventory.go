@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/export"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/pintemplate"
 )
@@ -256,10 +259,41 @@ func checkLabel(d inventory.Device) string {
 	return "FAILED " + v.Date.Local().Format("2006-01-02")
 }
 
+// printable is d with every string a device or a dump gave it (names,
+// versions, host names, the Tuya ids) safe to print (termsafe): an
+// inventory written before they were cleaned at the source, or edited,
+// must not drive the terminal either.
+func printable(d inventory.Device) inventory.Device {
+	c := termsafe.Clean
+	for _, p := range []*string{&d.Key, &d.FlashName, &d.Firmware, &d.FirmwareVersion, &d.IP, &d.Hostname, &d.MACPlaceholder} {
+		*p = c(*p)
+	}
+	if d.Tuya != nil {
+		t := *d.Tuya
+		for _, p := range []*string{&t.DeviceID, &t.LocalKey, &t.Module, &t.StockVersion} {
+			*p = c(*p)
+		}
+		d.Tuya = &t
+	}
+	d.Writes = slices.Clone(d.Writes)
+	for i := range d.Writes {
+		d.Writes[i].Firmware, d.Writes[i].Version = c(d.Writes[i].Firmware), c(d.Writes[i].Version)
+	}
+	if d.LastVerify != nil {
+		v := *d.LastVerify
+		for _, p := range []*string{&v.Host, &v.Firmware, &v.Version, &v.Hostname, &v.Problem} {
+			*p = c(*p)
+		}
+		d.LastVerify = &v
+	}
+	return d
+}
+
 func printDeviceTable(w io.Writer, devs []inventory.Device) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tCHIP\tMAC\tFIRMWARE\tIP\tTUYA ID\tBACKUPS\tLAST CHECK")
 	for _, d := range devs {
+		d = printable(d)
 		id := ""
 		if d.Tuya != nil {
 			id = d.Tuya.DeviceID
@@ -270,6 +304,7 @@ func printDeviceTable(w io.Writer, devs []inventory.Device) {
 }
 
 func printDevice(w io.Writer, d inventory.Device) {
+	d = printable(d)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Device:\t%s\n", d.Key)
 	fmt.Fprintf(tw, "Chip:\t%s, flash %s, %d KiB\n", d.Family, strings.TrimSpace(orDash(d.FlashID)+" "+d.FlashName), d.FlashSize/1024)
@@ -595,7 +630,11 @@ func (e *env) exportTemplates(invPath string, queries, kinds []string, dir strin
 			j.Content = t.Content
 			fmt.Fprintf(e.stdout, "==> %s (%s) <==\n%s\n", t.FileName, t.Key, t.Content)
 		} else {
-			j.Path = filepath.Join(dir, t.FileName)
+			path, err := safefile.Join(dir, t.FileName)
+			if err != nil {
+				return err
+			}
+			j.Path = path
 			if err := backup.WriteFileNew(j.Path, []byte(t.Content)); err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,7 +98,9 @@ online, reporting what it sees on the way.`}
 			mac = b.Sidecar.MAC
 			doc.Expected.MAC = macText(mac)
 		}
-		opts := postflash.Options{User: user, Password: password, MDNS: mdns, Client: &http.Client{}}
+		// postflash's own client: no proxy (the password would go to it),
+		// no redirects (a device could send the request elsewhere).
+		opts := postflash.Options{User: user, Password: password, MDNS: mdns}
 		var res *postflash.Result
 		var err error
 		if wait > 0 {

@@ -148,14 +148,14 @@ func summary(cfg *tuyaconfig.Config, showSecrets bool) string {
 	return c.Summary(showSecrets)
 }
 
-// secretFields are the JSON fields of a Tuya config that are secrets: the
-// config's own and those of the stored values (gw_ai, gw_wsm …). Hidden,
-// they are null.
-var secretFields = map[string]bool{
+// configSecrets are the Tuya config's own JSON fields that are secrets;
+// those of the stored values (gw_ai, gw_wsm …) are tuyaconfig's
+// (IsSecretKey). Hidden, they are null.
+var configSecrets = map[string]bool{
 	"local_key": true, "sec_key": true, "auth_key": true, "psk_key": true, "wifi_password": true, "wifi_ssid": true,
-	"lckey": true, "key": true, "seckey": true, "localkey": true, "authkey": true, "pskkey": true, "psk": true,
-	"passwd": true, "password": true, "ap_passwd": true, "token": true, "reg_key": true, "ssid": true,
 }
+
+func secretField(k string) bool { return configSecrets[k] || tuyaconfig.IsSecretKey(k) }
 
 // tuyaConfigJSON is the config as tuya-config --json shows it: offsets as
 // "0x…", secrets null unless showSecrets.
@@ -191,7 +191,7 @@ func tuyaConfigJSON(cfg *tuyaconfig.Config, showSecrets bool) (map[string]any, e
 	}
 	if !showSecrets {
 		for k := range m {
-			if secretFields[k] {
+			if secretField(k) {
 				m[k] = nil
 			}
 		}
@@ -207,7 +207,7 @@ func hideSecrets(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, x := range t {
-			if secretFields[strings.ToLower(k)] && x != nil {
+			if secretField(strings.ToLower(k)) && x != nil {
 				t[k] = nil
 				continue
 			}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tuyaflash/tuyaflash/internal/safefile"
 )
 
 // Stage names a point inside Write where a Hook runs.
@@ -40,23 +42,27 @@ func TempPattern(path string) string {
 }
 
 // Write replaces path with data, atomically, with permission perm (the
-// folder is created with 0700 if missing). A symbolic link at path is
-// followed: its target is replaced and the link kept.
+// folder is created with 0700 if missing). A symbolic link at path that
+// the user owns is followed: its target is replaced and the link kept. A
+// link owned by anybody else is refused (safefile.ErrSymlink): planted in a
+// shared folder, it would make tuyaflash replace another file.
 func Write(path string, data []byte, perm os.FileMode) error {
 	return WriteHook(path, data, perm, nil)
 }
 
 // WriteHook is Write with a Hook (nil for none).
 func WriteHook(path string, data []byte, perm os.FileMode, hook Hook) (err error) {
-	if real, lerr := filepath.EvalSymlinks(path); lerr == nil {
-		path = real
+	real, err := safefile.FollowOwnLink(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
+	path = real
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := safefile.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	pat := filepath.Base(TempPattern(path))
-	f, err := os.CreateTemp(dir, pat)
+	f, err := safefile.CreateTemp(dir, pat, perm)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -67,9 +73,7 @@ func WriteHook(path string, data []byte, perm os.FileMode, hook Hook) (err error
 			os.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
+	safefile.KeepOwner(f, path) // a file replaced under sudo stays its owner's
 	half := len(data) / 2
 	if _, err := f.Write(data[:half]); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -110,9 +114,7 @@ func runHook(h Hook, s Stage, tmp string) error {
 // Call it only while holding path's Lock, so that no other process is
 // still writing one of them. It returns how many it removed.
 func RemoveStale(path string) int {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	path = resolve(path)
 	names, _ := filepath.Glob(TempPattern(path))
 	n := 0
 	for _, name := range names {
@@ -121,6 +123,15 @@ func RemoveStale(path string) int {
 		}
 	}
 	return n
+}
+
+// resolve is the file path stands for (FollowOwnLink), or path itself when
+// it is a link tuyaflash does not follow (Write then refuses it).
+func resolve(path string) string {
+	if real, err := safefile.FollowOwnLink(path); err == nil {
+		return real
+	}
+	return path
 }
 
 func syncDir(dir string) {
@@ -153,9 +164,7 @@ func (e *LockError) Unwrap() error { return e.Err }
 
 // LockPath is the lock file used for path: ".<name>.lock" next to it.
 func LockPath(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	path = resolve(path)
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
 }
 
@@ -166,10 +175,12 @@ func LockPath(path string) string {
 // do not take it.
 func Lock(path string, wait time.Duration) (unlock func(), err error) {
 	lp := LockPath(path)
-	if err := os.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(lp), 0o700); err != nil {
 		return nil, &LockError{Path: lp, Err: err}
 	}
-	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a link: O_CREATE through a planted one would create
+	// any file the user (or root) may create.
+	f, err := safefile.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, &LockError{Path: lp, Err: err}
 	}
