@@ -124,11 +124,19 @@ func TestExposed(t *testing.T) {
 	}
 }
 
-func TestIsLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{"127.0.0.1:8231": true, "127.3.0.1:1": true, "localhost:8231": true, "[::1]:8231": true,
-		":8231": false, "0.0.0.0:8231": false, "192.168.1.2:8231": false, "[::]:8231": false, "example.com:80": false} {
-		if got := IsLoopback(addr); got != want {
-			t.Errorf("IsLoopback(%q) = %v", addr, got)
+// TestListenDecidesExposure: only loopback addresses go without the
+// token.
+func TestListenDecidesExposure(t *testing.T) {
+	for addr, exposed := range map[string]bool{"127.0.0.1:0": false, "localhost:0": false, "127.0.0.2:0": false, "0.0.0.0:0": true, ":0": true} {
+		ts := newTestServer(t)
+		ln, err := ts.Listen(addr)
+		if err != nil {
+			t.Logf("%s: %v (not on this machine)", addr, err)
+			continue
+		}
+		ln.Close()
+		if ts.Exposed() != exposed || strings.Contains(ts.URL(ln), "token=") != exposed {
+			t.Errorf("%s: exposed %v, URL %s", addr, ts.Exposed(), ts.URL(ln))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tuyaflash/tuyaflash/internal/netguard"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -143,21 +144,6 @@ func (s *Server) Exposed() bool { return s.exposed }
 // Handler is the server's HTTP handler (tests).
 func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
-// IsLoopback reports whether addr ("host:port") names only the loopback
-// interface: 127.0.0.0/8, ::1 or localhost. An empty host (every
-// interface) is not loopback.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // Listen opens addr (DefaultAddr when "") and tells the server how it is
 // reached: beyond loopback, every API request needs the token.
 func (s *Server) Listen(addr string) (net.Listener, error) {
@@ -168,9 +154,12 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.exposed = !IsLoopback(addr)
+	// An address beyond loopback was asked for in so many words (--addr):
+	// the token guards it. The address the listener got decides (a name
+	// may resolve elsewhere).
+	s.exposed = netguard.CheckListen(addr, false, "") != nil || netguard.CheckListener(ln, false, "") != nil
 	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
-		s.hosts[strings.ToLower(host)] = true
+		s.hosts[strings.ToLower(strings.Trim(host, "[]"))] = true
 	}
 	return ln, nil
 }

@@ -124,7 +124,7 @@ func virtualPorts() []string {
 // firmwareNames are the catalogue's names (and demo), for the migrate form.
 func firmwareNames(ctx context.Context) []string {
 	names := []string{migrate.DemoFirmware}
-	m, err := firmware.Load(ctx, nil, "")
+	m, err := firmware.Default()
 	if err != nil {
 		return names
 	}
