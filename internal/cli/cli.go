@@ -92,9 +92,11 @@ type env struct {
 	track *tracker
 	// terminal reports whether a stream is a terminal (tests replace it).
 	terminal func(any) bool
-	// progressTo, when set, takes the transfers' progress instead of a
-	// bar or lines on stderr (serve's jobs).
+	// progressTo and notifyTo, when set, take the transfers' progress
+	// and the instructions, warnings and notes instead of stderr (serve's
+	// jobs).
 	progressTo flasher.Progress
+	notifyTo   flasher.Notify
 }
 
 // changed reports whether the user gave the flag.

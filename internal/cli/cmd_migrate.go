@@ -174,9 +174,6 @@ type lineNotify struct {
 	mu     sync.Mutex
 	notify flasher.Notify
 	buf    []byte
-	// raw, when set, sees every line first and reports whether it took
-	// it (serve's jobs: migrate's --events lines).
-	raw func(line string) bool
 }
 
 func (w *lineNotify) Write(p []byte) (int, error) {
@@ -203,9 +200,6 @@ func (w *lineNotify) flush() {
 }
 
 func (w *lineNotify) line(l string) {
-	if w.raw != nil && w.raw(l) {
-		return
-	}
 	switch {
 	case strings.HasPrefix(l, ">>> "):
 		w.notify.Emit(flasher.Action, strings.TrimPrefix(l, ">>> "))

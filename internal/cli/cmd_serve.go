@@ -185,7 +185,7 @@ func interruption(cause error) error {
 	return &interruptError{}
 }
 
-// jobArgs is the command line of a job.
+// jobArgs is the command line of a job: what a script would run.
 func jobArgs(req serve.Request) []string {
 	args := []string{string(req.Kind), "--port", req.Port, "--json"}
 	switch req.Kind {
@@ -200,7 +200,6 @@ func jobArgs(req serve.Request) []string {
 			args = append(args, "--wifi-password="+req.WiFiPassword)
 		}
 	case serve.KindRestore:
-		args = append(args, "-v")
 		if req.Force {
 			args = append(args, "--force")
 		}
@@ -208,8 +207,6 @@ func jobArgs(req serve.Request) []string {
 			args = append(args, "--yes")
 		}
 		args = append(args, "--", req.Backup)
-	default:
-		args = append(args, "-v")
 	}
 	return args
 }
@@ -220,42 +217,79 @@ func (jobRunner) Run(ctx context.Context, req serve.Request, obs migrate.Observe
 	stop := context.AfterFunc(ctx, func() { cancel(interruption(context.Cause(ctx))) })
 	defer stop()
 	var doc bytes.Buffer
-	lines := jobLines(req.Kind, obs)
+	lines := &jobLines{obs: obs, report: "tuyaflash " + string(req.Kind) + ":"}
 	runWith(jctx, jobArgs(req), strings.NewReader(""), &doc, lines, func(e *env) {
-		e.progressTo = &jobProgress{obs: obs}
+		e.progressTo, e.notifyTo = &jobProgress{obs: obs}, jobNotify(obs)
 	})
 	lines.flush()
 	return doc.Bytes()
 }
 
-// jobLines turns what a command prints on stderr into events: migrate's
-// --events lines as they are, ">>> " instructions, "warning: " warnings
-// and notes (-v). The failure report at the end (from "tuyaflash KIND:"
-// on) is in the JSON document and left out.
-func jobLines(kind serve.Kind, obs migrate.Observer) *lineNotify {
-	failed := false
-	report := "tuyaflash " + string(kind) + ":"
-	return &lineNotify{
-		notify: func(e flasher.Event) {
-			k := migrate.KindNote
-			switch e.Kind {
-			case flasher.Action:
-				k = migrate.KindAction
-			case flasher.Warning:
-				k = migrate.KindWarning
-			}
-			obs.Observe(migrate.Event{Kind: k, Message: strings.TrimSpace(e.Message)})
-		},
-		raw: func(l string) bool {
-			var ev migrate.Event
-			if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &ev) == nil && ev.Kind != "" {
-				obs.Observe(ev)
-				return true
-			}
-			failed = failed || strings.HasPrefix(l, report)
-			return failed
-		},
+// jobNotify turns a command's instructions, warnings and notes into
+// events.
+func jobNotify(obs migrate.Observer) flasher.Notify {
+	return func(e flasher.Event) {
+		k := migrate.KindNote
+		switch e.Kind {
+		case flasher.Action:
+			k = migrate.KindAction
+		case flasher.Warning:
+			k = migrate.KindWarning
+		}
+		obs.Observe(migrate.Event{Kind: k, Message: e.Message})
 	}
+}
+
+// jobLines turns what a command still prints on stderr into events:
+// migrate's --events lines as they are, "warning: " lines as warnings,
+// other lines as notes. The failure report at the end (from "tuyaflash
+// KIND:" on) is in the JSON document and left out.
+type jobLines struct {
+	mu     sync.Mutex
+	obs    migrate.Observer
+	report string
+	buf    []byte
+	failed bool
+}
+
+func (w *jobLines) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// flush takes a last line without its line end.
+func (w *jobLines) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.line(string(w.buf))
+	w.buf = nil
+}
+
+func (w *jobLines) line(l string) {
+	var ev migrate.Event
+	l = strings.TrimRight(l, "\r")
+	switch {
+	case strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &ev) == nil && ev.Kind != "":
+	case w.failed || strings.HasPrefix(l, w.report):
+		w.failed = true
+		return
+	case strings.HasPrefix(l, "warning: "):
+		ev = migrate.Event{Kind: migrate.KindWarning, Message: strings.TrimPrefix(l, "warning: ")}
+	case strings.TrimSpace(l) != "":
+		ev = migrate.Event{Kind: migrate.KindNote, Message: strings.TrimSpace(l)}
+	default:
+		return
+	}
+	w.obs.Observe(ev)
 }
 
 // jobProgress turns a command's transfer progress into events.

@@ -18,10 +18,10 @@ func TestJobArgs(t *testing.T) {
 		req  serve.Request
 		want string
 	}{
-		{serve.Request{Kind: serve.KindDetect, Port: "/dev/ttyUSB0"}, "detect --port /dev/ttyUSB0 --json -v"},
-		{serve.Request{Kind: serve.KindBackup, Port: "sim:bk7231n"}, "backup --port sim:bk7231n --json -v"},
+		{serve.Request{Kind: serve.KindDetect, Port: "/dev/ttyUSB0"}, "detect --port /dev/ttyUSB0 --json"},
+		{serve.Request{Kind: serve.KindBackup, Port: "sim:bk7231n"}, "backup --port sim:bk7231n --json"},
 		{serve.Request{Kind: serve.KindRestore, Port: "/dev/ttyUSB0", Backup: "-odd name.bin", Force: true, Yes: true},
-			"restore --port /dev/ttyUSB0 --json -v --force --yes -- -odd name.bin"},
+			"restore --port /dev/ttyUSB0 --json --force --yes -- -odd name.bin"},
 		{serve.Request{Kind: serve.KindMigrate, Port: "/dev/ttyUSB0", Firmware: "openbeken", SSID: "Home Net", WiFiPassword: "p w", Host: "10.0.0.5", Until: "verify"},
 			"migrate --port /dev/ttyUSB0 --json --events --firmware=openbeken --ssid=Home Net --host=10.0.0.5 --until=verify --wifi-password=p w"},
 		{serve.Request{Kind: serve.KindMigrate, Port: "sim:esp8266"}, "migrate --port sim:esp8266 --json --events"},
@@ -56,15 +56,15 @@ func (e *events) kinds() map[migrate.EventKind]int {
 
 func TestJobLines(t *testing.T) {
 	var got events
-	w := jobLines(serve.KindBackup, &got)
-	w.Write([]byte(`{"time":"2026-01-02T03:04:05Z","port":"sim:bk7231n","kind":"step-start","step":"detect"}` + "\n>>> power-cycle the module now\nwarning: slow\n"))
-	w.Write([]byte("  BootROM answered\ntuyaflash backup: no answer\nwhat to do: check the wiring\n"))
+	w := &jobLines{obs: &got, report: "tuyaflash backup:"}
+	w.Write([]byte(`{"time":"2026-01-02T03:04:05Z","port":"sim:bk7231n","kind":"step-start","step":"detect"}` + "\nwarning: slow\r\n"))
+	w.Write([]byte("  write: 4 KiB at 0x011000\n\ntuyaflash backup: no answer\nwhat to do: check the wiring\n"))
 	w.flush()
 	var kinds []string
 	for _, ev := range got.evs {
 		kinds = append(kinds, string(ev.Kind)+":"+ev.Message)
 	}
-	want := []string{"step-start:", "action:power-cycle the module now", "warning:slow", "note:BootROM answered"}
+	want := []string{"step-start:", "warning:slow", "note:write: 4 KiB at 0x011000"}
 	if !slices.Equal(kinds, want) || got.evs[0].Step != migrate.StepDetect {
 		t.Errorf("events %q, want %q (the failure report is in the document)", kinds, want)
 	}

@@ -405,4 +405,9 @@ func (e *env) progress() flasher.Progress {
 	return e.track
 }
 
-func (e *env) events() flasher.Notify { return ui.Events(e.stderr, e.g.verbose > 0) }
+func (e *env) events() flasher.Notify {
+	if e.notifyTo != nil {
+		return e.notifyTo
+	}
+	return ui.Events(e.stderr, e.g.verbose > 0)
+}
