@@ -249,6 +249,11 @@ func TestServeInBrowser(t *testing.T) {
 		quiet := port(silent.SlavePath())
 		b.click(quiet + ` [data-act=detect]`)
 		b.waitFor("the power-cycle prompt", `(() => { const p = document.querySelector(`+jsString(quiet+" .job .prompt")+`); return p && !p.hidden && p.innerText.includes("power-cycle the module now") })()`)
+		var title string
+		b.value(`document.title`, &title)
+		if !strings.HasPrefix(title, "⚡ (") || !strings.HasSuffix(title, ") tuyaflash") {
+			t.Errorf("the tab's title %q does not say that a job waits", title)
+		}
 		var fontPx float64
 		b.value(`parseFloat(getComputedStyle(document.querySelector(`+jsString(quiet+" .job .prompt")+`)).fontSize)`, &fontPx)
 		if fontPx < 20 {

@@ -216,8 +216,11 @@ function updateJob(j) {
   }
   for (const c of jobCards.get(j.id)) fillJob(c, j);
   updatePortJob(j.request.port);
-  const running = [...S.jobs.values()].filter(x => x.state === 'running' || x.state === 'stopping').length;
-  document.getElementById('running').textContent = running ? running : '';
+  const running = [...S.jobs.values()].filter(x => x.state === 'running' || x.state === 'stopping');
+  document.getElementById('running').textContent = running.length ? running.length : '';
+  // The tab says it too: how many jobs run, and when one waits for you.
+  const waiting = running.some(x => x.prompt);
+  document.title = (waiting ? '⚡ ' : '') + (running.length ? '(' + running.length + ') ' : '') + 'tuyaflash';
   show(document.getElementById('no-jobs'), S.jobs.size === 0);
 }
 
