@@ -364,6 +364,34 @@ func TestServeInBrowser(t *testing.T) {
 	}
 }
 
+// TestServeExposedInBrowser: beyond loopback the server warns, the
+// printed address carries the token, the page works with it, and the API
+// refuses whoever does not have it.
+func TestServeExposedInBrowser(t *testing.T) {
+	store := t.TempDir()
+	p := start(t, store, "serve", "--addr", "0.0.0.0:0", "--no-open")
+	p.waitUntil(t, "the address", func() bool { return urlLine.MatchString(p.stdout.String()) })
+	url := urlLine.FindStringSubmatch(p.stdout.String())[1]
+	if !strings.Contains(p.stderr.String(), "warning: 0.0.0.0:0 is reachable from the network") || !strings.Contains(url, "?token=") {
+		t.Fatalf("no warning or no token:\n%s\n%s", url, p.stderr)
+	}
+	bare := url[:strings.Index(url, "?")]
+	resp, err := http.Get(bare + "api/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the API without the token: %d", resp.StatusCode)
+	}
+	b := startBrowser(t, 1000, 700)
+	b.navigate(url)
+	b.waitFor("the live connection with the token", `document.querySelector("#conn.live") && document.querySelector(`+jsString(port("sim:bk7231n"))+`)`)
+	b.click(port("sim:bk7231n") + ` [data-act=detect]`)
+	b.waitFor("a detect through the cookie", `document.querySelector(`+jsString(port("sim:bk7231n")+` .job[data-state=done]`)+`)`)
+	b.checkProblems()
+}
+
 // TestServeCtrlC: Ctrl-C ends the server and its running backup within a
 // second and leaves the partial backup to resume from a terminal; while
 // the page's job holds the adapter, a terminal cannot take it.
