@@ -134,7 +134,7 @@ func TestServeCommandLine(t *testing.T) {
 	}{
 		{[]string{"serve", "extra"}, "serve takes no arguments"},
 		{[]string{"serve", "--json"}, "--json: serve prints no result"},
-		{[]string{"serve", "--port", "sim:z80", "--no-open"}, "unknown virtual device (sim:bk7231n"},
+		{[]string{"serve", "--port", "sim:z80", "--no-open"}, "unknown virtual device"},
 	} {
 		var out, errOut bytes.Buffer
 		code := Main(tc.args, strings.NewReader(""), &out, &errOut)
