@@ -31,6 +31,7 @@ func expectFail(t *testing.T, store string, want int, frags []string, args ...st
 }
 
 func TestNoDeviceAnswering(t *testing.T) {
+	t.Parallel()
 	// A pty nobody serves: the adapter is there, the chip is not.
 	pty, err := transport.OpenPTY(115200)
 	if err != nil {
@@ -53,15 +54,18 @@ func TestNoDeviceAnswering(t *testing.T) {
 }
 
 func TestNoSuchPort(t *testing.T) {
+	t.Parallel()
 	expectFail(t, t.TempDir(), 3, []string{"no such port", "tuyaflash ports"}, "detect", "--port", "/dev/ttyUSB-does-not-exist")
 }
 
 func TestWrongChip(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231n")
 	expectFail(t, t.TempDir(), 4, []string{"--chip BK7231T given, but the chip is a BK7231N"}, "detect", "--port", s.tty, "--chip", "bk7231t")
 }
 
 func TestWriteRefusals(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	small := filepath.Join(dir, "small.bin")
 	os.WriteFile(small, bytes.Repeat([]byte{0x42}, 8192), 0o644)
@@ -112,6 +116,7 @@ func lastSaved(t *testing.T, s *sim) string {
 }
 
 func TestRestoreRefusesDamagedOrForeignBackups(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231n")
 	store := t.TempDir()
 	good := backupPath(t, mustRun(t, store, "backup", "--port", s.tty))
@@ -167,6 +172,7 @@ func TestRestoreRefusesDamagedOrForeignBackups(t *testing.T) {
 }
 
 func TestBackupNeverOverwrites(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231n")
 	out := filepath.Join(t.TempDir(), "mine.bin")
 	os.WriteFile(out, []byte("precious"), 0o600)

@@ -78,6 +78,7 @@ func obkCatalogue(t *testing.T, dir string) string {
 // whole from 0x0; a BK7231M keeps its bootloader and gets the M build; a
 // BK7238's MAC is read back where OpenBeken looks for it after the write.
 func TestNewChipsEndToEnd(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		chip string
 		// chipFlag is --chip: the simulator's bootloaders are in no table,
@@ -188,6 +189,7 @@ func TestNewChipsEndToEnd(t *testing.T) {
 // where OpenBeken looks for it, as BK7231GUIFlashTool does; 0x1E3000 stays
 // as it was, and the MAC reads back the same.
 func TestT1RFMovedAfterWrite(t *testing.T) {
+	t.Parallel()
 	flash := bksim.DefaultFlash(bksim.BK7238, bksim.DefaultMAC)
 	rf := bksim.RFOffset(bksim.BK7238)
 	copy(flash[0x1E3000:0x1E4000], flash[rf:rf+0x1000])
@@ -220,6 +222,7 @@ func TestT1RFMovedAfterWrite(t *testing.T) {
 // the zero eFuse key (refused on a Tuya-key BK7231N), and a BASIC_BEKEN
 // chip whose bootloader is in no table is told apart only by --chip.
 func TestChipFlagNamesEveryChip(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	n := startSim(t, "--chip", "bk7231n")
 	expectFail(t, store, 4, []string{"--chip BK7231M given", "eFuse key is tuya"}, "detect", "--port", n.tty, "--chip", "bk7231m")

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,9 +45,23 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
 		os.Exit(1)
 	}
+	// Most end-to-end scenarios wait: on the simulated user, the
+	// firmware's delays, the clients' polling. Run more of the parallel
+	// ones at a time than the two cores would say (-parallel still wins).
+	flag.Parse()
+	if !parallelGiven() {
+		flag.Set("test.parallel", "8")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// parallelGiven reports whether -parallel is on the command line.
+func parallelGiven() bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	return given
 }
 
 // sharedDumps is ../shared/testdata/bk7231, or skips the test.
@@ -59,8 +75,23 @@ type sim struct {
 	exited bool
 }
 
-// startSim runs "tuyaflash sim" and waits for its pty link.
+// startSim runs "tuyaflash sim" unpaced (bytes cross at once; ESP8266
+// flash operations instant unless the test asks for --timing) and waits
+// for its pty link.
 func startSim(t *testing.T, args ...string) *sim {
+	t.Helper()
+	extra := []string{"--unpaced"}
+	for i, a := range args {
+		if a == "--chip" && i+1 < len(args) && strings.HasPrefix(args[i+1], "esp") && !slices.Contains(args, "--no-timing") {
+			extra = append(extra, "--no-timing")
+		}
+	}
+	return startPacedSim(t, append(extra, args...)...)
+}
+
+// startPacedSim runs "tuyaflash sim" as a user does: paced at the wire's
+// speed through the adapter model (for the tests that measure wire time).
+func startPacedSim(t *testing.T, args ...string) *sim {
 	t.Helper()
 	tty := filepath.Join(t.TempDir(), "tty")
 	full := append([]string{"sim", "--link", tty, "--auto-reset", "30ms"}, args...)
@@ -118,6 +149,18 @@ func (s *sim) wait(t *testing.T) {
 	}
 }
 
+// storeEnv is the environment of a tuyaflash run on the store: backups,
+// inventory, cache and virtual devices in it, virtual devices unpaced
+// (the tests that measure wire time use paced ones: pacedEnv).
+func storeEnv(store string) []string {
+	return append(pacedEnv(store), "TUYAFLASH_SIM_UNPACED=1")
+}
+
+// pacedEnv is storeEnv with the virtual devices paced, as users run them.
+func pacedEnv(store string) []string {
+	return append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"), "TUYAFLASH_SIM_UNPACED=0")
+}
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -131,7 +174,7 @@ func (r result) String() string {
 func run(t *testing.T, store string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "TUYAFLASH_BACKUP_DIR="+store, "TUYAFLASH_DATA_DIR="+store, "TUYAFLASH_CACHE_DIR="+filepath.Join(store, "cache"))
+	cmd.Env = storeEnv(store)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Start()

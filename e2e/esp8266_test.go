@@ -51,6 +51,7 @@ func espImage(size int, mode byte, seed int64) []byte {
 }
 
 func TestESPDetectOverPTY(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ chip, family, flashID string }{
 		{"esp8266", "ESP8266", "C84014"},
 		{"esp8285", "ESP8285", "C84014"},
@@ -79,6 +80,7 @@ func TestESPDetectOverPTY(t *testing.T) {
 // TestESPWriteReadRestore: ROM write (no stub), read back through the stub,
 // compressed write, restore.
 func TestESPWriteReadRestore(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "esp8266")
 	store := t.TempDir()
 	orig := readFile(t, backupPath(t, mustRun(t, store, "backup", "--port", s.tty)))
@@ -126,6 +128,7 @@ func TestESPWriteReadRestore(t *testing.T) {
 }
 
 func TestESPBadInputs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)

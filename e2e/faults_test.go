@@ -15,6 +15,7 @@ import (
 // TestBackupSurvivesLineNoise: bytes lost or changed on the wire are
 // retried until the dump is exact.
 func TestBackupSurvivesLineNoise(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -25,6 +26,7 @@ func TestBackupSurvivesLineNoise(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			saved := filepath.Join(t.TempDir(), "flash.bin")
 			args := append([]string{"--chip", "bk7231n", "--fault-after", "2000", "--seed", "3", "--save", saved}, tc.args...)
 			s := startSim(t, args...)
@@ -44,6 +46,7 @@ func TestBackupSurvivesLineNoise(t *testing.T) {
 // tuyaflash ends with a clear error, and running the same command against
 // the same flash finishes the job, skipping what was already written.
 func TestDisconnectMidWriteResumes(t *testing.T) {
+	t.Parallel()
 	for _, chip := range []string{"bk7231n", "bk7231t"} {
 		t.Run(chip, func(t *testing.T) {
 			dir := t.TempDir()
@@ -86,36 +89,54 @@ func TestDisconnectMidWriteResumes(t *testing.T) {
 	}
 }
 
-// TestDisconnectMidBackupResumes: an interrupted backup keeps its verified
-// part and the next run continues from there.
+// TestDisconnectMidBackupResumes: a backup interrupted by a pulled cable
+// or a pulled USB adapter (the pty then fails with EIO and its path
+// disappears) keeps its verified part, says so, and the next run — on a
+// new simulator with the same flash, as after plugging in again —
+// continues from there.
 func TestDisconnectMidBackupResumes(t *testing.T) {
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "flash.bin")
-	s := startSim(t, "--chip", "bk7231n", "--disconnect-after", "4000", "--save", saved)
-	store := t.TempDir()
-	r := run(t, store, "backup", "--port", s.tty)
-	if r.code == 0 {
-		t.Fatalf("backup survived a disconnect:\n%s", r)
-	}
-	if !strings.Contains(r.stderr, "run the same command again to resume") {
-		t.Errorf("no resume hint:\n%s", r)
-	}
-	s.wait(t)
-	if dumps, _ := filepath.Glob(filepath.Join(store, "bk7231n-*", "*.bin")); len(dumps) != 0 {
-		t.Fatalf("a half backup was saved as a backup: %v", dumps)
-	}
-	if partial, _ := filepath.Glob(filepath.Join(store, ".partial", "*.bin")); len(partial) != 1 {
-		t.Fatalf("verified part not kept for resuming: %v", partial)
-	}
-	s2 := startSim(t, "--chip", "bk7231n", "--flash", saved)
-	r2 := mustRun(t, store, "backup", "--port", s2.tty)
-	if !strings.Contains(r2.stderr, "resuming an interrupted backup") {
-		t.Errorf("second run did not resume:\n%s", r2)
-	}
-	if got := readFile(t, backupPath(t, r2)); !bytes.Equal(got, readFile(t, saved)) {
-		t.Fatal("resumed backup differs from the flash")
-	}
-	if left, _ := filepath.Glob(filepath.Join(store, ".partial", "*")); len(left) != 0 {
-		t.Errorf("partial files left after a finished backup: %v", left)
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		fault   []string
+		unplugs bool
+	}{
+		{"cable pulled", []string{"--disconnect-after", "4000"}, false},
+		{"adapter unplugged", []string{"--unplug-after", "3000"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			saved := filepath.Join(dir, "flash.bin")
+			s := startSim(t, append([]string{"--chip", "bk7231n", "--save", saved}, tc.fault...)...)
+			store := t.TempDir()
+			r := run(t, store, "backup", "--port", s.tty)
+			if r.code == 0 {
+				t.Fatalf("backup survived it:\n%s", r)
+			}
+			if !strings.Contains(r.stderr, "run the same command again to resume") {
+				t.Errorf("no resume hint:\n%s", r)
+			}
+			s.wait(t)
+			if _, err := os.Lstat(s.tty); tc.unplugs && !os.IsNotExist(err) {
+				t.Errorf("the unplugged port's link is still there: %v", err)
+			}
+			if dumps, _ := filepath.Glob(filepath.Join(store, "bk7231n-*", "*.bin")); len(dumps) != 0 {
+				t.Fatalf("a half backup was saved as a backup: %v", dumps)
+			}
+			if partial, _ := filepath.Glob(filepath.Join(store, ".partial", "*.bin")); len(partial) != 1 {
+				t.Fatalf("verified part not kept for resuming: %v", partial)
+			}
+			s2 := startSim(t, "--chip", "bk7231n", "--flash", saved)
+			r2 := mustRun(t, store, "backup", "--port", s2.tty)
+			if !strings.Contains(r2.stderr, "resuming an interrupted backup") {
+				t.Errorf("second run did not resume:\n%s", r2)
+			}
+			if got := readFile(t, backupPath(t, r2)); !bytes.Equal(got, readFile(t, saved)) {
+				t.Fatal("resumed backup differs from the flash")
+			}
+			if left, _ := filepath.Glob(filepath.Join(store, ".partial", "*")); len(left) != 0 {
+				t.Errorf("partial files left after a finished backup: %v", left)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 // TestFirmwareList checks what the built-in catalogue offers each chip.
 func TestFirmwareList(t *testing.T) {
+	t.Parallel()
 	cache := t.TempDir()
 	r := mustRun(t, t.TempDir(), "firmware", "list", "--json", "--cache-dir", cache)
 	var doc struct {
@@ -54,6 +55,7 @@ func TestFirmwareList(t *testing.T) {
 // TestFirmwareFetchPinVerifyOffline runs fetch and verify against a local
 // release server through a catalogue given with --manifest.
 func TestFirmwareFetchPinVerifyOffline(t *testing.T) {
+	t.Parallel()
 	qio := fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x8000, 1), 0x129F70)
 	srv := releaseServer(t, "/1.0/OpenBK7231N_QIO_1.0.bin", qio)
 	dir := t.TempDir()
@@ -103,6 +105,7 @@ func TestFirmwareFetchPinVerifyOffline(t *testing.T) {
 // TestFirmwareVerifyRefusals checks the exit code and advice for files
 // that must not be written over serial.
 func TestFirmwareVerifyRefusals(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ug := append([]byte{0x55, 0xAA, 0x55, 0xAA}, make([]byte, 24)...)
 	ug = append(append(ug, 0xAA, 0x55, 0xAA, 0x55), make([]byte, 100)...)
@@ -127,6 +130,7 @@ func TestFirmwareVerifyRefusals(t *testing.T) {
 // what is written never touches a BK7231T bootloader. It runs once the
 // write command takes --firmware.
 func TestWriteFirmwareGates(t *testing.T) {
+	t.Parallel()
 	help := mustRun(t, t.TempDir(), "write", "--help")
 	if !strings.Contains(help.stdout, "--firmware") {
 		t.Skip("write --firmware is not wired yet")

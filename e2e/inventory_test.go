@@ -54,6 +54,7 @@ func makeInventory(t *testing.T) string {
 }
 
 func TestInventoryListing(t *testing.T) {
+	t.Parallel()
 	invPath := makeInventory(t)
 	r := mustRun(t, t.TempDir(), "inventory", "--inventory", invPath)
 	for _, want := range []string{"d81f12aabbcc/eb6015", "openbeken 1.17.670", "placeholder/eb6015/", "C8:47:8C:00:00:00 (placeholder)", "2 devices in"} {
@@ -92,6 +93,7 @@ func TestInventoryListing(t *testing.T) {
 }
 
 func TestExportTinyTuya(t *testing.T) {
+	t.Parallel()
 	invPath := makeInventory(t)
 	orig := readFile(t, filepath.Join("..", "export", "testdata", "devices_list.json"))
 	dir := t.TempDir()
@@ -135,6 +137,7 @@ func TestExportTinyTuya(t *testing.T) {
 }
 
 func TestExportHintsAndTemplates(t *testing.T) {
+	t.Parallel()
 	invPath := makeInventory(t)
 	r := mustRun(t, t.TempDir(), "export", "homeassistant", "--inventory", invPath, "--mqtt-host", "broker.lan")
 	for _, want := range []string{"scheduleHADiscovery 5", "MqttHost broker.lan", "Tasmota integration", "local_bf7e3a2c1d0f9e8a7bxq1z"} {

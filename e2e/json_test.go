@@ -75,6 +75,7 @@ func checkJSON(t *testing.T, docs map[string][]string, r result, wantOK bool) ma
 // TestJSONContract runs every command with --json, succeeding and
 // failing.
 func TestJSONContract(t *testing.T) {
+	t.Parallel()
 	docs, err := jsondocs.Sections("../docs/json.md")
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func tasmotaServer(t *testing.T) *httptest.Server {
 }
 
 func TestVerifyCommand(t *testing.T) {
+	t.Parallel()
 	srv := tasmotaServer(t)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ok := mustRun(t, t.TempDir(), "verify", "--host", host, "--expect", "tasmota")

@@ -23,6 +23,7 @@ import (
 // command that got as far as waiting for the chip would print the prompt
 // and hang.
 func TestChecksBeforeThePowerCycle(t *testing.T) {
+	t.Parallel()
 	pty, err := transport.OpenPTY(115200)
 	if err != nil {
 		t.Skip(err)

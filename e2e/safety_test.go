@@ -17,6 +17,7 @@ import (
 // 1 MiB ESP8285 has is refused naming --flash-size; a size that fits is
 // written, and the note says what the header now holds.
 func TestESPHeaderFlashSize(t *testing.T) {
+	t.Parallel()
 	saved := filepath.Join(t.TempDir(), "flash.bin")
 	s := startSim(t, "--chip", "esp8285", "--save", saved)
 	store := t.TempDir()
@@ -48,6 +49,7 @@ func TestESPHeaderFlashSize(t *testing.T) {
 // written without --yes; after a backup it is. restore --force names what
 // it overrides, and a backup of another family is refused even with it.
 func TestStockSafety(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "bk7231n")
 	store := t.TempDir()
 	app := filepath.Join(t.TempDir(), "OpenBK7231N_UA_1.0.0.bin")
@@ -87,6 +89,7 @@ func TestStockSafety(t *testing.T) {
 // as virtual, listed apart, left out of exports, written without a backup,
 // and 'inventory forget' removes a record.
 func TestVirtualDevicesInTheInventory(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	app := filepath.Join(t.TempDir(), "OpenBK7231N_UA_1.0.0.bin")
 	os.WriteFile(app, fwtest.App(fwtest.SigTuya, 0x10000, 2), 0o644)

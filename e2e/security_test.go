@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,10 +30,15 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 	if err := json.Unmarshal(doc, &d); err != nil || d.Config == nil {
 		t.Fatalf("tuya-config --json: %v\n%s", err, doc)
 	}
+	// The typed fields come first, in this order (secrets[0] is the
+	// local key, which the text report prints as it is); the stored keys'
+	// values follow, sorted, some of them base64 as the device stores them.
+	var typed []string
 	seen := map[string]bool{}
 	for _, f := range []string{"local_key", "sec_key", "auth_key", "psk_key", "wifi_ssid", "wifi_password"} {
-		if s, ok := d.Config[f].(string); ok && len(s) >= 6 {
+		if s, ok := d.Config[f].(string); ok && len(s) >= 6 && !seen[s] {
 			seen[s] = true
+			typed = append(typed, s)
 		}
 	}
 	var walk func(v any)
@@ -57,11 +63,14 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 		}
 	}
 	walk(d.Config["keys"])
-	var out []string
+	var rest []string
 	for s := range seen {
-		out = append(out, s)
+		if !slices.Contains(typed, s) {
+			rest = append(rest, s)
+		}
 	}
-	return out
+	slices.Sort(rest)
+	return append(typed, rest...)
 }
 
 // TestSecretsStayHidden runs the main commands against the virtual
@@ -70,11 +79,12 @@ func collectSecrets(t *testing.T, doc []byte) []string {
 // appears in stdout, stderr or a JSON document unless --show-secrets asks
 // for it (-v, -vv and the error paths included).
 func TestSecretsStayHidden(t *testing.T) {
+	t.Parallel()
 	for _, chip := range []string{"bk7231n", "esp8266"} {
 		t.Run(chip, func(t *testing.T) {
 			// A pseudo-terminal, as a real adapter: the device is not
 			// marked virtual, so the exports include it.
-			port := startSim(t, "--chip", chip).tty
+			port := startSim(t, "--chip", chip, "--unmarked").tty
 			store := t.TempDir()
 			r := mustRun(t, store, "backup", "--port", port, "-v")
 			dump := backupPath(t, r)
@@ -131,6 +141,7 @@ func TestSecretsStayHidden(t *testing.T) {
 // TestTraceWarnsOnce: --trace (and -vvv) say once, before the dump, that
 // flash contents hold secrets.
 func TestTraceWarnsOnce(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"detect", "--port", "sim:bk7231n", "--trace"}, {"detect", "--port", "sim:bk7231n", "-vvv"}} {
 		r := mustRun(t, t.TempDir(), args...)
 		if n := strings.Count(r.stderr, "warning: --trace dumps all serial traffic"); n != 1 {
@@ -146,8 +157,9 @@ func TestTraceWarnsOnce(t *testing.T) {
 // never written through a link planted there; the link's target stays as
 // it was and the command says the file exists.
 func TestOutputsRefusePlantedLinks(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
-	dump := backupPath(t, mustRun(t, store, "backup", "--port", startSim(t, "--chip", "bk7231n").tty))
+	dump := backupPath(t, mustRun(t, store, "backup", "--port", startSim(t, "--chip", "bk7231n", "--unmarked").tty))
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -197,6 +209,7 @@ func TestOutputsRefusePlantedLinks(t *testing.T) {
 // TestSudoNotice: run as root with SUDO_UID set, tuyaflash says once that
 // the files it creates outside the user's home folder stay root's.
 func TestSudoNotice(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

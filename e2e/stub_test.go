@@ -17,6 +17,7 @@ import (
 // this machine from the same C sources as the chip image, on a pty, and
 // backs it up and writes it with the tuyaflash command a user types.
 func TestCLIWithHostBuiltStub(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"make", "cc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: the host-built stub needs make and a C compiler", tool)

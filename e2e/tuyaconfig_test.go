@@ -12,6 +12,7 @@ import (
 )
 
 func TestTuyaConfigHidesSecrets(t *testing.T) {
+	t.Parallel()
 	dump := filepath.Join(sharedDumps(t), "BK7231T_TuyaConfig_PC44HA.bin")
 	hidden := mustRun(t, t.TempDir(), "tuya-config", dump)
 	shown := mustRun(t, t.TempDir(), "tuya-config", dump, "--show-secrets")
@@ -51,6 +52,7 @@ func TestTuyaConfigHidesSecrets(t *testing.T) {
 }
 
 func TestTuyaConfigTemplates(t *testing.T) {
+	t.Parallel()
 	dump := filepath.Join(sharedDumps(t), "Mirabella_Genio_I003632_Plug.bin")
 	obk := mustRun(t, t.TempDir(), "tuya-config", dump, "--template", "obk")
 	for _, want := range []string{"SetPinRole 6 Rel", "SetPinChannel 6 1", "SetPinRole 26 WifiLED"} {
@@ -68,6 +70,7 @@ func TestTuyaConfigTemplates(t *testing.T) {
 // TestBackupPrintsTuyaConfig: a backup of a stock BK7231 dump shows its Tuya
 // config right away, secrets hidden.
 func TestBackupPrintsTuyaConfig(t *testing.T) {
+	t.Parallel()
 	dump := filepath.Join(sharedDumps(t), "MOES_WK-US2-TC_In-Wall_Outlet.bin")
 	s := startSim(t, "--chip", "bk7231n", "--flash", dump)
 	r := mustRun(t, t.TempDir(), "backup", "--port", s.tty)
@@ -85,6 +88,7 @@ func TestBackupPrintsTuyaConfig(t *testing.T) {
 // no real ESP8266 Tuya dump is available) gives the local key and Wi-Fi
 // behind --show-secrets, and a Tasmota template from its pin map.
 func TestTuyaConfigOfESP8266Dump(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, "--chip", "esp8266")
 	dump := backupPath(t, mustRun(t, t.TempDir(), "backup", "--port", s.tty))
 	stock := mustRun(t, t.TempDir(), "tuya-config", dump)

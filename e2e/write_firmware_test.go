@@ -15,6 +15,7 @@ import (
 // for the detected chip from the catalogue, checks it, and writes it where
 // it belongs without the user typing an offset.
 func TestWriteCatalogueFirmware(t *testing.T) {
+	t.Parallel()
 	qio := fwtest.Beken(fwtest.BootCRCN, 257, fwtest.App(fwtest.SigTuya, 0x30000, 5), 0x50000)
 	srv := releaseServer(t, "/2.0/OpenBK7231N_QIO_2.0.bin", qio)
 	dir := t.TempDir()

@@ -36,8 +36,10 @@ func IsDemoName(spec string) bool {
 }
 
 // ResolveDemo returns the demo image for the chip (OpenBeken on Beken
-// chips, Tasmota on ESP8266/ESP8285), detected like a file. The caller
-// must have established that the chip is a virtual device (DemoGate).
+// chips, Tasmota on ESP8266/ESP8285), detected like a file, with
+// Choice.Firmware naming its kind and version (Build and Fetch are nil:
+// it is built in). The caller must have established that the chip is a
+// virtual device (DemoGate).
 func ResolveDemo(chip Chip) (*Resolved, error) {
 	data, err := demo.For(string(chip.Family))
 	if err != nil {
@@ -48,7 +50,8 @@ func ResolveDemo(chip Chip) (*Resolved, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo image for %s: %w", chip.Family, err)
 	}
-	return &Resolved{Detection: det}, nil
+	fw := &Firmware{Name: info.Firmware, Kind: Kind(info.Firmware), Version: info.Version, Title: "tuyaflash demo image (virtual devices only)"}
+	return &Resolved{Detection: det, Choice: Choice{Firmware: fw}}, nil
 }
 
 // DemoGate refuses a demo image for a chip that is not one of tuyaflash's

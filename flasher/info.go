@@ -100,6 +100,10 @@ type Info struct {
 	// Notes are warnings for the user (placeholder MAC, unknown
 	// bootloader, fallback baud …).
 	Notes []string `json:"notes,omitempty"`
+	// Virtual is set when the chip is one of tuyaflash's simulators: it
+	// answered the virtual-identification command (contract C2). Nil for
+	// a real chip, and when the question was not asked.
+	Virtual *Virtual `json:"virtual,omitempty"`
 }
 
 // FlashIDString formats the JEDEC id as "EB6015", or "" when unknown.

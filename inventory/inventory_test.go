@@ -214,6 +214,15 @@ func TestFindAndVerify(t *testing.T) {
 	if err != nil || v.Key != d.Key {
 		t.Fatalf("verify by IP: %v %q", err, v.Key)
 	}
+	// A web server with a port (a virtual device): the address keeps it,
+	// and finds the record again.
+	withPort := &postflash.Result{Host: "127.84.3.4:40001", Firmware: postflash.OpenBeken, MAC: "D8:1F:12:AA:BB:CC", IP: "127.84.3.4"}
+	if v, err = inv.RecordVerify("", withPort, nil); err != nil || v.IP != "127.84.3.4:40001" {
+		t.Fatalf("verify on a port: %v %q", err, v.IP)
+	}
+	if v, err = inv.RecordVerify("", &postflash.Result{Host: "127.84.3.4:40001", Firmware: postflash.OpenBeken}, nil); err != nil || v.Key != d.Key {
+		t.Fatalf("verify by address and port: %v %q", err, v.Key)
+	}
 	if _, err := inv.RecordVerify("AA:AA:AA:AA:AA:AA", &postflash.Result{Host: "10.0.0.9"}, nil); !errors.Is(err, ErrUnknownDevice) {
 		t.Errorf("unknown device: %v", err)
 	}

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -278,15 +279,25 @@ func (inv *Inventory) recordVerify(key string, r *postflash.Result, problem erro
 		d := get(devs, key, now)
 		d.LastVerify = &v
 		if v.OK {
-			d.IP = v.IP
-			if d.IP == "" {
-				d.IP = v.Host
-			}
+			d.IP = v.address()
 			merge(&d.Hostname, v.Hostname)
 			d.LastSeen = now
 		}
 	})
 	return clone(find(inv.devices, key))
+}
+
+// address is where a verified device answers: the address it reports,
+// unless the one checked names that address with a port (a web server not
+// on port 80, as a virtual device's): then the one checked, port kept.
+func (v Verification) address() string {
+	if host, _, err := net.SplitHostPort(v.Host); err == nil && (v.IP == "" || v.IP == host) {
+		return v.Host
+	}
+	if v.IP != "" {
+		return v.IP
+	}
+	return v.Host
 }
 
 // latest returns the key of the matching record seen last.

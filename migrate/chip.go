@@ -43,6 +43,9 @@ func (r *runner) detect(ctx context.Context) (Status, string, error) {
 			r.setKey(key) // saves nothing in a dry run
 		}
 	} else if d, ok := r.inv.RecordDetect(r.info); ok {
+		if r.virt != nil {
+			r.inv.MarkVirtual(d.Key) // listed apart, left out of the exports
+		}
 		if err := r.setKey(d.Key); err != nil {
 			return "", "", err
 		}
@@ -399,6 +402,9 @@ func (r *runner) needImage(ctx context.Context) (*image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := firmware.DemoGate(res.Detection, r.virt != nil); err != nil {
+		return nil, err
+	}
 	place, err := firmware.Place(r.info, res.Detection, res.Options)
 	if err != nil {
 		return nil, err
@@ -590,6 +596,19 @@ func (r *runner) resumeOnline(ctx context.Context) error {
 		}
 		if m.Virtual != "" {
 			r.virt = &Virtual{Station: m.Virtual}
+		}
+		if IsVirtualPort(r.port) {
+			// A virtual device of this process lives as long as a port
+			// of it is open: its console keeps it running (and says
+			// where its access point is).
+			p, err := r.o.Connector.Console(ctx, r.port)
+			if err != nil {
+				return err
+			}
+			r.console = p
+			if v, ok := p.(interface{ Virtual() *Virtual }); ok && v.Virtual() != nil {
+				r.virt = v.Virtual()
+			}
 		}
 		if m.Image != nil {
 			r.fw, _ = postflash.ParseFirmware(m.Image.Firmware)

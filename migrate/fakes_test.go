@@ -79,6 +79,14 @@ func (f *fakeFirmwares) Resolve(ctx context.Context, spec string, chip firmware.
 	return &firmware.Resolved{Detection: det, Choice: firmware.Choice{Firmware: fw}, Options: firmware.PlaceOptions{FlashMode: "dout"}}, nil
 }
 
+// demoFirmwares resolves every spec to the demo image of the chip, as
+// the command line's Catalogue does for DemoFirmware.
+type demoFirmwares struct{}
+
+func (demoFirmwares) Resolve(ctx context.Context, spec string, chip firmware.Chip, o ResolveOptions) (*firmware.Resolved, error) {
+	return firmware.ResolveDemo(chip)
+}
+
 // fakeChip is one module on the bench. Its state is guarded by the
 // bench's mutex (mu points to it once added).
 type fakeChip struct {

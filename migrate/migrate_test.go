@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -427,6 +428,50 @@ func TestFourPortsInParallel(t *testing.T) {
 		}
 		if !strings.Contains(rep.Table(), "sim:bk7231n:4") || strings.Count(rep.Table(), ResultMigrated) != 4 {
 			t.Errorf("summary table:\n%s", rep.Table())
+		}
+	})
+}
+
+// TestRepeatedVirtualPort: a sim: port named twice is two virtual devices,
+// the second one opened as the next instance (sim:bk7231n#2), never the
+// same device twice.
+func TestRepeatedVirtualPort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSetup(t)
+		var chips []*fakeChip
+		for i, port := range []string{"sim:bk7231n", "sim:bk7231n#2", "sim:bk7231n#a", "sim:bk7231n#a-2"} {
+			c := s.bench.add(port, newChip(t, flasher.BK7231N, "D8:1F:12:00:00:0"+string(rune('1'+i)), uint32(i+1)))
+			c.virt = &Virtual{Station: fmt.Sprintf("127.0.0.%d:80", i+1), AP: fmt.Sprintf("127.0.0.%d:81", i+1)}
+			chips = append(chips, c)
+		}
+		s.o.WiFi = provision.WiFi{}
+		rep := s.run("sim:bk7231n", "sim:bk7231n", "sim:bk7231n#a", "sim:bk7231n#a")
+		for i, want := range []string{"sim:bk7231n", "sim:bk7231n#2", "sim:bk7231n#a", "sim:bk7231n#a-2"} {
+			if p := rep.Ports[i]; p.Port != want || p.Result != ResultMigrated {
+				t.Errorf("port %d: %s %s %s, want %s migrated", i, p.Port, p.Result, p.Error, want)
+			}
+			if chips[i].connects != 1 {
+				t.Errorf("%s connected %d times", want, chips[i].connects)
+			}
+		}
+	})
+}
+
+// TestDemoImageOnlyOnVirtualDevices: the demo image is refused on a real
+// chip before anything is written, and taken by a virtual one.
+func TestDemoImageOnlyOnVirtualDevices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSetup(t)
+		s.o.Firmwares = demoFirmwares{}
+		real := s.bench.add("/dev/ttyUSB0", newChip(t, flasher.BK7231N, "D8:1F:12:00:00:01", 1))
+		stock := bytes.Clone(real.flash)
+		s.o.Firmware = DemoFirmware
+		rep := s.run("/dev/ttyUSB0")
+		if p := rep.Ports[0]; p.Result != ResultFailed || !errors.Is(p.Err, flasher.ErrRefused) || !strings.Contains(p.Error, "demo image") {
+			t.Errorf("real chip: %s %v", p.Result, p.Err)
+		}
+		if !bytes.Equal(real.flash, stock) {
+			t.Error("the real chip was written")
 		}
 	})
 }

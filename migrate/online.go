@@ -140,9 +140,12 @@ func (r *runner) provision(ctx context.Context) (Status, string, error) {
 // for it to boot (the user power-cycles the module after the write).
 func (r *runner) provisionSerial(ctx context.Context, w provision.WiFi) error {
 	var port transport.Port
-	if r.link != nil {
+	switch {
+	case r.link != nil:
 		port = r.link.Console()
-	} else {
+	case r.console != nil:
+		port = r.console
+	default:
 		p, err := r.o.Connector.Console(ctx, r.port)
 		if err != nil {
 			return err
@@ -583,7 +586,12 @@ func (r *runner) record() (Status, string, error) {
 		return "", "", &flasher.HintError{Err: fmt.Errorf("the device was not verified on the network: %w", flasher.ErrRefused), Hint: "run with --from verify"}
 	}
 	var exports, moved []string
-	matches := export.MatchesFromInventory([]inventory.Device{d}, true)
+	// The files named for this run, and the Home Assistant hint, are for
+	// this device, virtual or not (the export commands leave virtual
+	// devices out; here the user migrates this one).
+	this := d
+	this.Virtual = false
+	matches := export.MatchesFromInventory([]inventory.Device{this}, true)
 	for _, f := range r.o.TinyTuya {
 		res, err := export.MigrateTinyTuya(f, matches, export.Options{})
 		if err != nil {
@@ -600,7 +608,7 @@ func (r *runner) record() (Status, string, error) {
 			moved = append(moved, "not in "+filepath.Base(f))
 		}
 	}
-	if hints := export.HomeAssistant([]inventory.Device{d}, r.o.HA); len(hints) == 1 {
+	if hints := export.HomeAssistant([]inventory.Device{this}, r.o.HA); len(hints) == 1 {
 		h := hints[0]
 		r.res.HomeAssistant = &h
 		if dir := r.backupDir(d); dir != "" {

@@ -108,12 +108,15 @@ func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(form
 // this process ("sim:…").
 func IsVirtualPort(port string) bool { return strings.HasPrefix(port, "sim:") }
 
-// simFamily is the family a "sim:<chip>[:file]" port simulates, "" when
-// unknown.
+// simFamily is the family a "sim:<chip>[:file][#name]" port simulates, ""
+// when the chip is not named by its family.
 func simFamily(port string) flasher.Family {
 	rest, ok := strings.CutPrefix(port, "sim:")
 	if !ok {
 		return ""
+	}
+	if i := strings.LastIndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i]
 	}
 	chip, _, _ := strings.Cut(rest, ":")
 	for _, f := range firmware.Families {

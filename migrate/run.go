@@ -112,11 +112,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, port := range ports {
 		label := port
 		if IsVirtualPort(port) {
-			// Each sim: port is a virtual device of its own.
+			// Each sim: port is a virtual device of its own: a repeated
+			// one is the next instance of its chip (sim:bk7231n#2; an
+			// instance name gets -2), and the Connector opens that.
 			seenSim[port]++
 			if n := seenSim[port]; n > 1 {
-				label = fmt.Sprintf("%s#%d", port, n)
+				sep := "#"
+				if strings.Contains(port, "#") {
+					sep = "-"
+				}
+				label = fmt.Sprintf("%s%s%d", port, sep, n)
 			}
+			port = label
 		}
 		res := &PortResult{Port: label}
 		rep.Ports = append(rep.Ports, res)

@@ -11,6 +11,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/postflash"
+	"github.com/tuyaflash/tuyaflash/transport"
 )
 
 // runner migrates the device on one port.
@@ -38,9 +39,12 @@ type runner struct {
 	release func()
 
 	link Link
-	dev  flasher.Device
-	info flasher.Info
-	virt *Virtual
+	// console is the port a run that starts after the reboot opened for
+	// a virtual device of this process: it keeps the device running.
+	console transport.Port
+	dev     flasher.Device
+	info    flasher.Info
+	virt    *Virtual
 	// inDownload: this run holds the chip in download mode (so the
 	// firmware is not running until the reboot step).
 	inDownload bool
@@ -90,6 +94,9 @@ func (r *runner) run(ctx context.Context) {
 	defer func() {
 		if r.link != nil {
 			r.link.Close()
+		}
+		if r.console != nil {
+			r.console.Close()
 		}
 		if r.release != nil {
 			r.release()

@@ -430,3 +430,18 @@ func TestIdentifyBadHost(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitTasmotaVersion(t *testing.T) {
+	for _, tc := range []struct{ in, version, build string }{
+		{"12.5.0(tasmota)", "12.5.0", "tasmota"},
+		{"14.4.1.2(release-tasmota)", "14.4.1.2", "release-tasmota"},
+		{"5.11.1d", "5.11.1d", ""},
+		{"demo-1(tasmota)", "demo-1", "tasmota"}, // tuyaflash's demo image
+		{"something odd", "something odd", ""},
+		{"", "", ""},
+	} {
+		if v, b := splitTasmotaVersion(tc.in); v != tc.version || b != tc.build {
+			t.Errorf("%q: %q %q, want %q %q", tc.in, v, b, tc.version, tc.build)
+		}
+	}
+}

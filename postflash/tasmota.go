@@ -25,8 +25,24 @@ var statusSections = []struct{ key, cmnd string }{
 }
 
 // tasmotaVersion splits "12.5.0(tasmota)" or "14.4.1.2(release-tasmota)"
-// into number and image name.
-var tasmotaVersion = regexp.MustCompile(`^\s*(\d+\.\d+\.\d+(?:\.\d+)?[a-z]?)(?:\(([^)]*)\))?`)
+// into number and image name; tasmotaVersionWord a version that is not a
+// number ("demo-1(tasmota)", tuyaflash's demo image) followed by the image
+// name.
+var (
+	tasmotaVersion     = regexp.MustCompile(`^\s*(\d+\.\d+\.\d+(?:\.\d+)?[a-z]?)(?:\(([^)]*)\))?`)
+	tasmotaVersionWord = regexp.MustCompile(`^\s*([^\s()]+)\(([^)]*)\)\s*$`)
+)
+
+// splitTasmotaVersion splits StatusFWR.Version into version and build.
+func splitTasmotaVersion(ver string) (version, build string) {
+	if m := tasmotaVersion.FindStringSubmatch(ver); m != nil {
+		return m[1], m[2]
+	}
+	if m := tasmotaVersionWord.FindStringSubmatch(ver); m != nil {
+		return m[1], m[2]
+	}
+	return strings.TrimSpace(ver), ""
+}
 
 // isOBK reports whether a Status reply comes from OpenBeken, whose
 // StatusFWR.SDK is always "obk" (its json_interface.c: the flasher's
@@ -83,11 +99,7 @@ func applyStatus(res *Result, st jobj, obk bool) {
 			res.Version = ver
 		}
 	default:
-		if m := tasmotaVersion.FindStringSubmatch(ver); m != nil {
-			res.Version, res.Build = m[1], m[2]
-		} else if ver != "" {
-			res.Version = ver
-		}
+		res.Version, res.Build = splitTasmotaVersion(ver)
 	}
 	if hw := fwr.str("Hardware"); hw != "" {
 		res.Hardware = hw

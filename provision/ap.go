@@ -221,8 +221,10 @@ func (c *apClient) get(ctx context.Context, op, path string) (*apReply, *Error) 
 }
 
 var (
-	// Tasmota's page after a successful test: <a href='http://<new ip>'>.
-	tasmotaNewIP = regexp.MustCompile(`href='http://(\d{1,3}(?:\.\d{1,3}){3})'`)
+	// Tasmota's page after a successful test: <a href='http://<new ip>'>
+	// (with a port where the web server is not on 80, as on a virtual
+	// device).
+	tasmotaNewIP = regexp.MustCompile(`href='http://(\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?)'`)
 	// The reload script of the "trying to connect" page.
 	tasmotaReload = "location.href='.'"
 	tags          = regexp.MustCompile(`<[^>]*>`)
@@ -297,7 +299,7 @@ func (c *apClient) tasmota(ctx context.Context, w WiFi, res *APResult) *Error {
 // access-point address.
 func newIP(body string) string {
 	for _, m := range tasmotaNewIP.FindAllStringSubmatch(body, -1) {
-		if m[1] != DefaultAPHost {
+		if host, _, _ := strings.Cut(m[1], ":"); host != DefaultAPHost {
 			return m[1]
 		}
 	}

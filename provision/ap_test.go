@@ -357,3 +357,16 @@ func TestTouch(t *testing.T) {
 		t.Error("a /16 was accepted")
 	}
 }
+
+func TestNewIP(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"<a href='http://192.168.1.112'>192.168.1.112</a>", "192.168.1.112"},
+		{"<a href='http://127.84.3.4:40001'>127.84.3.4:40001</a>", "127.84.3.4:40001"}, // a virtual device
+		{"<a href='http://192.168.4.1'>back</a>", ""},                                  // the access point itself
+		{"<a href='http://192.168.4.1:80'>back</a><a href='http://10.0.0.5'>", "10.0.0.5"},
+	} {
+		if got := newIP(tc.body); got != tc.want {
+			t.Errorf("newIP(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}

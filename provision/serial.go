@@ -283,8 +283,9 @@ func (c *console) silentError(wait time.Duration) *Error {
 	return e
 }
 
-// ipv4 finds the first IPv4 address in a line.
-var ipv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+// ipv4 finds the first IPv4 address in a line, with its port when one
+// follows (a web server not on port 80, as on a virtual device).
+var ipv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b`)
 
 // webActive reads the English "Web server active on <host>[.local] with IP
 // address <ip>"; other languages keep the "HTP: " tag and the address.
@@ -319,11 +320,12 @@ func (c *console) watchBoot(ctx context.Context, w WiFi, deadline time.Time, tim
 			apMode = true
 		case strings.HasPrefix(l, "HTP: ") && restarted:
 			ip := ipv4.FindString(l)
-			a, err := netip.ParseAddr(ip)
+			host, _, _ := strings.Cut(ip, ":")
+			a, err := netip.ParseAddr(host)
 			if err != nil || a.IsUnspecified() {
 				continue
 			}
-			if ip == apIP {
+			if host == apIP {
 				apMode = true
 				break // out of the switch; the loop ends below
 			}

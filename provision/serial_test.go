@@ -109,6 +109,9 @@ func (f *fakeConsole) handle(cmd string) {
 	case "ok":
 		f.say("00:00:02.636 WIF: Connected",
 			"00:00:02.889 HTP: Web server active on tasmota-C658CC-6348 with IP address 192.168.1.112")
+	case "ok-port": // a virtual device: its web server is not on port 80
+		f.say("00:00:02.636 WIF: Connected",
+			"00:00:02.889 HTP: Web server active on tasmota-C658CC-6348 with IP address 127.84.3.4:40001")
 	case "wrong-password":
 		f.say("00:00:04.001 WIF: Connect failed with AP incorrect password")
 	case "ap-fallback":
@@ -150,6 +153,8 @@ func TestSerialTasmota(t *testing.T) {
 			[]string{"Status 5", "Password1 pa;ss;word", "SSID1 HomeNet"}, "", ""},
 		{"open network", "ok", WiFi{"Cafe", ""},
 			[]string{"Status 5", "SSID1 Cafe"}, "", ""},
+		{"web server with a port", "ok-port", WiFi{"tuyaflash-virtual", "virtual-bench"},
+			[]string{"Status 5", "Backlog SSID1 tuyaflash-virtual; Password1 virtual-bench"}, "", ""},
 		{"wrong password", "wrong-password", WiFi{"HomeNet", "wrong-one"},
 			[]string{"Status 5", "Backlog SSID1 HomeNet; Password1 wrong-one"},
 			`Wi-Fi: the device could not join "HomeNet": the network refused the password (WIF: Connect failed with AP incorrect password)`,
@@ -195,7 +200,11 @@ func TestSerialTasmota(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Serial: %v (hint: %s)\ntranscript:\n%s", err, flasher.Hint(err), strings.Join(res.Transcript, "\n"))
 				}
-				if res.IP != "192.168.1.112" || res.Hostname != "tasmota-C658CC-6348" || res.MAC != "A4:CF:12:C6:58:CC" {
+				wantIP := "192.168.1.112"
+				if tc.scenario == "ok-port" {
+					wantIP = "127.84.3.4:40001"
+				}
+				if res.IP != wantIP || res.Hostname != "tasmota-C658CC-6348" || res.MAC != "A4:CF:12:C6:58:CC" {
 					t.Errorf("result %+v", res)
 				}
 			}

@@ -2,6 +2,8 @@
 
 package transport
 
+import "os"
+
 // osHold is empty where there is nothing to lock: Windows opens serial
 // ports exclusively by themselves.
 type osHold struct{}
@@ -14,4 +16,13 @@ func (h *osHold) restoreLatency()     {}
 // lowerLatency cannot change anything here.
 func (h *osHold) lowerLatency() LatencyInfo {
 	return LatencyInfo{Reason: "lowering the latency timer is only done on Linux"}
+}
+
+// LockFile locks nothing here (see the Unix version): it only creates path.
+func LockFile(path, name string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, &OpenError{Name: name, Err: err}
+	}
+	return func() { f.Close() }, nil
 }

@@ -194,3 +194,33 @@ func busyBy(name string, pid int) error {
 	}
 	return oe
 }
+
+// LockFile takes an exclusive lock on path (created if missing, mode 0600)
+// for a resource that is not a device file but is used like a port — a
+// virtual device's state folder — and writes this process's PID into it.
+// Another holder, in this process or another, makes it fail the way Open
+// fails on a busy port: an *OpenError for name wrapping ErrBusy, whose hint
+// names the holder. unlock releases the lock (the file stays).
+func LockFile(path, name string) (unlock func(), err error) {
+	// O_NOFOLLOW: a symbolic link planted at path never redirects the
+	// lock (or the PID written into it).
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, &OpenError{Name: name, Err: err}
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, busyBy(name, lockHolder(path))
+		}
+		return nil, &OpenError{Name: name, Err: err}
+	}
+	pid := []byte(fmt.Sprintf("%10d\n", os.Getpid()))
+	if err := unix.Ftruncate(fd, 0); err == nil {
+		_, _ = unix.Pwrite(fd, pid, 0)
+	}
+	return func() {
+		_ = unix.Ftruncate(fd, 0)
+		unix.Close(fd)
+	}, nil
+}

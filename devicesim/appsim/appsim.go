@@ -268,6 +268,11 @@ func (f *Firmware) APIAddr() string { return f.address(roleAPI) }
 // on a real device).
 func (f *Firmware) TuyaAddr() string { return f.address(roleTuya) }
 
+// NetAddr is StationAddr, under the name the chip simulators ask for the
+// "net" of their identification answer (contract C2); with APAddr, APIAddr
+// and TuyaAddr it also serves their NetAddrs.
+func (f *Firmware) NetAddr() string { return f.StationAddr() }
+
 func (f *Firmware) address(r role) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -43,14 +43,13 @@ func TestTasmotaLifecycleAP(t *testing.T) {
 		if res.MAC != espMAC || res.Name != tasmotaAP {
 			t.Errorf("read on the access point: MAC %q, name %q", res.MAC, res.Name)
 		}
-		time.Sleep(defaultBoot + defaultJoin + time.Second)
+		time.Sleep(defaultRestart + defaultBoot + defaultJoin + time.Second) // the success page comes before the restart
 		if st := b.fw.Status(); st.Station != DefaultSSID || st.AccessPoint != "" {
 			t.Fatalf("after provisioning: %+v", st)
 		}
 		r := identify(t, b, postflash.Tasmota)
-		// StatusFWR.Version is "demo-1(tasmota)"; postflash's version
-		// pattern wants digits, so it keeps the whole string.
-		if !strings.HasPrefix(r.Version, "demo-1") || r.Chip != "ESP8266" || r.Hostname != tasmotaAP || r.Module != "Sonoff Basic (1)" {
+		// StatusFWR.Version is "demo-1(tasmota)": version and build.
+		if r.Version != "demo-1" || r.Build != "tasmota" || r.Chip != "ESP8266" || r.Hostname != tasmotaAP || r.Module != "Sonoff Basic (1)" {
 			t.Errorf("identified %q on %q, host %q, module %q", r.Version, r.Chip, r.Hostname, r.Module)
 		}
 
@@ -173,7 +172,7 @@ func TestTasmotaSerialProvisioning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("provision.Serial: %v\n%s", err, strings.Join(res.Transcript, "\n"))
 		}
-		if res.MAC != espMAC || res.IP != "127.0.0.1" || res.Hostname != tasmotaAP {
+		if res.MAC != espMAC || res.IP != b.fw.StationAddr() || res.Hostname != tasmotaAP {
 			t.Errorf("serial result: MAC %q, IP %q, host %q", res.MAC, res.IP, res.Hostname)
 		}
 		transcript := strings.Join(res.Transcript, "\n")

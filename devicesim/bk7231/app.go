@@ -39,6 +39,17 @@ type NetAddrer interface {
 	NetAddr() string
 }
 
+// NetAddrs is implemented by an App whose network side has more addresses
+// than its station (devicesim/appsim's Firmware): the identification
+// command reports them as "ap", "api" and "tuya", so that a client in
+// another process finds the access point, ESPHome's native API and the
+// stock firmware's Tuya port. Called with the device locked, like NetAddr.
+type NetAddrs interface {
+	APAddr() string
+	APIAddr() string
+	TuyaAddr() string
+}
+
 // Unplugger is implemented by lines that can simulate a USB adapter pulled
 // out of the host (the port then fails with EIO), as transport's PipePort
 // and PTY do; Faults.UnplugAfter uses it.
@@ -124,14 +135,36 @@ type identity struct {
 	Sim     string `json:"sim"`
 	Chip    string `json:"chip"`
 	Net     string `json:"net,omitempty"`
+	AP      string `json:"ap,omitempty"`
+	API     string `json:"api,omitempty"`
+	Tuya    string `json:"tuya,omitempty"`
 }
 
-// identityJSON renders the answer; net is the firmware's loopback address
-// ("" when the simulator has no network side).
-func identityJSON(chip Chip, net string) []byte {
-	b, err := json.Marshal(identity{Virtual: true, Sim: "bksim", Chip: chip.String(), Net: net})
-	if err != nil {
-		panic(fmt.Sprintf("bksim: identity JSON: %v", err)) // plain strings cannot fail
+// maxIdentity bounds the JSON (contract C2: under 240 bytes).
+const maxIdentity = 240
+
+// identityJSON renders the answer: the station address ("net") is
+// Config.NetAddr or the App's NetAddr, the others come from an App that
+// implements NetAddrs; absent when the simulator has no network side.
+// Addresses that would make the answer too long are left out, the
+// extra ones first.
+func (d *Device) identityJSON() []byte {
+	id := identity{Virtual: true, Sim: "bksim", Chip: d.cfg.Chip.String(), Net: d.cfg.NetAddr}
+	if n, ok := d.cfg.App.(NetAddrer); ok && id.Net == "" {
+		id.Net = n.NetAddr()
 	}
-	return b
+	if n, ok := d.cfg.App.(NetAddrs); ok {
+		id.AP, id.API, id.Tuya = n.APAddr(), n.APIAddr(), n.TuyaAddr()
+	}
+	for _, drop := range []func(){func() {}, func() { id.AP, id.API, id.Tuya = "", "", "" }, func() { id.Net = "" }} {
+		drop()
+		b, err := json.Marshal(id)
+		if err != nil {
+			panic(fmt.Sprintf("bksim: identity JSON: %v", err)) // plain strings cannot fail
+		}
+		if len(b) < maxIdentity {
+			return b
+		}
+	}
+	panic("bksim: identity JSON too long without addresses")
 }

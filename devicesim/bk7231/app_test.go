@@ -3,6 +3,7 @@ package bksim
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -112,20 +113,27 @@ func TestAppFlash(t *testing.T) {
 func TestIdentifyCommand(t *testing.T) {
 	for _, chip := range Chips() {
 		t.Run(chip.String(), func(t *testing.T) {
+			long := "127.0.0.4:" + strings.Repeat("9", 60)
 			tests := []struct {
-				name string
-				cfg  Config
-				net  any // nil: absent
+				name          string
+				cfg           Config
+				net           any // nil: absent
+				ap, api, tuya any
 			}{
-				{"no network side", Config{Chip: chip}, nil},
-				{"Config.NetAddr", Config{Chip: chip, NetAddr: "127.0.0.2:8080", App: &netApp{addr: "127.9.9.9:1"}}, "127.0.0.2:8080"},
-				{"App.NetAddr", Config{Chip: chip, App: &netApp{addr: "127.0.0.3:8081"}}, "127.0.0.3:8081"},
+				{"no network side", Config{Chip: chip}, nil, nil, nil, nil},
+				{"Config.NetAddr", Config{Chip: chip, NetAddr: "127.0.0.2:8080", App: &netApp{addr: "127.9.9.9:1"}}, "127.0.0.2:8080", nil, nil, nil},
+				{"App.NetAddr", Config{Chip: chip, App: &netApp{addr: "127.0.0.3:8081"}}, "127.0.0.3:8081", nil, nil, nil},
+				{"App.NetAddrs", Config{Chip: chip, App: &addrsApp{netApp{addr: "127.84.1.2:40001"}, "127.84.1.2:40002", "127.84.1.2:40003", "127.84.1.2:40004"}},
+					"127.84.1.2:40001", "127.84.1.2:40002", "127.84.1.2:40003", "127.84.1.2:40004"},
+				{"too long for 240 bytes: the extra addresses go first", Config{Chip: chip, App: &addrsApp{netApp{addr: "127.0.0.4:1"}, long, long, long}},
+					"127.0.0.4:1", nil, nil, nil},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					withLinkedChip(t, tc.cfg, func(t *testing.T, r *rig) {
 						m := r.identify()
-						if m["virtual"] != true || m["sim"] != "bksim" || m["chip"] != chip.String() || m["net"] != tc.net {
+						if m["virtual"] != true || m["sim"] != "bksim" || m["chip"] != chip.String() || m["net"] != tc.net ||
+							m["ap"] != tc.ap || m["api"] != tc.api || m["tuya"] != tc.tuya {
 							t.Fatalf("identification %v", m)
 						}
 						unknown := []struct {

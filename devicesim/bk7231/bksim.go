@@ -121,6 +121,10 @@ type Config struct {
 	// as "net" (contract C2); "" asks App's NetAddr method if it has one,
 	// else the answer has no "net".
 	NetAddr string
+	// Unmarked makes the chip pass for a real one: the identification
+	// command is an unknown command, as on silicon, so tuyaflash records
+	// it like a real device.
+	Unmarked bool
 	// Faults injects link errors and faults of the physical world.
 	Faults Faults
 	// Seed seeds fault injection: same seed, same faults.

@@ -122,18 +122,9 @@ func (d *Device) onFrame(f *frame, now time.Time) action {
 
 // command executes a frame in download mode; the caller holds d.mu.
 func (d *Device) command(f *frame, now time.Time) action {
-	if isIdentify(f) {
+	if isIdentify(f) && !d.cfg.Unmarked {
 		d.commands["Identify"]++
-		net := d.cfg.NetAddr
-		if net == "" {
-			if n, ok := d.cfg.App.(NetAddrer); ok {
-				net = n.NetAddr()
-			}
-		}
-		js := identityJSON(d.cfg.Chip, net)
-		if len(js) > 240 {
-			js = identityJSON(d.cfg.Chip, "")
-		}
+		js := d.identityJSON()
 		d.logf("Identify: %s", js)
 		return action{reply: shortReply(identifyCode, js...)}
 	}

@@ -236,6 +236,17 @@ type netApp struct {
 
 func (a *netApp) NetAddr() string { return a.addr }
 
+// addrsApp is a netApp with the access point, native API and Tuya port
+// addresses of NetAddrs (all at addr's host, ports +1, +2, +3 as text).
+type addrsApp struct {
+	netApp
+	ap, api, tuya string
+}
+
+func (a *addrsApp) APAddr() string   { return a.ap }
+func (a *addrsApp) APIAddr() string  { return a.api }
+func (a *addrsApp) TuyaAddr() string { return a.tuya }
+
 // identifyCmd is the virtual identification command of contract C2, spelled
 // out: 01 E0 FC 13 7E "tuyaflash-virtual?".
 var identifyCmd = cat(hx("01 E0 FC 13 7E"), []byte("tuyaflash-virtual?"))

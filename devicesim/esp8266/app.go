@@ -42,6 +42,16 @@ type NetAddrer interface {
 	NetAddr() string
 }
 
+// NetAddrs is an App whose network side has more addresses than its
+// station (devicesim/appsim's Firmware): the identification command
+// reports them as "ap", "api" and "tuya" (the names devicesim/bk7231 uses
+// too).
+type NetAddrs interface {
+	APAddr() string
+	APIAddr() string
+	TuyaAddr() string
+}
+
 // Rebooter is implemented by the Flash that App.Boot receives: the running
 // firmware restarts the chip with it (Tasmota's "Restart 1", the restart
 // after new Wi-Fi credentials). It is a software reset: after a serial

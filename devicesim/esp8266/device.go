@@ -141,6 +141,10 @@ type Config struct {
 	// NetAddr is the loopback host:port the identification command
 	// reports as "net"; empty means the App's NetAddr() when it has one.
 	NetAddr string
+	// Unmarked makes the chip pass for a real one: the identification
+	// command is an unknown command, as on silicon, so tuyaflash records
+	// it like a real device.
+	Unmarked bool
 	// Timing makes flash operations take datasheet-typical time (see
 	// the constants in flash.go: sector erase 45 ms, 64 KiB block erase
 	// 150 ms, page program 0.7 ms, chip erase 2.5 s/MiB, MD5 at an

@@ -16,18 +16,29 @@ type identity struct {
 	Sim     string `json:"sim"`
 	Chip    string `json:"chip"`
 	Net     string `json:"net,omitempty"`
+	AP      string `json:"ap,omitempty"`
+	API     string `json:"api,omitempty"`
+	Tuya    string `json:"tuya,omitempty"`
 }
 
-// identityJSON is the answer to the identification command.
+// identityJSON is the answer to the identification command: "net" is
+// Config.NetAddr or the App's NetAddr(), "ap", "api" and "tuya" come from
+// an App that implements NetAddrs. Addresses that would make it 240 bytes
+// or longer are left out, the extra ones first.
 func (d *Device) identityJSON() []byte {
-	net := d.cfg.NetAddr
-	if n, ok := d.cfg.App.(NetAddrer); ok && net == "" {
-		net = n.NetAddr()
+	id := identity{Virtual: true, Sim: "espsim", Chip: strings.ToUpper(d.chip.String()), Net: d.cfg.NetAddr}
+	if n, ok := d.cfg.App.(NetAddrer); ok && id.Net == "" {
+		id.Net = n.NetAddr()
 	}
-	b, err := json.Marshal(identity{Virtual: true, Sim: "espsim", Chip: strings.ToUpper(d.chip.String()), Net: net})
-	if err != nil || len(b) >= 240 {
-		// A net address too long for the reply is left out.
-		b, _ = json.Marshal(identity{Virtual: true, Sim: "espsim", Chip: strings.ToUpper(d.chip.String())})
+	if n, ok := d.cfg.App.(NetAddrs); ok {
+		id.AP, id.API, id.Tuya = n.APAddr(), n.APIAddr(), n.TuyaAddr()
+	}
+	var b []byte
+	for _, drop := range []func(){func() {}, func() { id.AP, id.API, id.Tuya = "", "", "" }, func() { id.Net = "" }} {
+		drop()
+		if b, _ = json.Marshal(id); len(b) < 240 {
+			break
+		}
 	}
 	return b
 }
@@ -36,7 +47,7 @@ func (d *Device) identityJSON() []byte {
 // opcode 0x7E, value 0, the JSON, status 0. It reports false for any other
 // payload, which the caller rejects like every unknown command.
 func (c *conn) identify(r request, mode string) (bool, error) {
-	if string(r.data) != identifyQuery {
+	if c.d.cfg.Unmarked || string(r.data) != identifyQuery {
 		return false, nil
 	}
 	js := c.d.identityJSON()

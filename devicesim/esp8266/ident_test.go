@@ -2,6 +2,7 @@ package espsim
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -10,18 +11,24 @@ import (
 // unknown command there, as on a real chip.
 func TestIdentify(t *testing.T) {
 	query := []byte("tuyaflash-virtual?")
+	long := "127.0.0.4:" + strings.Repeat("9", 60)
 	tests := []struct {
-		name string
-		cfg  Config
-		stub bool
-		chip string
-		net  string
+		name          string
+		cfg           Config
+		stub          bool
+		chip          string
+		net           string
+		ap, api, tuya string
 	}{
-		{"ROM, no network", Config{}, false, "ESP8266", ""},
-		{"ROM, Config.NetAddr", Config{Chip: ESP8285, NetAddr: "127.0.0.2:8080"}, false, "ESP8285", "127.0.0.2:8080"},
-		{"ROM, App.NetAddr", Config{App: &fakeApp{net: "127.0.0.1:40001"}}, false, "ESP8266", "127.0.0.1:40001"},
-		{"tuyaflash stub", Config{NetAddr: "127.0.0.3:80"}, true, "ESP8266", "127.0.0.3:80"},
-		{"esptool stub", Config{Stub: StubEsptool}, true, "ESP8266", ""},
+		{"ROM, App.NetAddrs", Config{App: &addrsApp{fakeApp{net: "127.84.1.2:40001"}, "127.84.1.2:40002", "127.84.1.2:40003", "127.84.1.2:40004"}}, false, "ESP8266",
+			"127.84.1.2:40001", "127.84.1.2:40002", "127.84.1.2:40003", "127.84.1.2:40004"},
+		{"too long for 240 bytes: the extra addresses go first", Config{App: &addrsApp{fakeApp{net: "127.0.0.4:1"}, long, long, long}}, false, "ESP8266",
+			"127.0.0.4:1", "", "", ""},
+		{"ROM, no network", Config{}, false, "ESP8266", "", "", "", ""},
+		{"ROM, Config.NetAddr", Config{Chip: ESP8285, NetAddr: "127.0.0.2:8080"}, false, "ESP8285", "127.0.0.2:8080", "", "", ""},
+		{"ROM, App.NetAddr", Config{App: &fakeApp{net: "127.0.0.1:40001"}}, false, "ESP8266", "127.0.0.1:40001", "", "", ""},
+		{"tuyaflash stub", Config{NetAddr: "127.0.0.3:80"}, true, "ESP8266", "127.0.0.3:80", "", "", ""},
+		{"esptool stub", Config{Stub: StubEsptool}, true, "ESP8266", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,8 +50,9 @@ func TestIdentify(t *testing.T) {
 				if err := json.Unmarshal(r.data, &id); err != nil {
 					t.Fatalf("%q: %v", r.data, err)
 				}
-				net, hasNet := id["net"]
-				if id["virtual"] != true || id["sim"] != "espsim" || id["chip"] != tt.chip || hasNet != (tt.net != "") || (hasNet && net != tt.net) {
+				str := func(k string) string { s, _ := id[k].(string); return s }
+				if id["virtual"] != true || id["sim"] != "espsim" || id["chip"] != tt.chip || str("net") != tt.net ||
+					str("ap") != tt.ap || str("api") != tt.api || str("tuya") != tt.tuya {
 					t.Errorf("identity %s", r.data)
 				}
 				want := [2]byte{1, 0x05}

@@ -271,6 +271,16 @@ func (a *fakeApp) SetMAC(m [6]byte) {
 
 func (a *fakeApp) NetAddr() string { return a.net }
 
+// addrsApp is a fakeApp with the other addresses of NetAddrs.
+type addrsApp struct {
+	fakeApp
+	ap, api, tuya string
+}
+
+func (a *addrsApp) APAddr() string   { return a.ap }
+func (a *addrsApp) APIAddr() string  { return a.api }
+func (a *addrsApp) TuyaAddr() string { return a.tuya }
+
 func (a *fakeApp) Serial(b []byte) []byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -141,6 +141,13 @@ func TestResolveDemo(t *testing.T) {
 		if r.Detection.Demo == nil || r.Detection.Demo.Chip != string(fam) {
 			t.Errorf("%s: resolved %+v", fam, r.Detection.Demo)
 		}
+		want := firmware.KindOpenBeken
+		if fam.Espressif() {
+			want = firmware.KindTasmota
+		}
+		if fw := r.Choice.Firmware; fw == nil || fw.Kind != want || fw.Name != string(want) || fw.Version != demo.Version {
+			t.Errorf("%s: catalogue-like entry %+v, want %s %s", fam, fw, want, demo.Version)
+		}
 	}
 	if _, err := firmware.ResolveDemo(firmware.Chip{Family: "ESP32"}); !errors.Is(err, demo.ErrChip) {
 		t.Errorf("ESP32: %v, want ErrChip", err)

@@ -44,6 +44,12 @@ type Options struct {
 	// Linked says the chip has just answered a LinkCheck at 115200 (a
 	// combined detect loop found it): Connect skips the link loop.
 	Linked bool
+	// AskVirtual sends the virtual-identification command (contract C2)
+	// whatever the bootloader: the caller wants a demo image written or
+	// suspects a simulator (a pseudo-terminal port). It is sent anyway
+	// when the bootloader is not in tuyaflash's table. The answer is
+	// Info().Virtual.
+	AskVirtual bool
 }
 
 // Device is a BK72xx chip in download mode. It implements flasher.Device.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -68,10 +69,10 @@ func TestIdentify(t *testing.T) {
 		flashID  string
 		warnings []string
 	}{
-		{"N default", bksim.Config{Chip: bksim.BK7231N}, flasher.BK7231N, ProtoFull, "tuya", "EB6015", []string{"bootloader not in tuyaflash's table"}},
+		{"N default", bksim.Config{Chip: bksim.BK7231N}, flasher.BK7231N, ProtoFull, "tuya", "EB6015", []string{"virtual device: bksim simulating BK7231N"}},
 		{"N zero key", bksim.Config{Chip: bksim.BK7231N, ZeroEfuseKey: true, StatusReg: &zeroSR}, flasher.BK7231N, ProtoFull, "zero", "EB6015", []string{"eFuse encryption key is zero"}},
 		{"N other flash", bksim.Config{Chip: bksim.BK7231N, FlashID: [3]byte{0x1C, 0x70, 0x15}}, flasher.BK7231N, ProtoFull, "tuya", "1C7015", nil},
-		{"T default", bksim.Config{Chip: bksim.BK7231T}, flasher.BK7231T, ProtoBasicTuya, "", "", []string{"bootloader not in tuyaflash's table"}},
+		{"T default", bksim.Config{Chip: bksim.BK7231T}, flasher.BK7231T, ProtoBasicTuya, "", "", []string{"virtual device: bksim simulating BK7231T"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,6 +93,77 @@ func TestIdentify(t *testing.T) {
 					if !r.saw(w) {
 						t.Errorf("no event %q in %v", w, r.events)
 					}
+				}
+			})
+		})
+	}
+}
+
+// TestVirtualIdentification: the identification command of contract C2
+// goes out when the bootloader is not in the table of real ones (the
+// simulators' synthetic bootloaders are not) or when asked; a simulator's
+// answer names it (no "unknown bootloader" warning), a real chip's
+// unknown-command reply leaves it a real chip, and a BASIC bootloader still
+// writes afterwards (the LinkCheck that follows clears any lock, §4.3).
+func TestVirtualIdentification(t *testing.T) {
+	const notInTable = "bootloader not in tuyaflash's table"
+	t.Run("simulator", func(t *testing.T) {
+		for _, chip := range []bksim.Chip{bksim.BK7231N, bksim.BK7231T} {
+			synctest.Test(t, func(t *testing.T) {
+				r, err := newRig(t, bksim.Config{Chip: chip, NetAddr: "127.84.0.9:4000"}, transport.LinkOptions{}, Options{})
+				defer r.stop()
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := r.dev.Info()
+				if v := i.Virtual; v == nil || v.Sim != "bksim" || v.Chip != chip.String() || v.Net != "127.84.0.9:4000" {
+					t.Fatalf("%s: virtual %+v", chip, v)
+				}
+				if !strings.Contains(i.Bootloader, "synthetic bootloader (bksim") || r.saw(notInTable) {
+					t.Errorf("%s: bootloader %q, events %v", chip, i.Bootloader, r.events)
+				}
+				if n := r.sim.Stats().Commands["Identify"]; n != 1 {
+					t.Errorf("%s: asked %d times", chip, n)
+				}
+			})
+		}
+	})
+	tests := []struct {
+		chip    string
+		ask     bool
+		sent    int
+		warning bool
+	}{
+		{"BK7231N", false, 0, false}, // a known bootloader: not asked
+		{"BK7231N", true, 1, false},  // asked (a demo image, a pty)
+		{"BK7231M", false, 1, true},  // an unknown bootloader: asked, a real chip
+		{"BK7231U", true, 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s ask=%v", tc.chip, tc.ask), func(t *testing.T) {
+			f := profile(tc.chip, 2<<20, 0x1E0000)
+			if tc.chip == "BK7231M" {
+				f = profile(tc.chip, 2<<20, 0x1D0000)
+			}
+			withFake(t, f, Options{AskVirtual: tc.ask}, func(t *testing.T, r *fakeRig, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v := r.dev.Info().Virtual; v != nil {
+					t.Errorf("a real chip taken for virtual: %+v", v)
+				}
+				if n := f.count("VirtualQuery"); n != tc.sent {
+					t.Errorf("identification sent %d times, want %d", n, tc.sent)
+				}
+				if r.saw(notInTable) != tc.warning {
+					t.Errorf("warning %q: %v, want %v (%v)", notInTable, r.saw(notInTable), tc.warning, r.events)
+				}
+				data := bytes.Repeat([]byte{0x5A}, sectorSize)
+				if _, err := r.dev.Write(context.Background(), 0x100000, data, nil); err != nil {
+					t.Fatalf("write after the question: %v", err)
+				}
+				if !bytes.Equal(f.Flash()[0x100000:0x101000], data) {
+					t.Error("the write did not land")
 				}
 			})
 		})

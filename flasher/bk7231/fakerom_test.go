@@ -340,7 +340,7 @@ func (f *fakeROM) fired() bool {
 }
 
 func shortCmdName(c byte) string {
-	return map[byte]string{0x00: "LinkCheck", 0x01: "WriteReg", 0x03: "ReadReg", 0x0E: "Reboot", 0x0F: "SetBaudRate", 0x10: "CheckCRC", 0x11: "BootVersion"}[c]
+	return map[byte]string{0x00: "LinkCheck", 0x01: "WriteReg", 0x03: "ReadReg", 0x0E: "Reboot", 0x0F: "SetBaudRate", 0x10: "CheckCRC", 0x11: "BootVersion", 0x7E: "VirtualQuery"}[c]
 }
 
 func longCmdName(op byte) string {

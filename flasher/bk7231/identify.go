@@ -46,11 +46,19 @@ func (d *Device) identify(ctx context.Context) error {
 		}
 	}
 	d.bl, d.blKnown = lookupBootloader(crc)
-	if d.blKnown {
+	if !d.blKnown || d.opts.AskVirtual {
+		d.askVirtual()
+	}
+	switch v := d.info.Virtual; {
+	case d.blKnown:
 		d.proto = d.bl.proto
 		d.info.Bootloader = d.bl.name
-	} else {
+	case v != nil:
+		d.info.Bootloader = fmt.Sprintf("the simulator's own synthetic bootloader (%s, CRC 0x%08X)", v.Sim, crc)
+	default:
 		d.info.Bootloader = fmt.Sprintf("unknown (CRC 0x%08X)", crc)
+	}
+	if !d.blKnown {
 		if d.proto, err = d.probeProtocol(ctx); err != nil {
 			return err
 		}
@@ -79,11 +87,34 @@ func (d *Device) identify(ctx context.Context) error {
 	default:
 		d.info.Protocol = "bootloader (" + d.proto.String() + ")"
 	}
-	if !d.blKnown {
+	if !d.blKnown && d.info.Virtual == nil {
 		d.note(flasher.Warning, "bootloader not in tuyaflash's table ("+d.info.Bootloader+"); identified by protocol behaviour")
 	}
 	return nil
 }
+
+// askVirtual sends the virtual-identification command (contract C2) and
+// keeps the answer of a simulator in Info().Virtual. A real BootROM or
+// bootloader answers the unknown-command status (7) or nothing; a LinkCheck
+// follows in any case, since a bootloader may count an unknown command as
+// a broken one and ignore erase and program until the next LinkCheck
+// (§4.3).
+func (d *Device) askVirtual() {
+	r, err := d.c.shortCmd("virtual identification", flasher.VirtualCode, []byte(flasher.VirtualQuery), virtualWait)
+	if err == nil {
+		if v, ok := flasher.ParseVirtual(r.data); ok {
+			d.info.Virtual = v
+			d.events.Emit(flasher.Note, fmt.Sprintf("virtual device: %s simulating %s", v.Sim, v.Chip))
+		}
+	}
+	d.c.drop(20 * time.Millisecond)
+	_, _ = d.c.shortCmd("link check", cmdLinkCheck, nil, 200*time.Millisecond)
+}
+
+// virtualWait is how long a simulator's answer to the identification
+// command may take (its JSON is under 240 bytes: 21 ms at 115200 baud,
+// plus an adapter's latency timer).
+const virtualWait = 300 * time.Millisecond
 
 // candidates returns the rows the chip can be, and what identified them.
 func (d *Device) candidates() ([]Chip, string, error) {

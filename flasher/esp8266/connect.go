@@ -71,6 +71,12 @@ type Options struct {
 	// session (one SYNC at Baud, 921600, 460800, 230400) before asking
 	// for a power-cycle, and reuses it.
 	FindStub bool
+	// AskVirtual sends the virtual-identification command (contract C2)
+	// once the chip is identified: the caller wants a demo image written
+	// or suspects a simulator (a pseudo-terminal port). A real ROM or
+	// stub rejects it as an unknown command. The answer is
+	// Info().Virtual.
+	AskVirtual bool
 }
 
 // Device is an ESP8266/ESP8285 in download mode, connected and identified.
@@ -140,6 +146,9 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	if err := d.identify(); err != nil {
 		return nil, err
 	}
+	if opts.AskVirtual {
+		d.askVirtual()
+	}
 	baudTried := false
 	if opts.Stub != nil && !d.stub {
 		var err error
@@ -159,6 +168,27 @@ func Connect(ctx context.Context, p transport.Port, opts Options) (*Device, erro
 	}
 	return d, nil
 }
+
+// askVirtual sends the virtual-identification command (contract C2):
+// opcode 0x7E with the query as data, checksum 0. A simulator answers
+// status 0 with its JSON in the data field; a real ROM or stub answers an
+// error status (unknown command), which leaves nothing behind.
+func (d *Device) askVirtual() {
+	_, body, err := d.l.command(flasher.VirtualCode, []byte(flasher.VirtualQuery), 0, virtualWait)
+	if err != nil {
+		d.l.flush()
+		return
+	}
+	if v, ok := flasher.ParseVirtual(body); ok {
+		d.info.Virtual = v
+		d.opts.Events.Emit(flasher.Note, fmt.Sprintf("virtual device: %s simulating %s", v.Sim, v.Chip))
+	}
+}
+
+// virtualWait bounds the wait for the answer to the identification command
+// (under 240 bytes of JSON: 21 ms at 115200 baud, plus the adapter's
+// latency timer).
+const virtualWait = 300 * time.Millisecond
 
 // startStub uploads opts.Stub: behind opts.Loader at opts.Baud when it
 // can (the loader goes up at 115200 and raises the rate; the stub must

@@ -376,8 +376,13 @@ func TestROMWriteTranscript(t *testing.T) {
 // connectFake connects without options to a scripted chip.
 func connectFake(t *testing.T, handle func([]byte) [][]byte) (*fakePort, *Device) {
 	t.Helper()
+	return connectFakeWith(t, handle, Options{})
+}
+
+func connectFakeWith(t *testing.T, handle func([]byte) [][]byte, o Options) (*fakePort, *Device) {
+	t.Helper()
 	p := newFake(handle)
-	d, err := Connect(context.Background(), p, Options{})
+	d, err := Connect(context.Background(), p, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -780,3 +785,19 @@ func TestHasSyncReply(t *testing.T) {
 func slipFrame(b []byte) []byte { return append(append([]byte{0xC0}, b...), 0xC0) }
 
 var _ transport.Port = (*fakePort)(nil)
+
+// TestStubGoneAfterReset: the chip reset under the session (its ROM loader
+// rejects the stub's commands) is reported as a lost link, not as an
+// unsupported command, with the advice to run the write again.
+func TestStubGoneAfterReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		chip := newStubChip()
+		_, d := connectFake(t, chip.handle)
+		chip.stub, chip.override = false, nil // reset: the ROM answers now
+		_, err := d.Write(context.Background(), 0x20000, bytes.Repeat([]byte("Tasmota "), 4000), nil)
+		if !errors.Is(err, flasher.ErrNoLink) || errors.Is(err, flasher.ErrUnsupported) || !strings.Contains(err.Error(), "the chip was reset") ||
+			!strings.Contains(flasher.Hint(err), "run the write again") {
+			t.Errorf("%v (hint %q)", err, flasher.Hint(err))
+		}
+	})
+}

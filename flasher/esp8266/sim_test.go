@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -461,4 +462,69 @@ func TestSimLineNoise(t *testing.T) {
 			t.Errorf("%d READ_FLASH commands for 4 chunks: the noise caused no retry, the test proves nothing", n)
 		}
 	})
+}
+
+// TestVirtualIdentification: with AskVirtual the identification command
+// of contract C2 goes out once the chip is identified; the simulator's
+// answer fills Info().Virtual, in the ROM and under the stub; a real ROM
+// or stub rejects it and the chip stays real, with nothing else changed.
+// Without AskVirtual nothing is sent.
+func TestVirtualIdentification(t *testing.T) {
+	for _, stub := range []bool{false, true} {
+		t.Run(fmt.Sprintf("simulator, stub=%v", stub), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sim, host, stop := simLink(t, espsim.Config{Chip: espsim.ESP8285, NetAddr: "127.84.0.9:4000"})
+				defer stop()
+				o := Options{AskVirtual: true}
+				if stub {
+					o.Stub = simStub()
+				}
+				d, err := Connect(context.Background(), host, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v := d.Info().Virtual; v == nil || v.Sim != "espsim" || v.Chip != "ESP8285" || v.Net != "127.84.0.9:4000" {
+					t.Fatalf("virtual %+v", v)
+				}
+				if n := sim.Stats().Commands["0x7E"]; n != 1 {
+					t.Errorf("asked %d times", n)
+				}
+				if len(d.Info().Notes) != 0 {
+					t.Errorf("notes %q", d.Info().Notes)
+				}
+			})
+		})
+	}
+	t.Run("simulator, not asked", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sim, host, stop := simLink(t, espsim.Config{})
+			defer stop()
+			d, err := Connect(context.Background(), host, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Info().Virtual != nil || sim.Stats().Commands["0x7E"] != 0 {
+				t.Errorf("virtual %+v, %d questions", d.Info().Virtual, sim.Stats().Commands["0x7E"])
+			}
+		})
+	})
+	for _, stub := range []bool{false, true} {
+		t.Run(fmt.Sprintf("real chip, stub=%v", stub), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				chip := newROMChip(efuseFor(testMAC, false), 0x1640EF)
+				chip.stub = stub
+				p, d := connectFakeWith(t, chip.handle, Options{AskVirtual: true})
+				if d.Info().Virtual != nil {
+					t.Errorf("a real chip taken for virtual: %+v", d.Info().Virtual)
+				}
+				if n := len(p.requests(flasher.VirtualCode)); n != 1 {
+					t.Errorf("asked %d times", n)
+				}
+				// The link still works: a register read answers.
+				if v, err := d.l.readReg(regChipMagic); err != nil || v != magicESP8266 {
+					t.Errorf("after the question: 0x%08X, %v", v, err)
+				}
+			})
+		})
+	}
 }

@@ -168,6 +168,12 @@ func (d *Device) writeErr(op string, addr uint32, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &flasher.OpError{Op: op, Addr: addr, Err: err}
 	}
+	var se *flasher.StatusError
+	if d.stub && errors.As(err, &se) && se.Status == romInvalidMessage {
+		// The ROM rejects a stub command: the chip was reset under the
+		// session (power, EN) and its stub is gone.
+		err = fmt.Errorf("the ROM loader answered where the flasher stub ran, so the chip was reset (%v): %w", err, flasher.ErrNoLink)
+	}
 	return &flasher.HintError{Err: &flasher.OpError{Op: op, Addr: addr, Err: err}, Hint: reflashHint}
 }
 

@@ -90,6 +90,9 @@ type env struct {
 	stateFn func() string
 	// track follows the current transfer (for interruption messages).
 	track *tracker
+	// askVirtual: the command wants to know whether the chip is a
+	// virtual device (a demo image is to be written).
+	askVirtual bool
 	// terminal reports whether a stream is a terminal (tests replace it).
 	terminal func(any) bool
 	// progressTo and notifyTo, when set, take the transfers' progress
@@ -333,7 +336,7 @@ func printOverview(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nFlags go before or after the command: 'tuyaflash -p /dev/ttyUSB0 backup' works.\n")
 	fmt.Fprintf(w, "Run 'tuyaflash help <command>' (or '<command> --help') for the flags of a command.\n")
-	fmt.Fprintf(w, "Try it without hardware: tuyaflash backup --port sim:bk7231n\n\n")
+	fmt.Fprintf(w, "Try it without hardware: tuyaflash migrate --port sim:bk7231n\n\n")
 	fmt.Fprintf(w, "Exit codes (the same in every command):\n%s", exitCodeText())
 	fmt.Fprintf(w, "\n--json prints exactly one JSON document on stdout, also on failure (docs/json.md).\n")
 }

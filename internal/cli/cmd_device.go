@@ -15,6 +15,7 @@ import (
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
 	"github.com/tuyaflash/tuyaflash/internal/safefile"
+	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 	"github.com/tuyaflash/tuyaflash/transport"
@@ -89,11 +90,11 @@ type chipJSON struct {
 	Notes          []string `json:"notes,omitempty"`
 }
 
-func chipDoc(s *session) *chipJSON {
-	i := s.dev.Info()
+func chipDoc(s *session.Session) *chipJSON {
+	i := s.Device.Info()
 	c := &chipJSON{Family: string(i.Family), Model: i.Model, Protocol: i.Protocol, Bootloader: i.Bootloader, FlashID: hexID(i.FlashIDString()),
 		FlashName: i.FlashName, FlashSize: i.FlashSize, FlashSizeFrom: i.FlashSizeFrom, MACFrom: i.MACFrom, EfuseKey: i.EfuseKey,
-		EfuseKeyFrom: i.EfuseKeyFrom, CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.virtual, Notes: i.Notes}
+		EfuseKeyFrom: i.EfuseKeyFrom, CrystalMHz: i.CrystalMHz, Baud: i.Baud, Virtual: s.Virtual != nil, Notes: i.Notes}
 	if i.ChipID != 0 {
 		c.ChipID = fmt.Sprintf("0x%X", i.ChipID)
 	}
@@ -123,14 +124,33 @@ func runDetect(e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	info := s.dev.Info()
+	info := s.Device.Info()
 	e.recordDevice(s, func(inv *inventory.Inventory) (inventory.Device, error) {
 		d, _ := inv.RecordDetect(info)
 		return d, nil
 	})
 	e.emit(&detectDoc{Chip: chipDoc(s)})
 	printInfo(e, info)
+	if v := s.Virtual; v != nil {
+		fmt.Fprintf(e.stdout, "Virtual:     %s\n", describeVirtual(v))
+	}
 	return nil
+}
+
+// describeVirtual says what a virtual device is and where its network side
+// appears: "virtual device (bksim simulating BK7231N; station at …)".
+func describeVirtual(v *session.VirtualInfo) string {
+	var parts []string
+	if v.Sim != "" {
+		parts = append(parts, v.Sim+" simulating "+v.Chip)
+	}
+	if v.InProcess {
+		parts = append(parts, "served in this process as "+v.Port+", kept in "+v.Device.Dir)
+	}
+	if a := v.Addrs; a.Station != "" {
+		parts = append(parts, fmt.Sprintf("its firmware's station at %s, access point at %s", a.Station, a.AP))
+	}
+	return "virtual device (" + strings.Join(parts, "; ") + ")"
 }
 
 func printInfo(e *env, i flasher.Info) {
@@ -271,11 +291,11 @@ verified part and resumes there when run again.`}
 			return err
 		}
 		defer s.Close()
-		info := s.dev.Info()
+		info := s.Device.Info()
 		doc := &backupDoc{Chip: chipDoc(s)}
 		e.emit(doc)
 		printInfo(e, info)
-		res, err := ops.Backup(e.ctx, s.dev, ops.BackupOptions{
+		res, err := ops.Backup(e.ctx, s.Device, ops.BackupOptions{
 			Root: root, Output: output, ToolVersion: version(), Port: e.g.port,
 			Progress: e.progress(), Events: e.events(),
 			Started: func(partial string, done int64) {
@@ -426,6 +446,12 @@ func (w *writeFlags) check(e *env, args []string) error {
 				return usagef("--%s applies to catalogue names; %s is a local file", f, w.spec)
 			}
 		}
+	} else if firmware.IsDemoName(w.spec) {
+		for _, f := range []string{"manifest", "cache-dir", "offline"} {
+			if e.changed(f) {
+				return usagef("--%s applies to catalogue names; the demo image is built in", f)
+			}
+		}
 	}
 	return nil
 }
@@ -451,6 +477,10 @@ func (w *writeFlags) placeOptions(e *env, r *firmware.Resolved) firmware.PlaceOp
 // and applies every gate the known family allows.
 func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cache, err error) {
 	fam := e.knownFamily()
+	if firmware.IsDemoName(w.spec) {
+		e.askVirtual = true // resolved for the chip found, once it said it is virtual
+		return nil, nil, nil
+	}
 	file, err := firmware.LocalSpec(w.spec)
 	if err != nil {
 		return nil, nil, err
@@ -460,6 +490,7 @@ func (w *writeFlags) prepare(e *env) (m *firmware.Manifest, cache *firmware.Cach
 		if err != nil {
 			return nil, nil, err
 		}
+		e.askVirtual = r.Detection.Demo != nil
 		if r.Detection.Arch == firmware.ArchBeken {
 			for _, f := range espHeaderFlags {
 				if e.changed(f) {
@@ -503,7 +534,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 		return err
 	}
 	defer s.Close()
-	info := s.dev.Info()
+	info := s.Device.Info()
 	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
 	e.emit(doc)
 	if info.Family.Beken() {
@@ -513,8 +544,16 @@ func (w *writeFlags) run(e *env, _ []string) error {
 			}
 		}
 	}
-	r, err := firmware.Resolve(e.ctx, w.spec, firmware.ChipOf(info), m, cache)
+	var r *firmware.Resolved
+	if firmware.IsDemoName(w.spec) {
+		r, err = firmware.ResolveDemo(firmware.ChipOf(info))
+	} else {
+		r, err = firmware.Resolve(e.ctx, w.spec, firmware.ChipOf(info), m, cache)
+	}
 	if err != nil {
+		return err
+	}
+	if err := firmware.DemoGate(r.Detection, s.Virtual != nil); err != nil {
 		return err
 	}
 	p, err := firmware.Place(info, r.Detection, w.placeOptions(e, r))
@@ -523,7 +562,7 @@ func (w *writeFlags) run(e *env, _ []string) error {
 	}
 	var jobs []writeJob
 	for i, reg := range p.Regions {
-		plan, err := ops.PlanWrite(s.dev, reg.Addr, reg.Data)
+		plan, err := ops.PlanWrite(s.Device, reg.Addr, reg.Data)
 		if err != nil {
 			return err
 		}
@@ -571,7 +610,7 @@ func (w *writeFlags) writeRaw(e *env) error {
 	defer s.Close()
 	doc := &writeDoc{Chip: chipDoc(s), DryRun: w.dryRun}
 	e.emit(doc)
-	plan, err := ops.PlanWrite(s.dev, w.addr, data)
+	plan, err := ops.PlanWrite(s.Device, w.addr, data)
 	if err != nil {
 		return err
 	}
@@ -643,7 +682,7 @@ type writeOpts struct {
 
 // doWrite writes the jobs (after the stock-safety gate), reboots the chip
 // and records in the inventory what was written.
-func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) error {
+func (e *env) doWrite(s *session.Session, doc *writeDoc, jobs []writeJob, o writeOpts) error {
 	doc.Plans, doc.Results = []planJSON{}, []resultJSON{}
 	for _, j := range jobs {
 		p := j.plan
@@ -671,7 +710,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		if !e.g.json {
 			fmt.Fprintf(e.stderr, "%s\n", j.plan)
 		}
-		res, err := s.dev.Write(e.ctx, j.plan.Addr, j.data, e.progress())
+		res, err := s.Device.Write(e.ctx, j.plan.Addr, j.data, e.progress())
 		if err != nil {
 			if flasher.Hint(err) == "" && e.ctx.Err() == nil {
 				err = &flasher.HintError{Err: err, Hint: "the chip is still in download mode and nothing was lost: run the same command again; sectors already written are skipped"}
@@ -700,7 +739,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 		for _, res := range doc.Results {
 			addr, _ := strconv.ParseUint(res.Addr, 0, 32)
 			wr := flasher.WriteResult{Addr: uint32(addr), Size: res.Size, Erased: res.Erased, Skipped: res.Skipped, Retries: res.Retries, Verified: res.Verified, VerifyMethod: res.VerifyMethod}
-			if d, err = inv.RecordWrite(s.dev.Info(), o.fw, o.ver, wr); err != nil {
+			if d, err = inv.RecordWrite(s.Device.Info(), o.fw, o.ver, wr); err != nil {
 				return d, err
 			}
 		}
@@ -708,7 +747,7 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 	})
 	doc.Reboot = "stayed in download mode (--no-reboot)"
 	if !o.noReboot {
-		manual, err := s.dev.Reboot(e.ctx)
+		manual, err := s.Device.Reboot(e.ctx)
 		switch {
 		case err != nil:
 			doc.Reboot = "reboot command failed: " + err.Error() + "; power-cycle the device"
@@ -724,12 +763,12 @@ func (e *env) doWrite(s *session, doc *writeDoc, jobs []writeJob, o writeOpts) e
 
 // checkRF checks the RF calibration sector after a firmware write where the
 // chip table asks for it, and says what it found and did.
-func (e *env) checkRF(s *session, doc *writeDoc, jobs []writeJob) error {
+func (e *env) checkRF(s *session.Session, doc *writeDoc, jobs []writeJob) error {
 	var plans []ops.Plan
 	for _, j := range jobs {
 		plans = append(plans, j.plan)
 	}
-	r, err := ops.CheckRF(e.ctx, s.dev, plans)
+	r, err := ops.CheckRF(e.ctx, s.Device, plans)
 	if r == nil {
 		return err
 	}
@@ -795,14 +834,14 @@ that is not this device's own needs a backup of this device on record, or
 		defer s.Close()
 		doc := &writeDoc{Chip: chipDoc(s), DryRun: dryRun}
 		e.emit(doc)
-		if err := restoreFamilyGate(b, s.family); err != nil {
+		if err := restoreFamilyGate(b, s.Family); err != nil {
 			return err
 		}
-		plan, data, err := ops.RestorePlan(s.dev, b, force)
+		plan, data, err := ops.RestorePlan(s.Device, b, force)
 		if err != nil {
 			return err
 		}
-		own := ops.MatchSidecar(s.dev.Info(), b.Sidecar) == nil && b.Sidecar.MAC != "" && b.Sidecar.MACPlaceholder == ""
+		own := ops.MatchSidecar(s.Device.Info(), b.Sidecar) == nil && b.Sidecar.MAC != "" && b.Sidecar.MACPlaceholder == ""
 		for _, n := range plan.Notes {
 			if strings.HasPrefix(n, "--force overrides") {
 				e.events().Emit(flasher.Warning, n)
@@ -862,10 +901,10 @@ func restoreFamilyGate(b *backup.Backup, fam flasher.Family) error {
 }
 
 // recordDevice updates the inventory and marks a virtual device as such.
-func (e *env) recordDevice(s *session, record func(inv *inventory.Inventory) (inventory.Device, error)) {
+func (e *env) recordDevice(s *session.Session, record func(inv *inventory.Inventory) (inventory.Device, error)) {
 	e.recordInventory(func(inv *inventory.Inventory) error {
 		d, err := record(inv)
-		if err == nil && s.virtual && d.Key != "" {
+		if err == nil && s.Virtual != nil && d.Key != "" {
 			inv.MarkVirtual(d.Key)
 		}
 		return err

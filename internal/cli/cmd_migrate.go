@@ -5,26 +5,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/tuyaflash/tuyaflash/firmware"
-	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/session"
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/migrate"
+	"github.com/tuyaflash/tuyaflash/postflash"
 	"github.com/tuyaflash/tuyaflash/provision"
-	"github.com/tuyaflash/tuyaflash/transport"
 	"github.com/tuyaflash/tuyaflash/ui"
 )
 
 func init() { register(migrateCmd()) }
 
-// migrateDemo returns the virtual devices' demo image for a chip; set by
-// the virtual bench (issue 11). nil: no demo images in this build.
-var migrateDemo func(ctx context.Context, chip firmware.Chip) (*firmware.Resolved, error)
+// migrateDemo returns the virtual devices' demo image for a chip (migrate
+// gates it: refused on a real chip).
+func migrateDemo(_ context.Context, chip firmware.Chip) (*firmware.Resolved, error) {
+	return firmware.ResolveDemo(chip)
+}
 
 func migrateCmd() *command {
 	var ports, tinytuya []string
@@ -63,7 +63,7 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 		fs.DurationVar(&o.OnlineWait, "wait", migrate.DefaultOnlineWait, "how `long` to wait for the device on the network")
 		fs.BoolVar(&events, "events", false, "one JSON object per event on stderr")
 		ff.add(fs)
-		fs.IntVarP(&dev.baud, "baud", "b", 0, "transfer `rate` after link-up (as for backup)")
+		fs.VarP(baudValue{&dev.baud}, "baud", "b", "transfer `rate` after link-up, or max (as for backup)")
 		fs.StringVar(&dev.chip, "chip", "auto", "chip `family`: auto, "+familyNames())
 		fs.DurationVar(&dev.timeout, "timeout", defaultTimeout, "how long to wait for each chip after the power-cycle prompt")
 		fs.StringVar(&dev.reset, "reset", "none", "ESP8266 reset `mode`: none or classic")
@@ -98,8 +98,13 @@ stderr as things happen (steps, progress, instructions), instead of the text lin
 			return err
 		}
 		o.Firmwares = &migrate.Catalogue{Manifest: m, Cache: cache, Demo: migrateDemo}
-		o.Connector = &cliConnector{e: e, dev: dev}
-		o.Network = migrate.LiveNetwork{}
+		co, err := dev.sessionOptions(nil)
+		if err != nil {
+			return err
+		}
+		co.AskVirtual = firmware.IsDemoName(o.Firmware) || isDemoFile(o.Firmware)
+		o.Connector = &session.Connector{Options: co, TraceNotes: dev.trace || dev.verbose >= 2}
+		o.Network = migrate.LiveNetwork{Probe: postflash.Options{Dial: virtual.Dial}}
 		r := newMigrateRenderer(e, len(ports) != 1 || ports[0] == migrate.AllPorts, events)
 		o.Observer = r
 		rep, err := migrate.Run(e.ctx, o)
@@ -127,87 +132,6 @@ func stepFlag(name, v string) (migrate.Step, error) {
 		return "", usagef("--%s: %v", name, err)
 	}
 	return s, nil
-}
-
-// cliConnector connects ports the way the device commands do.
-type cliConnector struct {
-	e   *env
-	dev globals
-}
-
-func (c *cliConnector) Connect(ctx context.Context, port string, notify flasher.Notify) (migrate.Link, error) {
-	lw := &lineNotify{notify: notify}
-	e := &env{ctx: ctx, stdin: c.e.stdin, stdout: io.Discard, jsonOut: io.Discard, stderr: lw, g: c.dev,
-		cmd: c.e.cmd, terminal: func(any) bool { return false }, track: &tracker{next: flasher.NopProgress{}}}
-	e.g.port, e.g.json, e.g.verbose = port, false, 1
-	s, err := e.connect()
-	lw.flush()
-	if err != nil {
-		return nil, err
-	}
-	l := &cliLink{s: s}
-	if migrate.IsVirtualPort(port) {
-		// The virtual bench (issue 11) tells the station and
-		// access-point addresses of its devices here.
-		l.virt = &migrate.Virtual{}
-	}
-	return l, nil
-}
-
-func (c *cliConnector) Console(ctx context.Context, port string) (transport.Port, error) {
-	return transport.Open(port, provision.ConsoleBaud)
-}
-
-type cliLink struct {
-	s    *session
-	virt *migrate.Virtual
-}
-
-func (l *cliLink) Device() flasher.Device    { return l.s.dev }
-func (l *cliLink) Virtual() *migrate.Virtual { return l.virt }
-func (l *cliLink) Console() transport.Port   { return l.s.port }
-func (l *cliLink) Close() error              { l.s.Close(); return nil }
-
-// lineNotify turns the lines the device commands print (ui.Events:
-// ">>> " instructions, "warning: " warnings, notes) into events.
-type lineNotify struct {
-	mu     sync.Mutex
-	notify flasher.Notify
-	buf    []byte
-}
-
-func (w *lineNotify) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := strings.IndexByte(string(w.buf), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
-}
-
-func (w *lineNotify) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.line(string(w.buf))
-		w.buf = nil
-	}
-}
-
-func (w *lineNotify) line(l string) {
-	switch {
-	case strings.HasPrefix(l, ">>> "):
-		w.notify.Emit(flasher.Action, strings.TrimPrefix(l, ">>> "))
-	case strings.HasPrefix(l, "warning: "):
-		w.notify.Emit(flasher.Warning, strings.TrimPrefix(l, "warning: "))
-	case strings.TrimSpace(l) != "":
-		w.notify.Emit(flasher.Note, l)
-	}
 }
 
 // migrateRenderer shows a run: text lines (one progress bar with one
@@ -339,4 +263,13 @@ func quietCode(err error) (int, bool) {
 type migrateDoc struct {
 	header
 	migrate.Report
+}
+
+// isDemoFile reports whether spec is a file holding a demo image.
+func isDemoFile(spec string) bool {
+	if file, err := firmware.LocalSpec(spec); err != nil || !file {
+		return false
+	}
+	r, err := firmware.Resolve(context.Background(), spec, firmware.Chip{}, nil, nil)
+	return err == nil && r.Detection.Demo != nil
 }

@@ -9,27 +9,7 @@ import (
 	"testing"
 
 	"github.com/tuyaflash/tuyaflash/firmware/fwtest"
-	"github.com/tuyaflash/tuyaflash/flasher"
 )
-
-func TestLineNotify(t *testing.T) {
-	var got []flasher.Event
-	w := &lineNotify{notify: func(e flasher.Event) { got = append(got, e) }}
-	w.Write([]byte(">>> power-cycle the module now\nwarning: slow adapter\nBootROM answ"))
-	w.Write([]byte("ered\n\n"))
-	w.Write([]byte("last words"))
-	w.flush()
-	want := []flasher.Event{{Kind: flasher.Action, Message: "power-cycle the module now"}, {Kind: flasher.Warning, Message: "slow adapter"},
-		{Kind: flasher.Note, Message: "BootROM answered"}, {Kind: flasher.Note, Message: "last words"}}
-	if len(got) != len(want) {
-		t.Fatalf("events %+v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("event %d: %+v, want %+v", i, got[i], want[i])
-		}
-	}
-}
 
 func migrateEnv(t *testing.T) string {
 	dir := t.TempDir()

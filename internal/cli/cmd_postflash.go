@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,7 +12,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/devicesim/appsim"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/session"
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/postflash"
 	"github.com/tuyaflash/tuyaflash/provision"
@@ -38,7 +43,7 @@ type verifyDoc struct {
 }
 
 func verifyCmd() *command {
-	var host, expect, mac, fromBackup, user, password string
+	var host, port, expect, mac, fromBackup, user, password string
 	var wait time.Duration
 	var mdns bool
 	c := &command{name: "verify", summary: "check the flashed device on the network: firmware, version, chip, MAC",
@@ -47,9 +52,13 @@ func verifyCmd() *command {
 OpenBeken also through /api/info, ESPHome through its web server or native API)
 and fails when the firmware or the MAC is not what was expected. --backup takes
 the expected MAC from a backup's sidecar. --wait keeps trying until the device is
-online, reporting what it sees on the way.`}
+online, reporting what it sees on the way.
+--port sim:CHIP[#NAME] starts that virtual device from its saved flash, waits for
+it on the virtual network and checks it; its MAC is expected unless --mac or
+--backup says otherwise.`}
 	c.flags = func(fs *pflag.FlagSet) {
 		fs.StringVar(&host, "host", "", "device `address` (IP or name, with :PORT when the web server is not on port 80)")
+		fs.StringVar(&port, "port", "", "a virtual `device` (sim:bk7231n …) to start and check instead of --host")
 		fs.StringVar(&expect, "expect", "", "expected `firmware`: tasmota, openbeken or esphome")
 		fs.StringVar(&mac, "mac", "", "expected `MAC` address")
 		fs.StringVar(&fromBackup, "backup", "", "take the expected MAC from this backup's sidecar `file`")
@@ -62,8 +71,12 @@ online, reporting what it sees on the way.`}
 		switch {
 		case len(args) > 0:
 			return usagef("verify takes no arguments (use --host)")
-		case host == "":
-			return usagef("--host is required")
+		case host == "" && port == "":
+			return usagef("--host is required (or --port sim:… for a virtual device)")
+		case host != "" && port != "":
+			return usagef("--host and --port exclude each other: --port sim:… finds the virtual device's address itself")
+		case port != "" && !virtual.IsSpec(port):
+			return usagef("--port %s: verify starts virtual devices only (sim:…); a real device is checked on the network with --host ADDR (a 'tuyaflash sim' prints its address)", port)
 		case wait < 0:
 			return usagef("--wait must not be negative")
 		case user != "" && password == "":
@@ -79,11 +92,32 @@ online, reporting what it sees on the way.`}
 				return usagef("--mac: %v", err)
 			}
 		}
+		if port != "" {
+			if _, _, err := simSpec(port); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	c.run = func(e *env, args []string) error {
 		doc := &verifyDoc{Host: host, Expected: expectedJSON{Firmware: strings.ToLower(expect), MAC: macText(mac)}}
 		e.emit(doc)
+		if port != "" {
+			s, err := e.startVirtual(port)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			host, doc.Host = s.Virtual.Addrs.Station, s.Virtual.Addrs.Station
+			if mac == "" && fromBackup == "" {
+				mac = s.Virtual.MAC()
+				doc.Expected.MAC = macText(mac)
+			}
+			if wait == 0 {
+				wait = virtualOnlineWait
+			}
+			fmt.Fprintf(e.stderr, "%s started from its saved flash; waiting for it at %s\n", s.Virtual.Port, host)
+		}
 		if fromBackup != "" {
 			b, err := backup.Load(fromBackup, false)
 			if err != nil {
@@ -99,8 +133,9 @@ online, reporting what it sees on the way.`}
 			doc.Expected.MAC = macText(mac)
 		}
 		// postflash's own client: no proxy (the password would go to it),
-		// no redirects (a device could send the request elsewhere).
-		opts := postflash.Options{User: user, Password: password, MDNS: mdns}
+		// no redirects (a device could send the request elsewhere); its
+		// dialer reaches the virtual devices of this process too.
+		opts := postflash.Options{User: user, Password: password, MDNS: mdns, Dial: virtual.Dial}
 		var res *postflash.Result
 		var err error
 		if wait > 0 {
@@ -217,14 +252,21 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		if len(args) > 0 {
 			return usagef("provision takes no arguments")
 		}
+		spec, sim, err := simSpec(e.g.port)
+		if err != nil {
+			return err
+		}
 		if ap {
 			for _, f := range []string{"port", "baud", "trace"} {
-				if e.changed(f) {
-					return usagef("--%s: --ap provisions over the device's access point, not a serial port", f)
+				if e.changed(f) && !(f == "port" && sim) {
+					return usagef("--%s: --ap provisions over the device's access point, not a serial port (a virtual device's is found with --port sim:…)", f)
 				}
 			}
-			if _, err := postflash.ParseFirmware(fw); err != nil {
-				return usagef("--firmware: %v (required with --ap)", err)
+			if sim && e.changed("ap-host") {
+				return usagef("--ap-host: the virtual device %s has its access point at an address of its own, which tuyaflash finds", e.g.port)
+			}
+			if _, err := postflash.ParseFirmware(fw); err != nil && !(sim && fw == "") {
+				return usagef("--firmware: %v (required with --ap, but for a virtual device's, which tells)", err)
 			}
 			if ssid == "" && pw.set {
 				return usagef("--wifi-password without --ssid: --ap without --ssid only prints the steps")
@@ -245,8 +287,8 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		if e.g.port == "" {
 			return usagef("--port is required for serial provisioning (or use --ap)")
 		}
-		if _, _, ok := simChip(e.g.port); ok {
-			return usagef("--port %s: the built-in virtual devices have no Tasmota console; provision talks to the firmware after flashing", e.g.port)
+		if sim && !spec.ESP() {
+			return usagef("--port %s: serial provisioning talks to Tasmota's console on an ESP8266; this virtual %s runs OpenBeken or stock firmware: use --ap --port %s", e.g.port, spec.Family, e.g.port)
 		}
 		return nil
 	}
@@ -256,6 +298,31 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		if ap {
 			doc.Mode = "ap"
 			f, _ := postflash.ParseFirmware(fw)
+			var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+			if virtual.IsSpec(e.g.port) && ssid != "" {
+				s, err := e.startVirtual(e.g.port)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				st, err := s.WaitApp(e.ctx, virtualOnlineWait, func(st appsim.Status) bool { return st.AccessPoint != "" || st.Station != "" })
+				if err != nil {
+					return err
+				}
+				if st.Station != "" {
+					fmt.Fprintf(e.stderr, "%s is on the network %q already; giving it %q anyway\n", s.Virtual.Port, st.Station, ssid)
+					if _, err = s.WaitApp(e.ctx, virtualOnlineWait, func(st appsim.Status) bool { return st.AccessPoint != "" }); err != nil {
+						return &flasher.HintError{Err: err, Hint: fmt.Sprintf("it does not open its access point while it is on a network: check it with 'tuyaflash verify --port %s'", s.Virtual.Port)}
+					}
+				}
+				if f == "" {
+					if f, err = postflash.ParseFirmware(string(st.Image.Kind)); err != nil {
+						return fmt.Errorf("the virtual device runs %s, which tuyaflash does not provision: %w", st.Image.Kind, flasher.ErrUnsupported)
+					}
+				}
+				apHost, dial = s.Virtual.Addrs.AP, virtual.Dial
+				fmt.Fprintf(e.stderr, "%s: %s's access point %s is at %s\n", s.Virtual.Port, f, st.AccessPoint, apHost)
+			}
 			doc.Firmware = string(f)
 			if ssid == "" {
 				doc.Steps = provision.APSteps(f, "")
@@ -268,13 +335,22 @@ on the command line ends up in the shell history and in 'ps'). An empty
 			if err != nil {
 				return err
 			}
-			res, err := provision.ProvisionAP(e.ctx, f, provision.WiFi{SSID: ssid, Password: pass}, provision.APOptions{Host: apHost, WebPassword: webPass, ClearWebPassword: clearWeb, Wait: timeout})
+			res, err := provision.ProvisionAP(e.ctx, f, provision.WiFi{SSID: ssid, Password: pass}, provision.APOptions{Host: apHost, Dial: dial, WebPassword: webPass, ClearWebPassword: clearWeb, Wait: timeout})
 			if res != nil {
 				doc.Steps, doc.IP, doc.MAC = res.Steps, res.NewIP, macText(res.MAC)
 				for i, s := range res.Steps {
-					fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
+					if dial == nil { // a virtual device needs no Wi-Fi changes on this computer
+						fmt.Fprintf(e.stdout, "%d. %s\n", i+1, s)
+					}
 				}
-				if res.NewIP != "" {
+				switch {
+				case err == nil && dial != nil:
+					// It runs in this process only while a command uses it.
+					if res.NewIP != "" {
+						fmt.Fprintf(e.stdout, "The device joined %s as %s.\n", ssid, res.NewIP)
+					}
+					fmt.Fprintf(e.stdout, "Check it: tuyaflash verify --port %s --expect %s\n", e.g.port, f)
+				case res.NewIP != "":
 					fmt.Fprintf(e.stdout, "The device joined %s as %s: tuyaflash verify --host %s\n", ssid, res.NewIP, res.NewIP)
 				}
 			}
@@ -284,21 +360,16 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		if err != nil {
 			return err
 		}
-		p, err := transport.Open(e.g.port, e.g.baud)
+		s, err := e.openConsole()
 		if err != nil {
 			return err
 		}
-		unwatch := closeOnDone(e.ctx, p)
-		defer func() {
-			unwatch()
-			p.Close()
-		}()
-		var port transport.Port = p
-		if e.g.trace {
-			port = transport.Trace(p, e.stderr)
-		}
+		defer s.Close()
+		port := s.Port
 		e.setState("interrupted while talking to the console: the device may have received the new Wi-Fi settings; run 'tuyaflash verify --host ADDRESS' once it is on your network, or run the same command again")
-		fmt.Fprintln(e.stderr, ">>> Make sure GPIO0 is released and the module was power-cycled, so that Tasmota runs")
+		if s.Virtual == nil {
+			fmt.Fprintln(e.stderr, ">>> Make sure GPIO0 is released and the module was power-cycled, so that Tasmota runs")
+		}
 		res, err := provision.Serial(e.ctx, port, provision.WiFi{SSID: ssid, Password: pass}, provision.SerialOptions{Timeout: timeout, Line: func(l string) {
 			if e.g.verbose > 0 {
 				fmt.Fprintln(e.stderr, "  console: "+l)
@@ -312,8 +383,67 @@ on the command line ends up in the shell history and in 'ps'). An empty
 		if res.MAC != "" {
 			fmt.Fprintf(e.stdout, ", MAC %s", res.MAC)
 		}
-		fmt.Fprintf(e.stdout, "\nCheck it: tuyaflash verify --host %s --expect tasmota\n", res.IP)
+		if s.Virtual != nil {
+			fmt.Fprintf(e.stdout, "\nCheck it: tuyaflash verify --port %s --expect tasmota\n", e.g.port)
+		} else {
+			fmt.Fprintf(e.stdout, "\nCheck it: tuyaflash verify --host %s --expect tasmota\n", res.IP)
+		}
 		return nil
 	}
 	return c
+}
+
+// virtualOnlineWait is how long a virtual device is waited for on the
+// virtual network (its firmware boots, opens its access point or joins).
+const virtualOnlineWait = 2 * time.Minute
+
+// startVirtual starts a virtual device of this process into its firmware.
+func (e *env) startVirtual(port string) (*session.Session, error) {
+	vo, err := virtual.OptionsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	s, err := session.Open(e.ctx, session.Options{Port: port, Notify: e.events(), Virtual: vo})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.BootApp(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openConsole opens --port for a firmware's serial console: a serial
+// device, or a virtual device started into its firmware.
+func (e *env) openConsole() (*session.Session, error) {
+	if virtual.IsSpec(e.g.port) {
+		s, err := e.startVirtual(e.g.port)
+		if err != nil {
+			return nil, err
+		}
+		// What is typed while the firmware still boots is lost, as on a
+		// real device: wait until it runs.
+		if _, err := s.WaitApp(e.ctx, virtualOnlineWait, func(st appsim.Status) bool { return st.Image.Kind != "" }); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if e.g.trace {
+			s.Port = transport.Trace(s.Port, e.stderr)
+		}
+		return s, nil
+	}
+	o := session.Options{Port: e.g.port, Notify: e.events()}
+	if e.g.trace {
+		o.Trace = e.stderr
+	}
+	s, err := session.Open(e.ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Port.SetBaudRate(e.g.baud); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }

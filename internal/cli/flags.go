@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tuyaflash/tuyaflash/internal/session"
 )
 
 // globals are the flags several commands share.
@@ -28,8 +30,8 @@ type globals struct {
 func (g *globals) add(fs *pflag.FlagSet, c *command) {
 	switch {
 	case c.device:
-		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:"+strings.Join(simNames(), ", sim:")+", optionally with :FLASHFILE")
-		fs.IntVarP(&g.baud, "baud", "b", 0, "transfer `rate` after link-up (default 921600 for BK7231, 460800 for ESP8266 with a stub; steps down when the adapter cannot)")
+		fs.StringVarP(&g.port, "port", "p", "", "serial `device` (/dev/ttyUSB0, COM3), or a built-in virtual device: sim:"+strings.Join(simNames(), ", sim:")+", optionally with :FLASHFILE (its first flash) and #NAME (another device of that chip)")
+		fs.VarP(baudValue{&g.baud}, "baud", "b", "transfer `rate` after link-up (default 921600 for BK7231, 460800 for ESP8266 with a stub; steps down when the adapter cannot); max: the fastest the adapter and chip hold (BK7231: up to 2 Mbaud, ESP8266: 921600)")
 		fs.StringVar(&g.chip, "chip", "auto", "chip `family`: auto, "+familyNames()+" (bk7231m: a BK7231N whose eFuse key must be all zero)")
 		fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for the chip to answer after the power-cycle prompt (a `duration`: 30s, 2m)")
 		fs.StringVar(&g.reset, "reset", "none", "ESP8266 reset `mode`: none (hold GPIO0 low and power-cycle by hand) or classic (DTR/RTS wired to GPIO0/EN)")
@@ -57,7 +59,7 @@ func (g *globals) add(fs *pflag.FlagSet, c *command) {
 
 // validate checks the device flags that pflag cannot.
 func (g *globals) validate(device bool) error {
-	if g.baud < 0 || g.baud > 0 && g.baud < 9600 {
+	if g.baud < 0 && g.baud != session.BaudMax || g.baud > 0 && g.baud < 9600 {
 		return usagef("--baud %d: want a rate such as 115200, 460800 or 921600", g.baud)
 	}
 	if !device {

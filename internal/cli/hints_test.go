@@ -47,6 +47,21 @@ func commandRefs(text, where string) []cmdRef {
 		if at > 0 {
 			prev = text[at-1]
 		}
+		if prev == '/' {
+			// A path to the binary (`go run ./cmd/tuyaflash verify …`):
+			// the quote, if any, comes before the path.
+			start := at
+			for start > 0 && strings.IndexByte(" \t\n'`\"", text[start-1]) < 0 {
+				start--
+			}
+			if strings.HasSuffix(text[:start], "go run ") {
+				start -= len("go run ")
+			}
+			prev = 0
+			if start > 0 {
+				prev = text[start-1]
+			}
+		}
 		if prev != 0 && (isWordByte(prev) || strings.IndexByte("-_.@", prev) >= 0) {
 			continue
 		}
@@ -110,8 +125,8 @@ func checkValue(cmd, flag, v string) error {
 		case "flash-mode":
 			ok = slices.Contains([]string{"keep", "qio", "qout", "dio", "dout"}, alt)
 		case "port":
-			if c, _, sim := simChip(alt); sim {
-				_, ok = simFamily(c)
+			if _, sim, err := simSpec(alt); sim {
+				ok = err == nil
 			} else {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/backup"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/ops"
 )
@@ -57,13 +58,14 @@ func backupOnRecord(info flasher.Info) (path, why string) {
 
 // requireBackup is the stock-safety gate before anything is written: the
 // device's stock firmware exists nowhere else, so a device without a
-// verified backup on record is written only with --yes. Virtual devices
-// have no stock firmware to lose.
-func (e *env) requireBackup(s *session, yes bool, port string) error {
-	if s.virtual {
+// verified backup on record is written only with --yes. The virtual
+// devices of sim: ports have no stock firmware to lose (a simulator on a
+// pseudo-terminal stands in for a bench device and gets the gate).
+func (e *env) requireBackup(s *session.Session, yes bool, port string) error {
+	if s.Virtual != nil && s.Virtual.InProcess {
 		return nil
 	}
-	info := s.dev.Info()
+	info := s.Device.Info()
 	path, why := backupOnRecord(info)
 	if path != "" {
 		e.events().Emit(flasher.Note, "backup on record: "+path)

@@ -1,0 +1,129 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/migrate"
+	"github.com/tuyaflash/tuyaflash/transport"
+)
+
+// Connector is migrate's Connector on sessions: each port is opened and
+// connected as the device commands do it, with Options as the template
+// (Port and Notify are set per call).
+type Connector struct {
+	Options Options
+	// TraceNotes sends the serial trace (a hex dump, or with
+	// Options.Summary set a line per command) to each port's Notify as
+	// notes, one a line, instead of Options.Trace.
+	TraceNotes bool
+}
+
+var _ migrate.Connector = (*Connector)(nil)
+
+// Connect implements migrate.Connector.
+func (c *Connector) Connect(ctx context.Context, port string, notify flasher.Notify) (migrate.Link, error) {
+	o := c.Options
+	o.Port, o.Notify = port, notify
+	if c.TraceNotes {
+		w := NoteWriter(notify)
+		defer w.Flush()
+		if o.Summary != nil {
+			o.Summary = w
+		} else {
+			o.Trace = w
+		}
+	}
+	s, err := Connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &link{s: s}, nil
+}
+
+// Console implements migrate.Connector: the port opened for the
+// firmware's console; a virtual device of this process is started into
+// its firmware, and the port returned also tells its addresses (Virtual).
+// Closing the port ends the session.
+func (c *Connector) Console(ctx context.Context, port string) (transport.Port, error) {
+	o := c.Options
+	o.Port = port
+	s, err := Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if s.vdev != nil {
+		_ = s.BootApp()
+	}
+	return &consolePort{Port: s.Port, s: s}, nil
+}
+
+// link is a connected session as migrate sees it.
+type link struct{ s *Session }
+
+func (l *link) Device() flasher.Device    { return l.s.Device }
+func (l *link) Virtual() *migrate.Virtual { return l.s.Virtual.migrate() }
+func (l *link) Console() transport.Port   { return l.s.Port }
+func (l *link) Close() error              { return l.s.Close() }
+
+// consolePort is a console session's port; Close ends the session.
+type consolePort struct {
+	transport.Port
+	s *Session
+}
+
+func (p *consolePort) Close() error { return p.s.Close() }
+
+// Virtual tells migrate a virtual device's addresses (nil for a real one).
+func (p *consolePort) Virtual() *migrate.Virtual { return p.s.Virtual.migrate() }
+
+// Unwrap gives the port under it.
+func (p *consolePort) Unwrap() transport.Port { return p.Port }
+
+// migrate is the virtual device as migrate describes it.
+func (v *VirtualInfo) migrate() *migrate.Virtual {
+	if v == nil {
+		return nil
+	}
+	return &migrate.Virtual{Station: v.Addrs.Station, AP: v.Addrs.AP}
+}
+
+// LineWriter turns written text into one Note event a line.
+type LineWriter struct {
+	mu     sync.Mutex
+	notify flasher.Notify
+	buf    []byte
+}
+
+// NoteWriter returns a LineWriter for n.
+func NoteWriter(n flasher.Notify) *LineWriter { return &LineWriter{notify: n} }
+
+// Write emits each complete line as a note and keeps the rest.
+func (w *LineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimRight(string(w.buf[:i]), "\r"); strings.TrimSpace(line) != "" {
+			w.notify.Emit(flasher.Note, line)
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Flush emits what is left without a line end.
+func (w *LineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if strings.TrimSpace(string(w.buf)) != "" {
+		w.notify.Emit(flasher.Note, string(w.buf))
+	}
+	w.buf = nil
+}
