@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/migrate"
 )
 
@@ -88,6 +89,62 @@ func TestEveryEndpoint(t *testing.T) {
 			t.Errorf("stopped job: %+v", end)
 		}
 		call(Route{"POST", "/api/jobs/{id}/stop"}, "/api/jobs/99/stop", "", 404)
+	})
+	t.Run("virtual devices kept and forgotten", func(t *testing.T) {
+		// A device `--port sim:bk7231n#2` made in a terminal earlier.
+		spec, err := virtual.ParseSpec("sim:bk7231n#2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := virtual.Open(spec, virtual.Options{DataDir: ts.cfg.VirtualDir, Unpaced: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := d.MAC().String()
+		d.Close()
+		v := decode[PortsView](t, call(Route{"GET", "/api/ports"}, "/api/ports", "", 200))
+		var names []string
+		var kept *SimView
+		for _, p := range v.Ports {
+			names = append(names, p.Name)
+			if p.Name == "sim:bk7231n#2" {
+				kept = p.Sim
+			}
+		}
+		if want := []string{"/dev/ttyUSB0", "/dev/ttyS0", "sim:bk7231n", "sim:bk7231n#2", "/tmp/tty-given"}; !slices.Equal(names, want) {
+			t.Fatalf("ports %v, want the kept device beside its chip's: %v", names, want)
+		}
+		if kept == nil || kept.MAC != mac || kept.Spec != "sim:bk7231n#2" || kept.Origin == "" {
+			t.Errorf("the kept device: %+v, want MAC %s", kept, mac)
+		}
+
+		ts.runner.run = blocking
+		j := ts.startJob(t, `{"kind": "backup", "port": "sim:BK7231N#2"}`)
+		w := call(Route{"POST", "/api/virtual/forget"}, "/api/virtual/forget", `{"port": "sim:bk7231n#2"}`, 409)
+		if e := decode[map[string]apiError](t, w)["error"]; e.Code != codeBusy || !strings.Contains(e.Message, "job "+j.ID) {
+			t.Errorf("forget while a job uses it: %+v", e)
+		}
+		ts.request(t, "POST", "/api/jobs/"+j.ID+"/stop", "")
+		ts.waitJob(t, j.ID)
+		ts.runner.run = nil
+
+		if f := decode[ForgetView](t, call(Route{"POST", "/api/virtual/forget"}, "/api/virtual/forget", `{"port": "sim:bk7231n#2"}`, 200)); !f.Forgotten || f.Port != "sim:bk7231n#2" {
+			t.Errorf("forget: %+v", f)
+		}
+		for _, p := range decode[PortsView](t, call(Route{"GET", "/api/ports"}, "/api/ports", "", 200)).Ports {
+			if p.Name == "sim:bk7231n#2" || p.Sim != nil {
+				t.Errorf("still listed after forget: %+v", p)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(ts.cfg.VirtualDir, "virtual", "bk7231n-2")); !os.IsNotExist(err) {
+			t.Errorf("its folder is still there: %v", err)
+		}
+		if f := decode[ForgetView](t, call(Route{"POST", "/api/virtual/forget"}, "/api/virtual/forget", `{"port": "sim:bk7231n#2"}`, 200)); f.Forgotten {
+			t.Errorf("forget of nothing: %+v", f)
+		}
+		for _, bad := range []string{`{"port": "/dev/ttyUSB0"}`, `{"port": "sim:z80"}`, `{"port": "sim:bk7231n:/tmp/dump.bin"}`, `{"port": "sim:bk7231n#a/b"}`} {
+			call(Route{"POST", "/api/virtual/forget"}, "/api/virtual/forget", bad, 400)
+		}
 	})
 	t.Run("devices", func(t *testing.T) {
 		w := call(Route{"GET", "/api/devices"}, "/api/devices", "", 200)

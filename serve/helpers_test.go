@@ -93,7 +93,7 @@ func newTestServer(t *testing.T, change ...func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{runner: &fakeRunner{}, dir: dir}
-	cfg := Config{Runner: ts.runner, InventoryPath: inv, Version: "v9.9.9", Firmware: []string{"demo", "openbeken"},
+	cfg := Config{Runner: ts.runner, InventoryPath: inv, VirtualDir: filepath.Join(dir, "data"), Version: "v9.9.9", Firmware: []string{"demo", "openbeken"},
 		ExtraPorts: []string{"sim:bk7231n", "/tmp/tty-given"},
 		ListPorts: func() ([]transport.PortInfo, error) {
 			return []transport.PortInfo{{Name: "/dev/ttyS0"}, {Name: "/dev/ttyUSB0", USB: true, VID: "1a86", PID: "7523", Adapter: "WCH CH340", Likely: true}}, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/backup"
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/migrate"
 )
 
@@ -364,9 +365,14 @@ func (e *BusyError) Error() string {
 }
 
 // portKey is the port a job holds: the device file with symlinks
-// resolved, so that two names of one adapter are one port.
+// resolved, so that two names of one adapter are one port; a virtual
+// device's canonical spec (sim:CHIP[#NAME]: with or without its flash
+// file, one device).
 func portKey(port string) string {
-	if migrate.IsVirtualPort(port) {
+	if virtual.IsSpec(port) {
+		if spec, err := virtual.ParseSpec(port); err == nil {
+			return spec.String()
+		}
 		return port
 	}
 	if p, err := filepath.EvalSymlinks(port); err == nil {
@@ -401,6 +407,13 @@ func (t *jobs) start(parent context.Context, req Request, r Runner, changed func
 	}()
 	changed(j)
 	return j, nil
+}
+
+// running is the job running on the port with key, or nil.
+func (t *jobs) running(key string) *job {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.busy[key]
 }
 
 // trim drops the oldest finished jobs beyond keep.

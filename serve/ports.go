@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/backup"
-	"github.com/tuyaflash/tuyaflash/migrate"
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
 
@@ -21,6 +21,22 @@ type PortView struct {
 	// Given: named on the command line (--port), not listed by the
 	// system.
 	Given bool `json:"given,omitempty"`
+	// Sim is what the data folder keeps of a virtual device (nil when
+	// none is kept yet: its first job makes it).
+	Sim *SimView `json:"sim,omitempty"`
+}
+
+// SimView is a virtual device kept in the data folder (virtual.List): its
+// flash and identity persist from one job, or one command, to the next.
+type SimView struct {
+	// Spec is the device's canonical port (sim:CHIP[#NAME]).
+	Spec string `json:"spec"`
+	MAC  string `json:"mac"`
+	// Station is where its firmware's web server appears once online.
+	Station string `json:"station,omitempty"`
+	// Origin is what its flash was first made from.
+	Origin  string    `json:"origin"`
+	Created time.Time `json:"created"`
 }
 
 // PortsView is the port list.
@@ -58,15 +74,56 @@ func (p *portWatch) list() *PortsView {
 	slices.SortStableFunc(v.Ports, func(a, b PortView) int {
 		return rank(a) - rank(b)
 	})
+	// Then the virtual devices: those offered (one per chip, and any
+	// given with --port) and those the data folder keeps (sim:CHIP#NAME
+	// made by an earlier job or command), in the simulators' chip order.
+	stored, err := virtual.List(p.s.cfg.VirtualDir)
+	if err != nil && v.Error == "" {
+		v.Error = "list virtual devices: " + err.Error()
+	}
+	kept := map[string]*SimView{}
+	for _, d := range stored {
+		kept[d.Spec] = &SimView{Spec: d.Spec, MAC: d.MAC, Station: d.Station, Origin: d.Origin, Created: d.Created}
+	}
+	var sims, given []PortView
 	for _, name := range p.s.cfg.ExtraPorts {
 		if seen[name] {
 			continue
 		}
 		seen[name] = true
-		virt := migrate.IsVirtualPort(name)
-		v.Ports = append(v.Ports, PortView{PortInfo: transport.PortInfo{Name: name}, Virtual: virt, Given: !virt})
+		if !virtual.IsSpec(name) {
+			given = append(given, PortView{PortInfo: transport.PortInfo{Name: name}, Given: true})
+			continue
+		}
+		pv := PortView{PortInfo: transport.PortInfo{Name: name}, Virtual: true}
+		if spec, err := virtual.ParseSpec(name); err == nil {
+			pv.Sim = kept[spec.String()]
+			seen[spec.String()] = true
+		}
+		sims = append(sims, pv)
 	}
+	for _, d := range stored {
+		if !seen[d.Spec] {
+			seen[d.Spec] = true
+			sims = append(sims, PortView{PortInfo: transport.PortInfo{Name: d.Spec}, Virtual: true, Sim: kept[d.Spec]})
+		}
+	}
+	slices.SortStableFunc(sims, func(a, b PortView) int { return simOrder(a.Name) - simOrder(b.Name) })
+	v.Ports = append(append(v.Ports, sims...), given...)
 	return v
+}
+
+// simOrder places a virtual device by its chip in virtual.Chips()'s order
+// (unknown chips last).
+func simOrder(port string) int {
+	spec, err := virtual.ParseSpec(port)
+	if err != nil {
+		return len(virtual.Chips())
+	}
+	if i := slices.Index(virtual.Chips(), spec.Chip); i >= 0 {
+		return i
+	}
+	return len(virtual.Chips())
 }
 
 func rank(p PortView) int {

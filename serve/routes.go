@@ -45,6 +45,7 @@ var routeTable = []struct {
 	{Route{"POST", "/api/devices/reveal"}, (*Server).handleReveal},
 	{Route{"GET", "/api/devices/templates"}, (*Server).handleTemplates},
 	{Route{"GET", "/api/devices/template"}, (*Server).handleTemplate},
+	{Route{"POST", "/api/virtual/forget"}, (*Server).handleForget},
 	{Route{"GET", "/api/layout"}, (*Server).handleLayout},
 	{Route{"GET", "/api/modules"}, (*Server).handleModules},
 	{Route{"GET", "/api/events"}, (*Server).events},

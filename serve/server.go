@@ -42,6 +42,11 @@ type Config struct {
 	// virtual devices ("sim:bk7231n" …) and ports named on the command
 	// line (pseudo-terminals, which the system does not list).
 	ExtraPorts []string
+	// VirtualDir is the data folder whose kept virtual devices
+	// (virtual.List) are offered besides ExtraPorts, and from which
+	// POST /api/virtual/forget deletes them ("" = virtual.DataDir(), as
+	// the command line's sim: ports use).
+	VirtualDir string
 	// InventoryPath is the inventory (inventory.DefaultPath when "").
 	InventoryPath string
 	// Version is tuyaflash's version, shown on the page.

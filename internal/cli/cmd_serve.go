@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 	"github.com/tuyaflash/tuyaflash/migrate"
 	"github.com/tuyaflash/tuyaflash/serve"
 )
@@ -50,15 +51,14 @@ The API is documented in docs/api.md.`}
 			return usagef("serve takes no arguments")
 		}
 		for _, p := range ports {
-			if chip, _, ok := simChip(p); ok {
-				if _, known := simFamily(chip); !known {
-					return unknownSim(p)
-				}
+			if _, _, err := simSpec(p); err != nil {
+				return err
 			}
 		}
 		srv, err := serve.New(serve.Config{Runner: jobRunner{}, ExtraPorts: append(virtualPorts(), ports...),
 			Version: version(), Firmware: firmwareNames(e.ctx), Logf: func(format string, a ...any) {
-				fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+				// Ports and messages come from requests and devices.
+				fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), termsafe.Clean(fmt.Sprintf(format, a...)))
 			}})
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ The API is documented in docs/api.md.`}
 		// say after Ctrl-C.
 		for _, v := range views {
 			if v.State == serve.StateRunning || v.State == serve.StateStopping || !at.IsZero() && v.Ended.After(at) && v.State != serve.StateDone {
-				fmt.Fprintf(e.stderr, "job %s (%s on %s): %s\n", v.ID, v.Request.Kind, v.Request.Port, jobEnd(v))
+				fmt.Fprintf(e.stderr, "job %s (%s on %s): %s\n", v.ID, v.Request.Kind, termsafe.Clean(v.Request.Port), termsafe.Clean(jobEnd(v)))
 			}
 		}
 		return err
