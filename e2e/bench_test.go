@@ -401,4 +401,3 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 		})
 	}
 }
-
