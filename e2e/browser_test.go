@@ -68,14 +68,30 @@ type browser struct {
 	width, height int
 }
 
-// startBrowser launches headless Chromium with one page of width×height,
-// or skips the test when there is no Chromium.
-func startBrowser(t *testing.T, width, height int) *browser {
+// requireBrowser = "1" (CI sets it) makes a missing Chromium a failure
+// instead of a skip: the browser tests must run there.
+const requireBrowser = "TUYAFLASH_REQUIRE_BROWSER"
+
+// needBrowser skips the test when there is no Chromium (failing instead
+// when requireBrowser is set) and returns its path.
+func needBrowser(t *testing.T) string {
 	t.Helper()
 	bin := chromiumBinary()
 	if bin == "" {
-		t.Skip("no Chromium: install Debian's chromium package (apt-get install chromium) or set TUYAFLASH_CHROMIUM to run the browser tests")
+		msg := "no Chromium: install Debian's chromium package (apt-get install chromium) or set TUYAFLASH_CHROMIUM to run the browser tests"
+		if os.Getenv(requireBrowser) == "1" {
+			t.Fatalf("%s (%s=1: the browser tests must run)", msg, requireBrowser)
+		}
+		t.Skip(msg)
 	}
+	return bin
+}
+
+// startBrowser launches headless Chromium with one page of width×height
+// (needBrowser: without one the test skips, or fails in CI).
+func startBrowser(t *testing.T, width, height int) *browser {
+	t.Helper()
+	bin := needBrowser(t)
 	toChrome, ours, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

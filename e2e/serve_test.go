@@ -71,6 +71,26 @@ func (s *server) api(t *testing.T, method, path string, body, out any) int {
 	return resp.StatusCode
 }
 
+// events opens the event stream as the page does, reads the start of its
+// first event and leaves it open until the test ends.
+func (s *server) events(t *testing.T) {
+	t.Helper()
+	req, err := http.NewRequest("GET", strings.TrimSuffix(s.url, "/")+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Tuyaflash-Token", s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	first := make([]byte, len("event: "))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "event: " {
+		t.Fatalf("event stream: %d %q %v", resp.StatusCode, first, err)
+	}
+}
+
 // screenshotDir is where the browser tests leave their screenshots for a
 // reviewer: $TUYAFLASH_SCREENSHOTS, else tuyaflash-screenshots in the
 // temporary folder (never in the repository).
@@ -85,14 +105,6 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// hasVirtualBench reports whether the virtual devices come online with
-// their demo firmware (issue 11's bench); until then the tests of the
-// whole migration skip.
-func hasVirtualBench(t *testing.T) bool {
-	r := run(t, t.TempDir(), "migrate", "--port", "sim:bk7231n", "--dry-run")
-	return !strings.Contains(r.stderr, "no demo image")
-}
-
 // port is the selector of a port's card on the Adapters page.
 func port(name string) string { return fmt.Sprintf(`.port[data-port=%q]`, name) }
 
@@ -102,7 +114,11 @@ func port(name string) string { return fmt.Sprintf(`.port[data-port=%q]`, name) 
 // and resumed; the power-cycle prompt waits on an adapter where nothing
 // answers; a device's local key is revealed; templates, flash layout and
 // wiring are shown. Screenshots of each view go to screenshotDir.
+// (TestServeCtrlC measures how fast Ctrl-C ends the server with the page
+// connected: measurements run serially.)
 func TestServeInBrowser(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
 	store := t.TempDir()
 	slow := startSim(t, "--chip", "bk7231n", "--timing", "--mac", "D8:1F:12:00:00:42")
 	silent, err := transport.OpenPTY(115200)
@@ -172,9 +188,6 @@ func TestServeInBrowser(t *testing.T) {
 
 	t.Run("migrations verified on the virtual network", func(t *testing.T) {
 		b.t = t
-		if !hasVirtualBench(t) {
-			t.Skip("needs the virtual bench (issue 11): demo images and virtual devices that come online; this test turns itself on when `tuyaflash migrate --port sim:bk7231n` can run")
-		}
 		for _, p := range []string{"sim:bk7231n", "sim:esp8266"} {
 			b.click(port(p) + ` [data-act=migrate]`)
 			b.value(`(() => { const s = document.querySelector(`+jsString(port(p)+` .migrate-form [name=until]`)+`); s.value = ""; const f = document.querySelector(`+jsString(port(p)+` .migrate-form [name=firmware]`)+`); f.value = "" })()`, nil)
@@ -359,7 +372,7 @@ func TestServeInBrowser(t *testing.T) {
 	// Ctrl-C with the page still connected.
 	code, took := srv.p.interrupt(t, syscall.SIGINT)
 	t.Logf("ended %v after Ctrl-C", took)
-	if code != 0 || took > endsWithin || strings.Contains(srv.p.stderr.String(), "DATA RACE") {
+	if code != 0 || strings.Contains(srv.p.stderr.String(), "DATA RACE") {
 		t.Errorf("exit %d after %v:\n%s", code, took, srv.p.stderr)
 	}
 }
@@ -368,6 +381,8 @@ func TestServeInBrowser(t *testing.T) {
 // printed address carries the token, the page works with it, and the API
 // refuses whoever does not have it.
 func TestServeExposedInBrowser(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
 	store := t.TempDir()
 	p := start(t, store, "serve", "--addr", "0.0.0.0:0", "--no-open")
 	p.waitUntil(t, "the address", func() bool { return urlLine.MatchString(p.stdout.String()) })
@@ -393,8 +408,9 @@ func TestServeExposedInBrowser(t *testing.T) {
 }
 
 // TestServeCtrlC: Ctrl-C ends the server and its running backup within a
-// second and leaves the partial backup to resume from a terminal; while
-// the page's job holds the adapter, a terminal cannot take it.
+// second, with a page connected to its event stream, and leaves the
+// partial backup to resume from a terminal; while the page's job holds the
+// adapter, a terminal cannot take it.
 func TestServeCtrlC(t *testing.T) {
 	store := t.TempDir()
 	slow := startSim(t, "--chip", "bk7231n", "--timing")
@@ -410,9 +426,12 @@ func TestServeCtrlC(t *testing.T) {
 		t.Errorf("a terminal took the adapter the page's job holds:\n%s", r)
 	}
 
+	// A page stays connected to the event stream, as a browser's tab
+	// does, until the server ends.
+	srv.events(t)
 	code, took := srv.p.interrupt(t, syscall.SIGINT)
 	t.Logf("ended %v after Ctrl-C", took)
-	if code != 0 || took > endsWithin {
+	if code != 0 || took > endsWithin || strings.Contains(srv.p.stderr.String(), "DATA RACE") {
 		t.Fatalf("exit %d after %v, want 0 within %v:\n%s", code, took, endsWithin, srv.p.stderr)
 	}
 	out := srv.p.stderr.String()
@@ -433,4 +452,70 @@ func fileSize(p string) int64 {
 		return -1
 	}
 	return st.Size()
+}
+
+// TestServeVirtualDevicesInBrowser: the page offers the virtual devices as
+// the command line has them — one kept by an earlier command in a
+// terminal, another added on the page and made by its first job (and then
+// listed by `tuyaflash sim --list`), and Start over deleting it as `sim
+// --forget` does.
+func TestServeVirtualDevicesInBrowser(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	store := t.TempDir()
+	mustRun(t, store, "detect", "--port", "sim:esp8266#bench")
+	srv := startServe(t, store)
+	b := startBrowser(t, 1000, 800)
+	b.navigate(srv.url)
+	b.waitFor("the live connection", `document.querySelector("#conn.live")`)
+
+	// listed is the MAC `tuyaflash sim --list` gives the device spec
+	// ("" when it is not kept).
+	listed := func(spec string) string {
+		for _, l := range strings.Split(mustRun(t, store, "sim", "--list").stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[0] == spec && f[1] == "MAC" {
+				return f[2]
+			}
+		}
+		return ""
+	}
+	bench := port("sim:esp8266#bench")
+	b.waitFor("the device kept by the terminal's command", `document.querySelector(`+jsString(bench)+`)`)
+	if mac, info := listed("sim:esp8266#bench"), b.text(bench+" .sim-info"); mac == "" || !strings.Contains(info, "MAC "+mac) {
+		t.Errorf("the kept device's card says %q; sim --list gives MAC %q", info, mac)
+	}
+
+	b.value(`(() => { const s = document.querySelector("#new-sim [name=chip]"); s.value = "bk7231t" })()`, nil)
+	b.typeInto(`#new-sim [name=name]`, "2")
+	b.click(`#new-sim button[type=submit]`)
+	card := port("sim:bk7231t#2")
+	b.waitFor("the added device", `document.querySelector(`+jsString(card)+`)`)
+	if info := b.text(card + " .sim-info"); !strings.Contains(info, "Not made yet") {
+		t.Errorf("a device no job has made: %q", info)
+	}
+	b.click(card + ` [data-act=detect]`)
+	b.waitFor("its detect", `document.querySelector(`+jsString(card+` .job[data-state=done]`)+`)`)
+	if s := b.text(card + " .job .summary"); !strings.Contains(s, "BK7231T") {
+		t.Errorf("detect on sim:bk7231t#2: %q", s)
+	}
+	mac := listed("sim:bk7231t#2")
+	if mac == "" {
+		t.Fatal("sim --list does not list the device the page made")
+	}
+	b.waitFor("its MAC on the card", `document.querySelector(`+jsString(card+" .sim-info")+`).innerText.includes(`+jsString("MAC "+mac)+`)`)
+	b.screenshot(screenshotDir(t), "adapters-virtual")
+
+	b.click(card + ` [data-act=forget]`)
+	if got := b.text(card + ` [data-act=forget]`); got != "Delete its flash and identity" {
+		t.Errorf("Start over asks %q before deleting", got)
+	}
+	b.click(card + ` [data-act=forget]`)
+	b.waitFor("the device gone from the page", `!document.querySelector(`+jsString(card)+`)`)
+	if mac := listed("sim:bk7231t#2"); mac != "" {
+		t.Errorf("sim --list still lists sim:bk7231t#2 (MAC %s) after Start over", mac)
+	}
+	if listed("sim:esp8266#bench") == "" {
+		t.Error("Start over of one device deleted another")
+	}
+	b.checkProblems()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tuyaflash/tuyaflash/internal/netguard"
+	"github.com/tuyaflash/tuyaflash/internal/virtual"
 	"github.com/tuyaflash/tuyaflash/inventory"
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -255,6 +256,11 @@ func (s *Server) jobChanged(j *job) {
 	s.hub.publishJob(j)
 	if !j.running() {
 		s.devices.poke()
+		if virtual.IsSpec(j.req.Port) {
+			// Its first job made a virtual device: the port list
+			// shows it kept.
+			s.ports.update()
+		}
 	}
 }
 

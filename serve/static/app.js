@@ -10,6 +10,8 @@ const S = {
   // requests with a Wi-Fi password, kept in this page only ("Run again")
   secretReq: new Map(),
   layouts: new Map(), modules: new Map(),
+  // virtual devices added on this page, made by their first job
+  addedSims: [],
 };
 
 // ---- helpers
@@ -265,6 +267,7 @@ function portCard(p) {
     if (act === 'migrate') { show(mf, mf.hidden); show(rf, false); }
     if (act === 'restore') { fillBackups(rf.querySelector('select')); show(rf, rf.hidden); show(mf, false); }
     if (act === 'wiring') { show(wiring, wiring.hidden); if (!wiring.hidden) drawWiring(wiring, c.dataset.chip, c.dataset.module); }
+    if (act === 'forget') forgetSim(c, p.name, ev.target);
   });
   mf.addEventListener('submit', async ev => {
     ev.preventDefault();
@@ -293,7 +296,69 @@ function fillPort(c, p) {
   if (p.virtual) b.push(el('span', { class: 'badge' }, 'virtual'));
   if (p.usb && p.vid) b.push(el('span', { class: 'badge quiet' }, p.vid + ':' + p.pid));
   c.querySelector('.badges').replaceChildren(...b);
+  const info = c.querySelector('.sim-info');
+  const forget = c.querySelector('[data-act=forget]');
+  if (p.virtual) {
+    info.textContent = p.sim
+      ? 'MAC ' + p.sim.mac + (p.sim.station ? ' · station ' + p.sim.station : '') + ' · flash from ' + p.sim.origin + ' · made ' + date(p.sim.created)
+      : 'Not made yet: its first job makes it.';
+  }
+  show(info, !!p.virtual);
+  show(forget, !!p.sim);
+  if (!p.sim) disarm(forget);
 }
+
+// forgetSim starts a virtual device over (POST /api/virtual/forget): the
+// first click asks, the second deletes.
+async function forgetSim(c, port, b) {
+  if (!b.dataset.armed) {
+    b.dataset.armed = '1';
+    b.textContent = 'Delete its flash and identity';
+    b.classList.replace('secondary', 'danger');
+    return;
+  }
+  disarm(b);
+  try {
+    await api('POST', '/api/virtual/forget', { port });
+    S.addedSims = S.addedSims.filter(n => n !== port);
+    renderPorts();
+  } catch (e) {
+    alertOn(c, e);
+  }
+}
+
+function disarm(b) {
+  delete b.dataset.armed;
+  b.textContent = 'Start over…';
+  b.classList.replace('danger', 'secondary');
+}
+
+// The chips a virtual device can be: the ports sim:CHIP offered.
+function simChips() {
+  return S.ports.filter(p => p.virtual && /^sim:[a-z0-9]+$/.test(p.name)).map(p => p.name.slice(4));
+}
+
+function fillNewSim() {
+  const sel = document.querySelector('#new-sim [name=chip]');
+  const chips = simChips();
+  if ([...sel.options].map(o => o.value).join() === chips.join()) return;
+  const keep = sel.value;
+  sel.replaceChildren(...chips.map(ch => el('option', { value: ch }, ch)));
+  if (chips.includes(keep)) sel.value = keep;
+  show(document.getElementById('new-sim'), chips.length > 0);
+}
+
+document.getElementById('new-sim').addEventListener('submit', ev => {
+  ev.preventDefault();
+  const f = ev.target;
+  const name = f.elements.name.value.trim();
+  const port = 'sim:' + f.elements.chip.value + (name ? '#' + name : '');
+  if (!S.ports.some(p => p.name === port) && !S.addedSims.includes(port)) S.addedSims.push(port);
+  f.elements.name.value = '';
+  renderPorts();
+  const c = portCards.get(port);
+  if (c) c.scrollIntoView({ block: 'nearest' });
+});
 
 function fillBackups(sel) {
   const opts = [];
@@ -343,19 +408,22 @@ function renderPorts() {
   const virt = document.getElementById('virtual-ports');
   const other = document.getElementById('other-ports');
   const main = [], rest = [], sims = [];
-  for (const p of S.ports) {
+  const ports = [...S.ports];
+  for (const name of S.addedSims) if (!ports.some(p => p.name === name)) ports.push({ name, virtual: true });
+  for (const p of ports) {
     const c = portCards.get(p.name) || portCard(p);
     fillPort(c, p);
     (p.virtual ? sims : p.usb || p.given ? main : rest).push(c);
     updatePortJob(p.name);
   }
-  const names = new Set(S.ports.map(p => p.name));
+  const names = new Set(ports.map(p => p.name));
   for (const [name, c] of portCards) if (!names.has(name)) { c.remove(); portCards.delete(name); }
   real.replaceChildren(...(main.length ? main : [el('p', { class: 'empty' }, 'No USB-serial adapter plugged in.')]));
   virt.replaceChildren(...sims);
   other.querySelector('summary').textContent = rest.length + ' other serial port' + (rest.length === 1 ? '' : 's') + ' (no USB adapter)';
   other.querySelector('div').replaceChildren(...rest);
   show(other, rest.length > 0);
+  fillNewSim();
   const pe = document.getElementById('ports-error');
   pe.textContent = S.portsError || '';
   show(pe, !!S.portsError);
