@@ -226,3 +226,44 @@ func TestSudoNotice(t *testing.T) {
 		t.Errorf("the sudo notice appears %d times:\n%s", n, out)
 	}
 }
+
+// TestMigrateKeepsSecretsHidden: the whole story, told step by step
+// (text and --events), quotes neither the stock dump's secrets nor the
+// Wi-Fi password it provisioned.
+func TestMigrateKeepsSecretsHidden(t *testing.T) {
+	t.Parallel()
+	const password = "virtual-bench" // the virtual network's: the only one it joins
+	for _, chip := range []string{"bk7231n", "esp8266"} {
+		t.Run(chip, func(t *testing.T) {
+			t.Parallel()
+			port := startSim(t, "--chip", chip).tty
+			store := t.TempDir()
+			r := mustRun(t, store, "migrate", "--port", port, "--chip", chip, "--firmware", "demo",
+				"--ssid", "tuyaflash-virtual", "--wifi-password", password, "--events")
+			d := dumps(store)
+			if len(d) != 1 {
+				t.Fatalf("backups in the store: %q\n%s", d, r)
+			}
+			shown := mustRun(t, store, "tuya-config", d[0], "--show-secrets", "--json")
+			// The network name the user typed is echoed ("gave
+			// tuyaflash-virtual to …"); the stock ESP8266 image happens to
+			// hold the same name, so it is no secret here.
+			secrets := slices.DeleteFunc(collectSecrets(t, []byte(shown.stdout)), func(s string) bool { return s == "tuyaflash-virtual" })
+			secrets = append(secrets, password)
+			if len(secrets) < 4 {
+				t.Fatalf("the dump holds too few secrets to test with: %q", secrets)
+			}
+			outputs := []result{r, mustRun(t, store, "inventory", "--json"), mustRun(t, store, "inventory")}
+			for i, out := range outputs {
+				for _, s := range secrets {
+					if strings.Contains(out.stdout, s) || strings.Contains(out.stderr, s) {
+						t.Errorf("output %d shows the secret %q", i, s)
+					}
+				}
+			}
+			if !strings.Contains(r.stdout+r.stderr, "migrated") {
+				t.Errorf("the migration did not finish:\n%s", r)
+			}
+		})
+	}
+}

@@ -128,6 +128,11 @@ func TestHostileDeviceIsCutOff(t *testing.T) {
 					t.Errorf("took %v of fake time", el)
 				}
 				noControls(t, "error", err.Error())
+				// The fake device notices the closed connection at its
+				// next write (the trickle sleeps a second between bytes);
+				// the bubble ends once it has.
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
 			})
 		})
 	}
