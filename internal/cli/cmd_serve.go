@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuyaflash/tuyaflash/firmware"
 	"github.com/tuyaflash/tuyaflash/flasher"
+	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/internal/termsafe"
 	"github.com/tuyaflash/tuyaflash/migrate"
 	"github.com/tuyaflash/tuyaflash/serve"
@@ -217,11 +218,11 @@ func (jobRunner) Run(ctx context.Context, req serve.Request, obs migrate.Observe
 	stop := context.AfterFunc(ctx, func() { cancel(interruption(context.Cause(ctx))) })
 	defer stop()
 	var doc bytes.Buffer
-	lines := &jobLines{obs: obs, report: "tuyaflash " + string(req.Kind) + ":"}
+	lines := session.LinesTo((&jobLines{obs: obs, report: "tuyaflash " + string(req.Kind) + ":"}).line)
 	runWith(jctx, jobArgs(req), strings.NewReader(""), &doc, lines, func(e *env) {
 		e.progressTo, e.notifyTo = &jobProgress{obs: obs}, jobNotify(obs)
 	})
-	lines.flush()
+	lines.Flush()
 	return doc.Bytes()
 }
 
@@ -240,43 +241,19 @@ func jobNotify(obs migrate.Observer) flasher.Notify {
 	}
 }
 
-// jobLines turns what a command still prints on stderr into events:
-// migrate's --events lines as they are, "warning: " lines as warnings,
-// other lines as notes. The failure report at the end (from "tuyaflash
-// KIND:" on) is in the JSON document and left out.
+// jobLines turns what a command still prints on stderr into events, a
+// line at a time (session.LinesTo): migrate's --events lines as they are,
+// "warning: " lines as warnings, other lines as notes. The failure report
+// at the end (from "tuyaflash KIND:" on) is in the JSON document and left
+// out.
 type jobLines struct {
-	mu     sync.Mutex
 	obs    migrate.Observer
 	report string
-	buf    []byte
 	failed bool
-}
-
-func (w *jobLines) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
-}
-
-// flush takes a last line without its line end.
-func (w *jobLines) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.line(string(w.buf))
-	w.buf = nil
 }
 
 func (w *jobLines) line(l string) {
 	var ev migrate.Event
-	l = strings.TrimRight(l, "\r")
 	switch {
 	case strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &ev) == nil && ev.Kind != "":
 	case w.failed || strings.HasPrefix(l, w.report):

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tuyaflash/tuyaflash/internal/session"
 	"github.com/tuyaflash/tuyaflash/migrate"
 	"github.com/tuyaflash/tuyaflash/serve"
 )
@@ -56,10 +57,10 @@ func (e *events) kinds() map[migrate.EventKind]int {
 
 func TestJobLines(t *testing.T) {
 	var got events
-	w := &jobLines{obs: &got, report: "tuyaflash backup:"}
+	w := session.LinesTo((&jobLines{obs: &got, report: "tuyaflash backup:"}).line)
 	w.Write([]byte(`{"time":"2026-01-02T03:04:05Z","port":"sim:bk7231n","kind":"step-start","step":"detect"}` + "\nwarning: slow\r\n"))
 	w.Write([]byte("  write: 4 KiB at 0x011000\n\ntuyaflash backup: no answer\nwhat to do: check the wiring\n"))
-	w.flush()
+	w.Flush()
 	var kinds []string
 	for _, ev := range got.evs {
 		kinds = append(kinds, string(ev.Kind)+":"+ev.Message)
