@@ -323,6 +323,7 @@ func TestStartRefuses(t *testing.T) {
 	link := filepath.Join(ts.dir, "by-id-link")
 	os.Symlink(dev, link)
 	first := ts.startJob(t, `{"kind": "migrate", "port": "`+dev+`", "ssid": "x", "wifi_password": "hunter2"}`)
+	ts.startJob(t, `{"kind": "backup", "port": "sim:bk7231n#lab"}`)
 	if strings.Contains(mustJSON(first), "hunter2") {
 		t.Errorf("the Wi-Fi password in the job: %s", mustJSON(first))
 	}
@@ -341,6 +342,9 @@ func TestStartRefuses(t *testing.T) {
 		{`{"kind": "backup", "port": "/dev/ttyUSB0", "speed": 9}`, 400, "unknown field"},
 		{`{"kind": "backup", "port": "` + link + `"}`, 409, "busy with job 1 (migrate)"},
 		{`{"kind": "detect", "port": "` + dev + `"}`, 409, "busy with job 1"},
+		// One virtual device, however its port is spelled.
+		{`{"kind": "detect", "port": "sim:BK7231N#lab"}`, 409, "busy with job 2 (backup)"},
+		{`{"kind": "detect", "port": "sim:bk7231n:/tmp/dump.bin#lab"}`, 409, "busy with job 2 (backup)"},
 	} {
 		w := ts.request(t, "POST", "/api/jobs", tc.body)
 		if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.msg) {
@@ -358,7 +362,7 @@ func TestStartRefuses(t *testing.T) {
 	got := slices.Clone(ts.runner.reqs)
 	ts.runner.mu.Unlock()
 	slices.SortFunc(got, func(a, b Request) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
-	if len(got) != 2 || got[0].WiFiPassword != "hunter2" || got[1].Kind != KindRestore || !got[1].Force {
+	if len(got) != 3 || got[1].WiFiPassword != "hunter2" || got[2].Kind != KindRestore || !got[2].Force {
 		t.Errorf("the runner got %+v", got)
 	}
 }

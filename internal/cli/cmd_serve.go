@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -57,10 +58,7 @@ The API is documented in docs/api.md.`}
 			}
 		}
 		srv, err := serve.New(serve.Config{Runner: jobRunner{}, ExtraPorts: append(virtualPorts(), ports...),
-			Version: version(), Firmware: firmwareNames(e.ctx), Logf: func(format string, a ...any) {
-				// Ports and messages come from requests and devices.
-				fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format("15:04:05"), termsafe.Clean(fmt.Sprintf(format, a...)))
-			}})
+			Version: version(), Firmware: firmwareNames(e.ctx), Logf: logTo(e.stderr)})
 		if err != nil {
 			return err
 		}
@@ -93,12 +91,27 @@ The API is documented in docs/api.md.`}
 		// say after Ctrl-C.
 		for _, v := range views {
 			if v.State == serve.StateRunning || v.State == serve.StateStopping || !at.IsZero() && v.Ended.After(at) && v.State != serve.StateDone {
-				fmt.Fprintf(e.stderr, "job %s (%s on %s): %s\n", v.ID, v.Request.Kind, termsafe.Clean(v.Request.Port), termsafe.Clean(jobEnd(v)))
+				fmt.Fprintln(e.stderr, jobEndLine(v))
 			}
 		}
 		return err
 	}
 	return c
+}
+
+// logTo is the server's log on w: a line each, with the time. Ports and
+// messages come from requests and devices: control characters are shown
+// as escapes (termsafe), never sent to the terminal.
+func logTo(w io.Writer) func(format string, a ...any) {
+	return func(format string, a ...any) {
+		fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), termsafe.Clean(fmt.Sprintf(format, a...)))
+	}
+}
+
+// jobEndLine is the line the server prints, once stopped, for a job
+// that did not end by itself.
+func jobEndLine(v serve.JobView) string {
+	return termsafe.Clean(fmt.Sprintf("job %s (%s on %s): %s", v.ID, v.Request.Kind, v.Request.Port, jobEnd(v)))
 }
 
 // jobEnd says how a job was left when the server stopped.

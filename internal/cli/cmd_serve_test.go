@@ -144,3 +144,30 @@ func TestServeCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestServeLinesShowControlsAsEscapes: what the server prints of a port
+// or a message (from a request, a device, a command's error) cannot move
+// the cursor, retitle the terminal or forge a line.
+func TestServeLinesShowControlsAsEscapes(t *testing.T) {
+	hint := "run it again\x1b[1A\rverified OK"
+	for _, tc := range []struct {
+		name string
+		line func() string
+		want string
+	}{
+		{"log", func() string {
+			var b bytes.Buffer
+			logTo(&b)("job %s: %s on %s started", "1", serve.KindBackup, "/dev/ttyUSB0\x1b]0;owned\x07")
+			return strings.TrimSuffix(b.String(), "\n")
+		}, `job 1: backup on /dev/ttyUSB0\x1b]0;owned\x07 started`},
+		{"job end", func() string {
+			return jobEndLine(serve.JobView{ID: "2", Request: serve.Request{Kind: serve.KindMigrate, Port: "sim:bk7231n"},
+				Error: &serve.ErrorInfo{Message: "device said \"\u009b2J\"\nfake: line", Hint: &hint}})
+		}, `job 2 (migrate on sim:bk7231n): device said "\u009b2J"\nfake: line; run it again\x1b[1A\rverified OK`},
+	} {
+		got := tc.line()
+		if strings.ContainsAny(got, "\x1b\x07\n\r\u009b") || !strings.HasSuffix(got, tc.want) {
+			t.Errorf("%s: %q, want it to end with %q", tc.name, got, tc.want)
+		}
+	}
+}
