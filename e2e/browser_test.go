@@ -338,7 +338,7 @@ func (b *browser) click(sel string) {
 		const r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
 		const at = document.elementFromPoint(x, y);
 		if (!e.__watched) { e.__watched = true; e.addEventListener("click", () => { window.__clicked = e }, {capture: true}) }
-		window.__clicked = null;
+		window.__clicked = null; window.__aimed = e;
 		return {x, y, hit: !!at && (at === e || e.contains(at))} })()`, sel)
 	for try := 0; ; try++ {
 		var pos, before struct {
@@ -359,8 +359,10 @@ func (b *browser) click(sel string) {
 		for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
 			b.must("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": pos.X, "y": pos.Y, "button": "left", "clickCount": 1}, nil)
 		}
+		// The element aimed at, not what sel matches now: a click that
+		// started a job has replaced the card it was on.
 		var ok bool
-		b.value(fmt.Sprintf(`window.__clicked === document.querySelector(%q)`, sel), &ok)
+		b.value(`window.__clicked !== null && window.__clicked === window.__aimed`, &ok)
 		if ok {
 			return
 		}
