@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,19 @@ func bekenLink(t *testing.T, p serial.Port) {
 // and returns how long they took; each reply is 4111 bytes.
 func bekenReads(t *testing.T, p serial.Port, n int) time.Duration {
 	t.Helper()
-	start := time.Now()
+	var sum time.Duration
+	for _, d := range bekenReadTimes(t, p, n) {
+		sum += d
+	}
+	return sum
+}
+
+// bekenReadTimes is bekenReads with the time of each request and reply.
+func bekenReadTimes(t *testing.T, p serial.Port, n int) []time.Duration {
+	t.Helper()
+	var took []time.Duration
 	for i := range n {
+		start := time.Now()
 		addr := uint32(0x11000 + i*0x1000)
 		req := []byte{0x01, 0xE0, 0xFC, 0xFF, 0xF4, 0x05, 0x00, 0x09}
 		req = binary.LittleEndian.AppendUint32(req, addr)
@@ -103,8 +115,9 @@ func bekenReads(t *testing.T, p serial.Port, n int) time.Duration {
 		if len(r) != bekenReadReply || r[10] != 0 || binary.LittleEndian.Uint32(r[11:]) != addr {
 			t.Fatalf("read %d: %d bytes, % X…", i, len(r), r[:min(len(r), 16)])
 		}
+		took = append(took, time.Since(start))
 	}
-	return time.Since(start)
+	return took
 }
 
 const (
@@ -270,7 +283,7 @@ func TestESPRawWriteWireTime(t *testing.T) {
 // on a pty; the CH340 hands it over within a millisecond.
 func TestFTDISlowerThanCH340(t *testing.T) {
 	const reads = 24
-	took := map[string]time.Duration{}
+	took := map[string]time.Duration{} // the median request/reply time
 	for _, adapter := range []string{"ch340", "ftdi"} {
 		s := startPacedSim(t, "--chip", "bk7231n", "--adapter", adapter)
 		p := rawPort(t, s.tty, 115200)
@@ -283,16 +296,20 @@ func TestFTDISlowerThanCH340(t *testing.T) {
 		readUntil(t, p, []byte{0x04, 0x0E, 0x09, 0x01, 0xE0, 0xFC, 0x0F}, 0, time.Now().Add(2*time.Second))
 		time.Sleep(50 * time.Millisecond)
 		p.ResetInputBuffer()
-		took[adapter] = bekenReads(t, p, reads)
+		times := bekenReadTimes(t, p, reads)
+		slices.Sort(times)
+		took[adapter] = times[reads/2]
 		s.stop(t)
 	}
 	diff := took["ftdi"] - took["ch340"]
-	t.Logf("%d reads of 4 KiB at 921600: CH340 %v, FTDI %v (+%v, %.1f ms a reply; the model says up to 16 ms)",
-		reads, took["ch340"].Round(time.Millisecond), took["ftdi"].Round(time.Millisecond), diff.Round(time.Millisecond), diff.Seconds()*1000/reads)
-	// At least half the timer on every reply: a loaded machine can only
-	// add to both runs alike.
-	if diff < reads*8*time.Millisecond {
-		t.Errorf("FTDI %v is not measurably slower than CH340 %v", took["ftdi"], took["ch340"])
+	t.Logf("%d reads of 4 KiB at 921600, the median reply: CH340 %v, FTDI %v (+%.1f ms; the model says up to 16 ms)",
+		reads, took["ch340"].Round(100*time.Microsecond), took["ftdi"].Round(100*time.Microsecond), diff.Seconds()*1000)
+	// The median, not the sum: a loaded machine delays some replies of
+	// either run by tens of milliseconds, not most of them. Half the
+	// timer on the median reply is far above what the CH340's 1 ms timer
+	// can add.
+	if diff < 8*time.Millisecond {
+		t.Errorf("FTDI %v a reply is not measurably slower than CH340 %v", took["ftdi"], took["ch340"])
 	}
 }
 
