@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,8 +405,11 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 					t.Errorf("the failure does not say what to do:\n%s", r)
 				}
 				if r2 := run(t, store, "write", "--port", s.tty, "--yes", file); r2.code != 0 {
+					// The simulator's goroutines, to see where it stands.
+					s.cmd.Process.Signal(syscall.SIGQUIT)
+					time.Sleep(2 * time.Second)
 					log := s.out.String()
-					t.Fatalf("the run after the fault failed:\n%s\nfirst run:\n%s\nsimulator (last 6000 bytes):\n%s", r2, r, log[max(0, len(log)-6000):])
+					t.Fatalf("the run after the fault failed:\n%s\nfirst run:\n%s\nsimulator (last 30000 bytes):\n%s", r2, r, log[max(0, len(log)-30000):])
 				}
 			}
 			t.Logf("first run: exit %d\n%s", r.code, r)
