@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,7 +388,7 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 			t.Parallel()
 			stockFile, stock := stockFlash(t, tc.chip)
 			saved := filepath.Join(t.TempDir(), "after.bin")
-			s := startSim(t, append([]string{"--chip", tc.chip, "--flash", stockFile, "--save", saved}, tc.fault...)...)
+			s := startSim(t, append([]string{"--chip", tc.chip, "--flash", stockFile, "--save", saved, "-v"}, tc.fault...)...)
 			var img []byte
 			at := 0x11000
 			if strings.HasPrefix(tc.chip, "esp") {
@@ -403,7 +404,13 @@ func TestPhysicalFaultsMidWrite(t *testing.T) {
 				if !strings.Contains(r.stderr, "run the same command again") && !strings.Contains(r.stderr, "run the write again") {
 					t.Errorf("the failure does not say what to do:\n%s", r)
 				}
-				mustRun(t, store, "write", "--port", s.tty, "--yes", file)
+				if r2 := run(t, store, "write", "--port", s.tty, "--yes", file); r2.code != 0 {
+					// The simulator's goroutines, to see where it stands.
+					s.cmd.Process.Signal(syscall.SIGQUIT)
+					time.Sleep(2 * time.Second)
+					log := s.out.String()
+					t.Fatalf("the run after the fault failed:\n%s\nfirst run:\n%s\nsimulator (last 30000 bytes):\n%s", r2, r, log[max(0, len(log)-30000):])
+				}
 			}
 			t.Logf("first run: exit %d\n%s", r.code, r)
 			s.stop(t)

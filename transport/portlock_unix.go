@@ -81,7 +81,7 @@ func (h *osHold) lockFile() int {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		pid, err := takeLock(path)
+		pid, err := takeLock(path, h.dev)
 		if err != nil {
 			continue // not writable here: skip silently
 		}
@@ -97,7 +97,7 @@ func (h *osHold) lockFile() int {
 // takeLock creates path holding our PID, taking over a lock whose process is
 // gone. It returns the PID of a live holder, or an error when path cannot be
 // created.
-func takeLock(path string) (int, error) {
+func takeLock(path, dev string) (int, error) {
 	me := os.Getpid()
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tuyaflash-lock-")
 	if err != nil {
@@ -118,11 +118,13 @@ func takeLock(path string) (int, error) {
 		if !errors.Is(err, fs.ErrExist) {
 			return 0, err
 		}
-		if pid := lockHolder(path); pid != 0 && pid != me {
+		if pid := lockHolder(path); pid != 0 && pid != me && !lacksDevice(pid, dev) {
 			return pid, nil
 		}
-		// Stale (its process is gone), unreadable, or a leftover of ours
-		// (the flock says nobody else here holds the port): take it over.
+		// Stale (its process is gone, or has no such device open: it
+		// held an earlier device of this name), unreadable, or a leftover
+		// of ours (the flock says nobody else here holds the port): take
+		// it over.
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, err
 		}

@@ -162,6 +162,26 @@ func procHolder(dev string) int {
 	return 0
 }
 
+// lacksDevice reports whether process pid, which holds dev's lock file,
+// is known not to have dev open: a tuyaflash whose adapter was unplugged
+// or whose pseudo-terminal closed keeps running a moment with its lock
+// file, and the kernel may give the name to the next device at once. The
+// lock guards nothing then. False when pid's descriptors cannot be read
+// (another user's process, without root): its lock holds.
+func lacksDevice(pid int, dev string) bool {
+	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	for _, f := range fds {
+		if l, err := os.Readlink(filepath.Join(fdDir, f.Name())); err == nil && l == dev {
+			return false
+		}
+	}
+	return true
+}
+
 // cmdline returns a process's command line, space-separated and shortened,
 // "" when unreadable.
 func cmdline(pid int) string {

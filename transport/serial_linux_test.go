@@ -106,19 +106,40 @@ func TestStaleLock(t *testing.T) {
 	}{
 		{"dead process", fmt.Sprintf("%10d\n", 99999999), false},
 		{"garbage", "not a pid\n", false},
-		{"live process without flock", fmt.Sprintf("%10d\n", 1), true},
+		// A tuyaflash that lost its device (unplugged, or its pty's other
+		// side closed) still running with its lock file, the name given
+		// to a new device.
+		{"live process without the device open", fmt.Sprintf("%10d\n", 1), false},
+		// minicom and other UUCP-lock users that do not flock.
+		{"live process with the device open, no flock", "HOLDER", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testLockDir(t)
 			dev := newPTY(t)
 			lock := filepath.Join(dir, lockName(dev.SlavePath()))
+			want := "PID 1"
+			if tc.content == "HOLDER" {
+				f, err := os.OpenFile(dev.SlavePath(), os.O_RDWR|syscall.O_NOCTTY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				holder := exec.Command("sleep", "60")
+				holder.Stdin = f
+				if err := holder.Start(); err != nil {
+					t.Skipf("no sleep command to hold the device: %v", err)
+				}
+				t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+				tc.content = fmt.Sprintf("%10d\n", holder.Process.Pid)
+				want = fmt.Sprintf("PID %d", holder.Process.Pid)
+			}
 			if err := os.WriteFile(lock, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			p, err := Open(dev.SlavePath(), 115200)
 			if tc.wantBusy {
-				wantBusy(t, err, "PID 1")
+				wantBusy(t, err, want)
 				if b, _ := os.ReadFile(lock); string(b) != tc.content {
 					t.Errorf("someone else's lock file changed to %q", b)
 				}

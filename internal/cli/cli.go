@@ -95,6 +95,11 @@ type env struct {
 	askVirtual bool
 	// terminal reports whether a stream is a terminal (tests replace it).
 	terminal func(any) bool
+	// progressTo and notifyTo, when set, take the transfers' progress
+	// and the instructions, warnings and notes instead of stderr (serve's
+	// jobs).
+	progressTo flasher.Progress
+	notifyTo   flasher.Notify
 }
 
 // changed reports whether the user gave the flag.
@@ -205,6 +210,12 @@ func sudoNotice(path string) string {
 
 // run is Main with the context given (tests).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdin, stdout, stderr, nil)
+}
+
+// runWith is run with setup, when not nil, adjusting the command's env
+// before its flags are parsed (serve runs its jobs so).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, setup func(*env)) int {
 	inv, err := splitArgs(args)
 	if err != nil {
 		return reportEarly(stdout, stderr, inv, err)
@@ -223,6 +234,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c := inv.cmd
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, jsonOut: stdout, stderr: stderr, cmd: c, terminal: isTerminal,
 		track: &tracker{next: flasher.NopProgress{}}}
+	if setup != nil {
+		setup(e)
+	}
 	fs := flagSet(c, &e.g)
 	e.fs = fs
 	if err := fs.Parse(inv.rest); err != nil {

@@ -193,9 +193,18 @@ func (b baudValue) Type() string { return "rate" }
 // few seconds otherwise (none with --json unless -v); it also remembers
 // where a transfer stands for an interruption's message.
 func (e *env) progress() flasher.Progress {
+	if e.progressTo != nil {
+		e.track.show(e.progressTo)
+		return e.track
+	}
 	tty := e.terminal(e.stderr)
 	e.track.show(ui.NewProgress(e.stderr, ui.ProgressOptions{Terminal: tty, Quiet: e.g.json && e.g.verbose == 0}))
 	return e.track
 }
 
-func (e *env) events() flasher.Notify { return ui.Events(e.stderr, e.g.verbose > 0) }
+func (e *env) events() flasher.Notify {
+	if e.notifyTo != nil {
+		return e.notifyTo
+	}
+	return ui.Events(e.stderr, e.g.verbose > 0)
+}

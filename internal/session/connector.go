@@ -91,17 +91,24 @@ func (v *VirtualInfo) migrate() *migrate.Virtual {
 	return &migrate.Virtual{Station: v.Addrs.Station, AP: v.Addrs.AP}
 }
 
-// LineWriter turns written text into one Note event a line.
+// LineWriter turns written text into lines: each one that is not blank
+// goes to its function, without its line end.
 type LineWriter struct {
-	mu     sync.Mutex
-	notify flasher.Notify
-	buf    []byte
+	mu   sync.Mutex
+	line func(string)
+	buf  []byte
 }
 
-// NoteWriter returns a LineWriter for n.
-func NoteWriter(n flasher.Notify) *LineWriter { return &LineWriter{notify: n} }
+// LinesTo returns a LineWriter that calls f with each line (f runs under
+// the writer's lock: one line at a time).
+func LinesTo(f func(line string)) *LineWriter { return &LineWriter{line: f} }
 
-// Write emits each complete line as a note and keeps the rest.
+// NoteWriter returns a LineWriter that emits each line as a Note to n.
+func NoteWriter(n flasher.Notify) *LineWriter {
+	return LinesTo(func(line string) { n.Emit(flasher.Note, line) })
+}
+
+// Write passes on each complete line and keeps the rest.
 func (w *LineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -111,19 +118,21 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			return len(p), nil
 		}
-		if line := strings.TrimRight(string(w.buf[:i]), "\r"); strings.TrimSpace(line) != "" {
-			w.notify.Emit(flasher.Note, line)
-		}
+		w.emit(w.buf[:i])
 		w.buf = w.buf[i+1:]
 	}
 }
 
-// Flush emits what is left without a line end.
+// Flush passes on what is left without a line end.
 func (w *LineWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if strings.TrimSpace(string(w.buf)) != "" {
-		w.notify.Emit(flasher.Note, string(w.buf))
-	}
+	w.emit(w.buf)
 	w.buf = nil
+}
+
+func (w *LineWriter) emit(b []byte) {
+	if line := strings.TrimRight(string(b), "\r"); strings.TrimSpace(line) != "" {
+		w.line(line)
+	}
 }
