@@ -311,7 +311,9 @@ func (c *console) watchBoot(ctx context.Context, w WiFi, deadline time.Time, tim
 			accepted = true
 		case strings.Contains(l, "Restarting"), strings.HasPrefix(l, "HDW: "), strings.HasPrefix(l, "Project "):
 			restarted = accepted // a boot that was already under way does not count
-		case strings.HasPrefix(l, "WIF: ") && strings.Contains(lower, "incorrect password"):
+		case strings.HasPrefix(l, "WIF: ") && strings.Contains(lower, "incorrect password") && restarted:
+			// Only after the restart with the new credentials: before
+			// it, the settings saved earlier are still being tried.
 			return res, withHint(&Error{Op: "Wi-Fi", Msg: fmt.Sprintf("the device could not join %q: the network refused the password (%s)", w.SSID, l),
 				Hint: "check the password (upper and lower case matter) and provision again"})
 		case strings.HasPrefix(l, "WIF: ") && strings.Contains(lower, "cannot be reached"):

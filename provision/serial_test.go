@@ -98,6 +98,11 @@ func (f *fakeConsole) handle(cmd string) {
 	if !restart || strings.HasPrefix(cmd, "Password1") {
 		return
 	}
+	if f.scenario == "stale-password" {
+		// The password saved before (cut short by a kill) fails once
+		// more while the new one is being set.
+		f.say("00:01:13.100 WIF: Connect failed with AP incorrect password")
+	}
 	f.say("00:01:13.520 APP: Restarting")
 	transport.WriteAll(f.dev, []byte("\x00\xe0\x1c\x9e\x80\x8c\xfc\x92l\x9c\x0c\xe2|\x02\x8c\x8c\r\n"))
 	f.say("00:00:00.001 HDW: ESP8266EX",
@@ -106,7 +111,7 @@ func (f *fakeConsole) handle(cmd string) {
 		"00:00:00.028 Project tasmota - Tasmota Version 14.4.1(release-tasmota)-2_7_8(2025-01-08T10:00:00)",
 		"00:00:00.524 WIF: Connecting to AP1 "+f.ssid+" Channel 6 BSSId 34:31:C4:22:92:74 in mode 11n as tasmota-C658CC-6348...")
 	switch f.scenario {
-	case "ok":
+	case "ok", "stale-password":
 		f.say("00:00:02.636 WIF: Connected",
 			"00:00:02.889 HTP: Web server active on tasmota-C658CC-6348 with IP address 192.168.1.112")
 	case "ok-port": // a virtual device: its web server is not on port 80
@@ -148,6 +153,12 @@ func TestSerialTasmota(t *testing.T) {
 		wantHint string
 	}{
 		{"joins", "ok", WiFi{"Home Net", "correct horse battery"},
+			[]string{"Status 5", "Backlog SSID1 Home Net; Password1 correct horse battery"}, "", ""},
+		// Found by the fault campaign: a migration killed while it typed
+		// the credentials left a cut password in Tasmota's settings; the
+		// re-run's own credentials were then reported refused by the
+		// failure of the old ones before the restart.
+		{"an old password's failure before the restart", "stale-password", WiFi{"Home Net", "correct horse battery"},
 			[]string{"Status 5", "Backlog SSID1 Home Net; Password1 correct horse battery"}, "", ""},
 		{"semicolon in the password", "ok", WiFi{"HomeNet", "pa;ss;word"},
 			[]string{"Status 5", "Password1 pa;ss;word", "SSID1 HomeNet"}, "", ""},
