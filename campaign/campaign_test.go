@@ -34,7 +34,7 @@ var (
 	runsFlag     = flag.Int("campaign.runs", 0, "number of runs (0: the short mode CI runs)")
 	firstFlag    = flag.Int64("campaign.first", 1, "seed of the first run")
 	seedFlag     = flag.Int64("campaign.seed", 0, "replay this one seed, printing everything")
-	parallelFlag = flag.Int("campaign.parallel", 8, "runs at a time (they mostly wait)")
+	parallelFlag = flag.Int("campaign.parallel", 0, "runs at a time (they mostly wait; 0: 4 in the short mode, 10 in a long one)")
 	keepFlag     = flag.Bool("campaign.keep", false, "keep each run's folder (flashes, store) for a look after a replay")
 	outFlag      = flag.String("campaign.out", "", "also write the summary and the violations to this `file` (testdata/campaign.txt feeds README)")
 )
@@ -202,6 +202,14 @@ func TestCampaign(t *testing.T) {
 		}
 		for i := range int64(n) {
 			seeds = append(seeds, *firstFlag+i)
+		}
+	}
+	if *parallelFlag <= 0 {
+		// The short mode runs inside go test ./..., beside the e2e
+		// tests on the same two cores: it takes a smaller share.
+		*parallelFlag = 4
+		if len(seeds) > shortRuns {
+			*parallelFlag = 10
 		}
 	}
 	s := NewSummary()
