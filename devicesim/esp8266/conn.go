@@ -607,7 +607,14 @@ func (c *conn) logf(mode, msg string) {
 func (c *conn) dispatch(f rxFrame) error {
 	d := c.d
 	m := d.currentMode()
-	if (m == modeROM || m == modeStub) && len(f.data) >= 8 {
+	if (m == modeROM || m == modeStub) && !wellFormed(f) {
+		// Garbled bytes that happen to sit between two 0xC0 (a host at
+		// another baud rate) are no sign of a host that talks properly:
+		// they count as garbage for the bench user's power cycle.
+		c.dec.junk += len(f.data) + 2
+		c.watchJunk()
+	}
+	if (m == modeROM || m == modeStub) && wellFormed(f) {
 		c.goodFrame()
 		n := d.count(f.data[1])
 		ft := d.cfg.Faults
@@ -628,6 +635,12 @@ func (c *conn) dispatch(f rxFrame) error {
 		c.userSync(f)
 	}
 	return nil
+}
+
+// wellFormed reports whether a frame has the shape of a request:
+// direction 0 and a length field that matches its data.
+func wellFormed(f rxFrame) bool {
+	return len(f.data) >= 8 && f.data[0] == 0 && int(f.data[2])|int(f.data[3])<<8 == len(f.data)-8
 }
 
 // userSync: the application (or a crashed chip) ignores the protocol; a
