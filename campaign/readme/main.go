@@ -9,9 +9,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/mdblock"
 	"io"
 	"os"
 	"strings"
@@ -45,7 +45,7 @@ func main() {
 		fmt.Print(text)
 		return
 	}
-	if err := replace(*readme, text); err != nil {
+	if err := mdblock.Replace(*readme, beginMarker, endMarker, text); err != nil {
 		fatal(err)
 	}
 }
@@ -133,26 +133,4 @@ func render(r *result) string {
 		}
 	}
 	return b.String()
-}
-
-// replace puts text between the markers of file.
-func replace(file, text string) error {
-	old, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(old, []byte(beginMarker))
-	j := bytes.Index(old, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %q … %q markers", file, beginMarker, endMarker)
-	}
-	var out bytes.Buffer
-	out.Write(old[:i+len(beginMarker)])
-	out.WriteString("\n\n" + text + "\n")
-	out.Write(old[j:])
-	st, err := os.Stat(file)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(file, out.Bytes(), st.Mode().Perm())
 }

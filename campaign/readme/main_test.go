@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tuyaflash/tuyaflash/internal/mdblock"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ violation seed 7: re-run: something — replay: go test ./campaign -run Campaign
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := replace(file, text); err != nil {
+		if err := mdblock.Replace(file, beginMarker, endMarker, text); err != nil {
 			t.Fatal(err)
 		}
 	}

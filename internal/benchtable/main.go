@@ -9,9 +9,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/mdblock"
 	"io"
 	"os"
 	"strings"
@@ -51,7 +51,8 @@ func main() {
 		fmt.Print(table)
 		return
 	}
-	if err := replace(*readme, table); err != nil {
+	inner := strings.TrimSuffix(strings.TrimPrefix(table, beginMarker+"\n\n"), "\n"+endMarker+"\n")
+	if err := mdblock.Replace(*readme, beginMarker, endMarker, inner); err != nil {
 		fatal(err)
 	}
 }
@@ -255,21 +256,4 @@ func opLabel(op, rate string) string {
 		return op + " (115200)"
 	}
 	return op
-}
-
-// replace puts table between the markers of the Markdown file path.
-func replace(path, table string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(old, []byte(beginMarker))
-	j := bytes.Index(old, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no speed-table markers (%q … %q)", path, beginMarker, endMarker)
-	}
-	out := append([]byte(nil), old[:i]...)
-	out = append(out, table...)
-	out = append(out, old[j+len(endMarker)+1:]...)
-	return os.WriteFile(path, out, 0o644)
 }
