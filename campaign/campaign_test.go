@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/testbin"
 	"io"
 	"io/fs"
 	"net"
@@ -57,24 +58,14 @@ func TestMain(m *testing.M) {
 	if exe := os.Getenv(envWrap); exe != "" {
 		wrapMain(exe)
 	}
-	dir, err := os.MkdirTemp("", "tuyaflash-campaign-")
-	if err != nil {
+	var remove func()
+	var err error
+	if bin, remove, err = testbin.Build("tuyaflash-campaign-", "../cmd/tuyaflash"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "tuyaflash")
-	args := []string{"build", "-o", bin}
-	if os.Getenv("TUYAFLASH_E2E_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../cmd/tuyaflash")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -378,7 +369,7 @@ func storeEnv(store string) []string {
 type simProc struct {
 	cmd    *exec.Cmd
 	tty    string
-	out    *syncBuffer
+	out    *testbin.Buffer
 	stdin  io.WriteCloser
 	done   chan error
 	exited bool
@@ -388,24 +379,6 @@ type simProc struct {
 // into its firmware (the simulator's stdin command).
 func (s *simProc) boot() {
 	io.WriteString(s.stdin, "boot\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's two output pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // lineWatcher collects a process's output and calls onLine with every
@@ -495,7 +468,7 @@ func (b *bench) startSim(dir, chip, flash, save, addr string, faults []string) (
 		args = append(args, "--no-timing", "--release-after", "0")
 	}
 	cmd := exec.Command(bin, append(args, faults...)...)
-	out := &syncBuffer{}
+	out := &testbin.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/testbin"
 	"image/png"
 	"os"
 	"os/exec"
@@ -63,7 +64,7 @@ type browser struct {
 	// problems are the page's uncaught exceptions and console errors.
 	problems []string
 	done     chan struct{}
-	stderr   *syncBuffer
+	stderr   *testbin.Buffer
 	// width and height are the window's size.
 	width, height int
 }
@@ -105,7 +106,7 @@ func startBrowser(t *testing.T, width, height int) *browser {
 		"--disable-dev-shm-usage", "--mute-audio", "--hide-scrollbars",
 		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome}
-	b := &browser{t: t, cmd: cmd, w: ours, waiting: map[int]chan cdpMessage{}, done: make(chan struct{}), stderr: &syncBuffer{}, width: width, height: height}
+	b := &browser{t: t, cmd: cmd, w: ours, waiting: map[int]chan cdpMessage{}, done: make(chan struct{}), stderr: &testbin.Buffer{}, width: width, height: height}
 	cmd.Stdout, cmd.Stderr = b.stderr, b.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

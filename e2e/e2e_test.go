@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tuyaflash/tuyaflash/internal/testbin"
 	"github.com/tuyaflash/tuyaflash/internal/testshared"
 	"net/http"
 	"net/http/httptest"
@@ -28,21 +29,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tuyaflash-e2e-")
-	if err != nil {
+	var remove func()
+	var err error
+	// CI runs the end-to-end tests once more against a -race build.
+	if bin, remove, err = testbin.Build("tuyaflash-e2e-", "../cmd/tuyaflash"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "tuyaflash")
-	args := []string{"build", "-o", bin}
-	if os.Getenv("TUYAFLASH_E2E_RACE") == "1" {
-		// CI runs the end-to-end tests once more against a -race build.
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../cmd/tuyaflash")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tuyaflash:", err)
 		os.Exit(1)
 	}
 	// Most end-to-end scenarios wait: on the simulated user, the
@@ -53,7 +44,7 @@ func TestMain(m *testing.M) {
 		flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -70,7 +61,7 @@ func sharedDumps(t *testing.T) string { return testshared.Dir(t, "testdata", "bk
 type sim struct {
 	cmd    *exec.Cmd
 	tty    string
-	out    *bytes.Buffer
+	out    *testbin.Buffer
 	done   chan error
 	exited bool
 }
@@ -96,7 +87,7 @@ func startPacedSim(t *testing.T, args ...string) *sim {
 	tty := filepath.Join(t.TempDir(), "tty")
 	full := append([]string{"sim", "--link", tty, "--auto-reset", "30ms"}, args...)
 	cmd := exec.Command(bin, full...)
-	out := &bytes.Buffer{}
+	out := &testbin.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
