@@ -40,6 +40,11 @@ func startServe(t *testing.T, store string, args ...string) *server {
 	t.Helper()
 	p := start(t, store, append([]string{"serve", "--addr", "127.0.0.1:0", "--no-open"}, args...)...)
 	p.waitUntil(t, "the address", func() bool { return urlLine.MatchString(p.stdout.String()) && tokenLine.MatchString(p.stderr.String()) })
+	t.Cleanup(func() {
+		if t.Failed() { // what the server said, for the failure's reader
+			t.Logf("tuyaflash serve's stderr:\n%s", p.stderr.String())
+		}
+	})
 	return &server{p: p, url: urlLine.FindStringSubmatch(p.stdout.String())[1], token: tokenLine.FindStringSubmatch(p.stderr.String())[1]}
 }
 

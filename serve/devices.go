@@ -80,12 +80,15 @@ func (s *Server) loadDevices() *DevicesView {
 // deviceWatch looks at the inventory file and sends the devices to the
 // page whenever it changed (a job here, or a command in a terminal).
 type deviceWatch struct {
-	s     *Server
-	mu    sync.Mutex
-	stamp string
-	last  *DevicesView
-	pokeC chan struct{}
-	once  sync.Once
+	s *Server
+	// checking makes the checks one at a time, so that an inventory read
+	// earlier never replaces (or goes out after) one read later.
+	checking sync.Mutex
+	mu       sync.Mutex
+	stamp    string
+	last     *DevicesView
+	pokeC    chan struct{}
+	once     sync.Once
 }
 
 func (d *deviceWatch) pokes() chan struct{} {
@@ -121,6 +124,8 @@ func (d *deviceWatch) current() *DevicesView {
 
 // check reads the inventory again when its file changed and sends it.
 func (d *deviceWatch) check() {
+	d.checking.Lock()
+	defer d.checking.Unlock()
 	stamp := d.fileStamp()
 	d.mu.Lock()
 	if stamp == d.stamp && d.last != nil {

@@ -81,12 +81,17 @@ func (h *hub) close() {
 // publish sends an event to every stream; a stream too far behind is
 // closed.
 func (h *hub) publish(event string, v any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.publishLocked(event, v)
+}
+
+// publishLocked is publish with h.mu held.
+func (h *hub) publishLocked(event string, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		data = []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	for s := range h.subs {
 		select {
 		case s.ch <- message{event, data}:
@@ -100,8 +105,14 @@ func (h *hub) publish(event string, v any) {
 // publishJob sends a job's state: at once when it was not sent within the
 // throttle interval, else once the interval has passed (with the state it
 // has then). A job that ended is always sent at once.
+//
+// Updates come from several goroutines (the job's, a throttle timer, a
+// Stop): the view is taken and queued under one lock, so that the streams
+// get a job's states in the order they happened — an update taken before
+// the job ended never follows its end.
 func (h *hub) publishJob(j *job) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	now := time.Now()
 	wait := h.throttle - now.Sub(h.last[j])
 	if j.running() && wait > 0 {
@@ -114,15 +125,13 @@ func (h *hub) publishJob(j *job) {
 				h.publishJob(j)
 			})
 		}
-		h.mu.Unlock()
 		return
 	}
 	h.last[j] = now
 	if !j.running() {
 		delete(h.last, j)
 	}
-	h.mu.Unlock()
-	h.publish("job", j.view())
+	h.publishLocked("job", j.view())
 }
 
 // events is GET /api/events: a stream of server-sent events. It starts

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -164,4 +165,49 @@ func TestSlowPageIsDropped(t *testing.T) {
 		t.Errorf("%d events before the stream closed", n)
 	}
 	h.unsubscribe(sub) // no double close
+}
+
+// TestEndIsTheLastEvent: a job's updates can be sent from several
+// goroutines at once (the job's own, a throttle timer, a Stop); the page
+// keeps the last event it gets, so an update computed before the job ended
+// must never go out after the end (the page would show a finished job as
+// running for good).
+func TestEndIsTheLastEvent(t *testing.T) {
+	for i := range 300 {
+		h := newHub(0)
+		sub := h.subscribe()
+		j := newJob(KindDetect, h.publishJob)
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		wg.Add(1)
+		go func() { // a timer's turn, again and again (fewer than the stream holds)
+			defer wg.Done()
+			for range subBuffer / 2 {
+				select {
+				case <-stop:
+					return
+				default:
+					h.publishJob(j)
+				}
+			}
+		}()
+		for k := range 20 {
+			j.Observe(migrate.Event{Kind: migrate.KindProgress, Op: "read", Done: int64(k + 1), Total: 20})
+		}
+		j.finish(okDoc(KindDetect))
+		close(stop)
+		wg.Wait()
+		var last JobView
+		for len(sub.ch) > 0 {
+			m := <-sub.ch
+			last = JobView{}
+			if err := json.Unmarshal(m.data, &last); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if last.State != StateDone {
+			t.Fatalf("run %d: the page's last event says %q, the job is %q", i, last.State, j.view().State)
+		}
+		h.unsubscribe(sub)
+	}
 }

@@ -50,10 +50,13 @@ type PortsView struct {
 // portWatch polls the system's port list, so that the page sees adapters
 // as they are plugged and unplugged.
 type portWatch struct {
-	s    *Server
-	mu   sync.Mutex
-	last *PortsView
-	json []byte
+	s *Server
+	// updating makes the updates one at a time, so that a list read
+	// earlier never replaces (or goes out after) one read later.
+	updating sync.Mutex
+	mu       sync.Mutex
+	last     *PortsView
+	json     []byte
 }
 
 // list reads the ports now.
@@ -149,6 +152,8 @@ func (p *portWatch) current() *PortsView {
 
 // update reads the list and sends it to the page when it changed.
 func (p *portWatch) update() {
+	p.updating.Lock()
+	defer p.updating.Unlock()
 	v := p.list()
 	b, _ := json.Marshal(v)
 	p.mu.Lock()

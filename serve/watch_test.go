@@ -3,9 +3,13 @@ package serve
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tuyaflash/tuyaflash/transport"
 )
@@ -48,6 +52,47 @@ func TestAdaptersComeAndGo(t *testing.T) {
 	listErr = errors.New("no /sys")
 	if v := next(); v == nil || !strings.Contains(v.Error, "no /sys") || len(v.Ports) != 1 {
 		t.Fatalf("list failed: %+v", v)
+	}
+}
+
+// TestPortsNeverGoBack: the list is read again from several goroutines at
+// once (the poller, a device started over on the page); a list read
+// earlier must not replace, or go out after, one read later — the page
+// would show an adapter unplugged long ago until the next change.
+func TestPortsNeverGoBack(t *testing.T) {
+	var gen atomic.Int64
+	ts := newTestServer(t, func(c *Config) {
+		c.ExtraPorts = nil
+		c.ListPorts = func() ([]transport.PortInfo, error) {
+			g := gen.Load()
+			time.Sleep(time.Duration(g%3) * 100 * time.Microsecond) // listing takes a while
+			return []transport.PortInfo{{Name: fmt.Sprintf("/dev/ttyUSB%d", g), USB: true}}, nil
+		}
+	})
+	ts.ports.current()
+	sub := ts.hub.subscribe()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 30 {
+				gen.Add(1)
+				ts.ports.update()
+			}
+		}()
+	}
+	wg.Wait()
+	want := fmt.Sprintf("/dev/ttyUSB%d", gen.Load())
+	var last *PortsView
+	for len(sub.ch) > 0 {
+		last = decodeBytes[PortsView](t, (<-sub.ch).data)
+	}
+	if last == nil || len(last.Ports) == 0 || last.Ports[0].Name != want {
+		t.Errorf("the page's last list: %+v; the adapter now is %s", last, want)
+	}
+	if cur := ts.ports.current(); len(cur.Ports) == 0 || cur.Ports[0].Name != want {
+		t.Errorf("the server's list: %+v; the adapter now is %s", cur, want)
 	}
 }
 
