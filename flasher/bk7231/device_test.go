@@ -3,9 +3,11 @@ package bk7231
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -320,33 +322,75 @@ func TestNoLink(t *testing.T) {
 	})
 }
 
+// baudWatch records each SetBaudRate frame (short command 0x0F:
+// 01 E0 FC 06 0F baud:u32le delay:u8, reference §3) that leaves the host:
+// the rate it asks for and the host's line rate it went out at.
+type baudWatch struct {
+	transport.Port
+	asked, sentAt []int
+}
+
+func (w *baudWatch) Write(p []byte) (int, error) {
+	if i := bytes.Index(p, []byte{0x01, 0xE0, 0xFC, 0x06, 0x0F}); i >= 0 && len(p) >= i+9 {
+		w.asked = append(w.asked, int(binary.LittleEndian.Uint32(p[i+5:])))
+		w.sentAt = append(w.sentAt, w.Port.BaudRate())
+	}
+	return w.Port.Write(p)
+}
+
 // TestBaudFallbackToTheLinkRate: behind a CH340 whose wiring garbles
 // everything above 200000 baud only 115200 works, and the negotiation
-// ends there. Every step down now goes back to the link's rate first, so
-// no SetBaudRate goes out at a rate that garbles it: on a pseudo-terminal
-// the fault campaign saw the step to 230400 sent at 460800 come back
-// garbled, the chip lost and "no transfer rate works" (campaign seed 16 at
-// commit 'campaign: the summary counts…'); this in-memory link does not
-// reproduce that timing, so this test guards the outcome only.
+// ends there — and every step down goes back to the link's rate first,
+// so that no SetBaudRate goes out at a rate that garbles it (on a
+// pseudo-terminal the fault campaign saw the step to 230400, sent at
+// 460800, come back garbled and the chip lost: campaign seed 16). The
+// wire is watched: the rate each SetBaudRate left the host at.
 func TestBaudFallbackToTheLinkRate(t *testing.T) {
 	ch340, err := transport.ParseAdapter("ch340")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const garblesAbove = 200000
 	synctest.Test(t, func(t *testing.T) {
-		r, err := newRig(t, bksim.Config{Chip: bksim.BK7231N}, transport.LinkOptions{Paced: true, Adapter: ch340, MaxBaud: 200000}, Options{Baud: 921600})
-		defer r.stop()
+		sim, err := bksim.New(bksim.Config{Chip: bksim.BK7231N, AutoReset: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := r.dev.Info().Baud; got != LinkBaud {
-			t.Fatalf("baud %d, want %d", got, LinkBaud)
-		}
-		var buf bytes.Buffer
-		if err := r.dev.Read(context.Background(), 0, 0x10000, &buf, nil); err != nil {
+		host, devEnd := transport.Pipe(transport.LinkOptions{Paced: true, Adapter: ch340, MaxBaud: garblesAbove})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { sim.Serve(ctx, devEnd); close(done) }()
+		defer func() { cancel(); host.Close(); <-done }()
+		w := &baudWatch{Port: host}
+		dev, err := Connect(context.Background(), w, Options{Baud: 921600, LinkTimeout: 5 * time.Second})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(buf.Bytes(), r.sim.Flash()[:0x10000]) {
+		if got := dev.Info().Baud; got != LinkBaud {
+			t.Fatalf("baud %d, want %d", got, LinkBaud)
+		}
+		// 921600, 460800 and 230400 were each asked for, and each at
+		// 115200, where the chip listens. (Going back to 115200 from a
+		// rate the chip took is asked at that rate: nothing else reaches
+		// it.)
+		var up []int
+		for i, b := range w.asked {
+			if b <= LinkBaud {
+				continue
+			}
+			up = append(up, b)
+			if w.sentAt[i] > garblesAbove {
+				t.Errorf("the step to %d baud went out at %d baud, a rate this link garbles (asked %v at %v)", b, w.sentAt[i], w.asked, w.sentAt)
+			}
+		}
+		if want := []int{921600, 460800, 230400}; !slices.Equal(up, want) {
+			t.Errorf("rates asked for %v, want %v", up, want)
+		}
+		var buf bytes.Buffer
+		if err := dev.Read(context.Background(), 0, 0x10000, &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), sim.Flash()[:0x10000]) {
 			t.Fatal("read at the fallback rate differs")
 		}
 	})
