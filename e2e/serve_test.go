@@ -125,7 +125,10 @@ func TestServeInBrowser(t *testing.T) {
 	needBrowser(t)
 	t.Parallel()
 	store := t.TempDir()
-	slow := startSim(t, "--chip", "bk7231n", "--timing", "--mac", "D8:1F:12:00:00:42")
+	// Paced at the wire's speed: a backup there takes about 30 s, long
+	// enough to stop it halfway on a loaded machine (unpaced, it ended
+	// in 10 s before the test's stop click: CI).
+	slow := startPacedSim(t, "--chip", "bk7231n", "--timing", "--mac", "D8:1F:12:00:00:42")
 	silent, err := transport.OpenPTY(115200)
 	if err != nil {
 		t.Skip(err)
@@ -422,7 +425,7 @@ func TestServeExposedInBrowser(t *testing.T) {
 // adapter, a terminal cannot take it.
 func TestServeCtrlC(t *testing.T) {
 	store := t.TempDir()
-	slow := startSim(t, "--chip", "bk7231n", "--timing")
+	slow := startPacedSim(t, "--chip", "bk7231n", "--timing") // a backup of 30 s, to interrupt
 	srv := startServe(t, store, "--port", slow.tty)
 	var job struct{ ID string }
 	if code := srv.api(t, "POST", "/api/jobs", map[string]any{"kind": "backup", "port": slow.tty}, &job); code != http.StatusAccepted {

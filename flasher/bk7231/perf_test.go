@@ -53,7 +53,7 @@ type bkPerfCase struct {
 	flash func() []byte // initial flash; nil: the simulator's default
 	// run performs the command on a connected device and fills in Data,
 	// Wire, Busy and LimitWithLinkUp; it checks the outcome.
-	run func(t *testing.T, ctx context.Context, d *Device, sim *bksim.Device) perf.Result
+	run func(t testing.TB, ctx context.Context, d *Device, sim *bksim.Device) perf.Result
 }
 
 // appImage is a 1 MiB OpenBeken-sized application of incompressible bytes.
@@ -70,7 +70,7 @@ const appAddr = 0x11000
 
 func bkPerfCases() []bkPerfCase {
 	backup := func(chip bksim.Chip) bkPerfCase {
-		return bkPerfCase{chip: chip, op: "backup-2MiB", run: func(t *testing.T, ctx context.Context, d *Device, sim *bksim.Device) perf.Result {
+		return bkPerfCase{chip: chip, op: "backup-2MiB", run: func(t testing.TB, ctx context.Context, d *Device, sim *bksim.Device) perf.Result {
 			size := d.FlashSize()
 			h := sha256.New()
 			if err := d.Read(ctx, 0, size, h, nil); err != nil {
@@ -83,7 +83,7 @@ func bkPerfCases() []bkPerfCase {
 		}}
 	}
 	write := func(chip bksim.Chip, op string, addr uint32, data []byte, identical bool) bkPerfCase {
-		c := bkPerfCase{chip: chip, op: op, run: func(t *testing.T, ctx context.Context, d *Device, sim *bksim.Device) perf.Result {
+		c := bkPerfCase{chip: chip, op: op, run: func(t testing.TB, ctx context.Context, d *Device, sim *bksim.Device) perf.Result {
 			res, err := d.Write(ctx, addr, data, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -137,6 +137,19 @@ var perfCI = map[string]bool{
 // runs the CI rows and compares them with testdata/perf.txt; -perf.all
 // runs every row (go test -v -run TestPerf -perf.all ./flasher/bk7231).
 func TestPerf(t *testing.T) {
+	perf.Suite(t, "testdata/perf.txt", bkPerfRows())
+}
+
+// BenchmarkPerf runs the same rows as benchmarks, in real time (the CI
+// rows unless -bench names others or -perf.all is given; see perf.Bench):
+//
+//	go test -run '^$' -bench 'Perf/bk7231n/backup-2MiB/ch340/921600' -benchtime 1x ./flasher/bk7231
+func BenchmarkPerf(b *testing.B) {
+	perf.Bench(b, bkPerfRows())
+}
+
+// bkPerfRows are the BK7231 rows of the speed suite.
+func bkPerfRows() []perf.Row {
 	var rows []perf.Row
 	for _, c := range bkPerfCases() {
 		for _, a := range perf.Adapters {
@@ -146,13 +159,13 @@ func TestPerf(t *testing.T) {
 					rate = "max"
 				}
 				name := fmt.Sprintf("%s/%s/%s/%s", chipName(c.chip), c.op, a, rate)
-				rows = append(rows, perf.Row{Name: name, CI: perfCI[name], Run: func(t *testing.T) perf.Result {
+				rows = append(rows, perf.Row{Name: name, CI: perfCI[name], Run: func(t testing.TB) perf.Result {
 					return bkPerfRun(t, c, a, baud)
 				}})
 			}
 		}
 	}
-	perf.Suite(t, "testdata/perf.txt", rows)
+	return rows
 }
 
 func chipName(c bksim.Chip) string {
@@ -167,7 +180,7 @@ func chipName(c bksim.Chip) string {
 // it returns; the simulated user power-cycles the module the moment
 // tuyaflash asks (the user's own delay is not counted, what tuyaflash does
 // before it asks is).
-func bkPerfRun(t *testing.T, c bkPerfCase, a perf.Adapter, baud int) perf.Result {
+func bkPerfRun(t testing.TB, c bkPerfCase, a perf.Adapter, baud int) perf.Result {
 	cfg := bksim.Config{Chip: c.chip, Timing: true}
 	if c.flash != nil {
 		cfg.Flash = c.flash()

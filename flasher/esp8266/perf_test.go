@@ -104,7 +104,7 @@ type espPerfCase struct {
 	// esptool runs the row as esptool does it: its stub's size and
 	// behaviour (the simulator's StubEsptool model) and esptoolWrite.
 	esptool bool
-	run     func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result
+	run     func(t testing.TB, ctx context.Context, d *Device, sim *espsim.Device) perf.Result
 }
 
 // esptoolWrite is esptool's write_flash of img at 0 through its stub, as a
@@ -157,7 +157,7 @@ func esptoolStub() *Stub { return simStub() }
 func espPerfCases() []espPerfCase {
 	read := func(size int) espPerfCase {
 		return espPerfCase{op: fmt.Sprintf("stub-read-%dMiB", size>>20), flashSize: size,
-			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+			run: func(t testing.TB, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
 				h := sha256.New()
 				if err := d.Read(ctx, 0, uint32(size), h, nil); err != nil {
 					t.Fatal(err)
@@ -168,14 +168,14 @@ func espPerfCases() []espPerfCase {
 				return perf.Result{Data: int64(size), Wire: int64(size)}
 			}}
 	}
-	written := func(t *testing.T, sim *espsim.Device, img []byte) {
+	written := func(t testing.TB, sim *espsim.Device, img []byte) {
 		if !bytes.Equal(sim.Flash()[:len(img)], img) {
 			t.Fatal("the flash does not hold the image")
 		}
 	}
 	return []espPerfCase{
 		{op: "rom-write-600KB", flashSize: 1 << 20, rom: true,
-			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+			run: func(t testing.TB, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
 				img := perfImage()
 				if _, err := d.Write(ctx, 0, img, nil); err != nil {
 					t.Fatal(err)
@@ -189,7 +189,7 @@ func espPerfCases() []espPerfCase {
 		read(1 << 20),
 		read(4 << 20),
 		{op: "esptool-write-compressed-600KB", flashSize: 1 << 20, esptool: true,
-			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+			run: func(t testing.TB, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
 				img := perfImage()
 				if err := esptoolWrite(ctx, d, img); err != nil {
 					t.Fatal(err)
@@ -198,7 +198,7 @@ func espPerfCases() []espPerfCase {
 				return compressedLimit(len(img), d.Info().Baud)
 			}},
 		{op: "write-compressed-600KB", flashSize: 1 << 20,
-			run: func(t *testing.T, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
+			run: func(t testing.TB, ctx context.Context, d *Device, sim *espsim.Device) perf.Result {
 				img := perfImage()
 				res, err := d.Write(ctx, 0, img, nil)
 				if err != nil {
@@ -227,6 +227,19 @@ var espPerfCI = map[string]bool{
 // -perf.all runs every row (go test -v -run TestPerf -perf.all
 // ./flasher/esp8266).
 func TestPerf(t *testing.T) {
+	perf.Suite(t, "testdata/perf.txt", espPerfRows())
+}
+
+// BenchmarkPerf runs the same rows as benchmarks, in real time (the CI
+// rows unless -bench names others or -perf.all is given; see perf.Bench):
+//
+//	go test -run '^$' -bench 'Perf/esp8266/stub-read-1MiB/ch340/921600' -benchtime 1x ./flasher/esp8266
+func BenchmarkPerf(b *testing.B) {
+	perf.Bench(b, espPerfRows())
+}
+
+// espPerfRows are the ESP8266 rows of the speed suite.
+func espPerfRows() []perf.Row {
 	perfImageZ()
 	var rows []perf.Row
 	for _, c := range espPerfCases() {
@@ -236,20 +249,20 @@ func TestPerf(t *testing.T) {
 					continue // the ROM loader stays at 115200
 				}
 				name := fmt.Sprintf("esp8266/%s/%s/%d", c.op, a, baud)
-				rows = append(rows, perf.Row{Name: name, CI: espPerfCI[name], Run: func(t *testing.T) perf.Result {
+				rows = append(rows, perf.Row{Name: name, CI: espPerfCI[name], Run: func(t testing.TB) perf.Result {
 					return espPerfRun(t, c, a, baud)
 				}})
 			}
 		}
 	}
-	perf.Suite(t, "testdata/perf.txt", rows)
+	return rows
 }
 
 // espPerfRun runs one command against a simulated module whose user holds
 // GPIO0 low and power-cycles it the moment tuyaflash asks (the user's own
 // delay is not counted): the wall time runs from the start of the command
 // to its end, sync, identification, stub upload and baud change included.
-func espPerfRun(t *testing.T, c espPerfCase, a perf.Adapter, baud int) perf.Result {
+func espPerfRun(t testing.TB, c espPerfCase, a perf.Adapter, baud int) perf.Result {
 	flash := espsim.DefaultFlash(espsim.ESP8266, c.flashSize)
 	cfg := espsim.Config{Chip: espsim.ESP8266, Flash: flash, Timing: true}
 	if c.esptool {

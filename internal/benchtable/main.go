@@ -234,8 +234,8 @@ func render(set *results) string {
 	}
 
 	if len(set.real) > 0 {
-		b.WriteString("\nThe model against real time (the same rows run with `-perf.realtime`):\n\n")
-		b.WriteString("| row | model | real time | difference |\n|---|---|---|---|\n")
+		b.WriteString("\nThe model against real time (the same rows as benchmarks, `go test -bench`, on the wall clock):\n\n")
+		b.WriteString("| row | model | real time | difference | share of the limit in real time |\n|---|---|---|---|---|\n")
 		for _, name := range set.order {
 			rp, ok := set.real[name]
 			if !ok {
@@ -243,7 +243,7 @@ func render(set *results) string {
 			}
 			m := set.model[name]
 			d := 100 * (rp.Wall().Seconds() - m.Wall().Seconds()) / m.Wall().Seconds()
-			fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %+.1f %% |\n", name, m.Wall().Seconds(), rp.Wall().Seconds(), d)
+			fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %+.1f %% | %.1f %% |\n", name, m.Wall().Seconds(), rp.Wall().Seconds(), d, rp.Metrics["%limit"])
 		}
 	}
 	b.WriteString("\n" + endMarker + "\n")

@@ -101,9 +101,36 @@ func (r Result) Line() string {
 	if r.Clock == "real" {
 		name += "/realtime"
 	}
-	return fmt.Sprintf("%s%s 1 %d ns/op %.1f %%limit %.2f limit-s %.2f linkup-s %.1f kB/s %.1f cpu-ms/MiB %d data-B %d wire-B %d baud %.3f busy-s",
-		benchPrefix, name, r.Wall.Nanoseconds(), r.Share(), r.Limit().Seconds(), r.LinkUp.Seconds(),
-		r.Rate(), r.CPUPerMiB(), r.Data, r.Wire, r.Baud, r.Busy.Seconds())
+	var b strings.Builder
+	b.WriteString(benchPrefix + name + " 1")
+	for _, m := range r.metrics() {
+		fmt.Fprintf(&b, " %s %s", strconv.FormatFloat(m.v, 'f', m.prec, 64), m.unit)
+	}
+	return b.String()
+}
+
+// metric is one value of a result line, with its unit and the decimals it
+// is written with.
+type metric struct {
+	v    float64
+	unit string
+	prec int
+}
+
+// metrics are r's values in the order of a result line (ns/op first).
+func (r Result) metrics() []metric {
+	return []metric{
+		{float64(r.Wall.Nanoseconds()), "ns/op", 0},
+		{r.Share(), "%limit", 1},
+		{r.Limit().Seconds(), "limit-s", 2},
+		{r.LinkUp.Seconds(), "linkup-s", 2},
+		{r.Rate(), "kB/s", 1},
+		{r.CPUPerMiB(), "cpu-ms/MiB", 1},
+		{float64(r.Data), "data-B", 0},
+		{float64(r.Wire), "wire-B", 0},
+		{float64(r.Baud), "baud", 0},
+		{r.Busy.Seconds(), "busy-s", 3},
+	}
 }
 
 // Parsed is a result line read back: the row's name and its metrics by

@@ -25,6 +25,12 @@ func TestLineRoundTrip(t *testing.T) {
 			t.Errorf("metrics %v", p.Metrics)
 		}
 	}
+	// As go test -bench prints Bench's rows: tabs, padding, the
+	// metrics in its own order.
+	bench := "BenchmarkPerf/bk7231n/rewrite-identical-1MiB/ch340/2000000/realtime-2         \t       1\t3441379073 ns/op\t        98.58 %limit\t   2000000 baud\t         2.621 busy-s\t         0.7712 linkup-s"
+	if p, ok := ParseLine(bench); !ok || !p.Real || p.Name != "bk7231n/rewrite-identical-1MiB/ch340/2000000" || p.Wall() != 3441379073 || p.Metrics["%limit"] != 98.58 || p.Metrics["baud"] != 2000000 {
+		t.Errorf("a go test -bench line: %+v %v", p, ok)
+	}
 	if _, ok := ParseLine("BenchmarkPerf/x-2 1 100 ns/op 5"); ok {
 		t.Error("odd field count accepted")
 	}

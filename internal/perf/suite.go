@@ -12,12 +12,12 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 var (
-	flagAll    = flag.Bool("perf.all", false, "speed suite: run every row (minutes), not only the CI rows")
+	flagAll    = flag.Bool("perf.all", false, "speed suite: run every row (minutes; hours as benchmarks), not only the CI rows")
 	flagRun    = flag.String("perf.run", "", "speed suite: run only the rows whose name matches this regular expression")
-	flagReal   = flag.Bool("perf.realtime", false, "speed suite: run each selected row a second time in real time, to confirm the model")
 	flagUpdate = flag.Bool("perf.update", false, "speed suite: record this run's CI-row results in the package's recorded file")
 )
 
@@ -36,9 +36,9 @@ type Row struct {
 	// Run runs the whole command once and returns what it measured
 	// (everything but Name and Clock, which the suite fills in; CPU
 	// too when Run leaves it 0: then the row's setup counts). It
-	// runs inside a synctest bubble, or in real time with
-	// -perf.realtime, and must leave no goroutine behind.
-	Run func(t *testing.T) Result
+	// runs inside a synctest bubble (Suite), or in real time as a
+	// benchmark (Bench), and must leave no goroutine behind.
+	Run func(t testing.TB) Result
 }
 
 // Suite runs the selected rows, prints each result as a benchmark line on
@@ -68,7 +68,7 @@ func Suite(t *testing.T, recorded string, rows []Row) {
 			continue
 		}
 		t.Run(row.Name, func(t *testing.T) {
-			res := runRow(t, row, false)
+			res := runRow(t, row)
 			if t.Failed() {
 				return
 			}
@@ -85,12 +85,6 @@ func Suite(t *testing.T, recorded string, rows []Row) {
 			} else if row.CI && !*flagUpdate {
 				t.Errorf("%s has no recorded value in %s: run go test -run TestPerf -perf.update and commit the file", row.Name, recorded)
 			}
-			if *flagReal {
-				real := runRow(t, row, true)
-				fmt.Println(real.Line())
-				t.Logf("real time: %.2f s, model %.2f s (%+.1f %%)", real.Wall.Seconds(), res.Wall.Seconds(),
-					100*(real.Wall.Seconds()-res.Wall.Seconds())/res.Wall.Seconds())
-			}
 		})
 	}
 	if *flagUpdate && !t.Failed() && len(lines) > 0 {
@@ -100,22 +94,81 @@ func Suite(t *testing.T, recorded string, rows []Row) {
 	}
 }
 
-// runRow runs one row in a bubble (or in real time) and measures its CPU.
-func runRow(t *testing.T, row Row, realtime bool) Result {
+// runRow runs one row in a bubble (the modelled clock) and measures its
+// CPU.
+func runRow(t *testing.T, row Row) Result {
 	var res Result
 	cpu := CPUTime()
-	if realtime {
-		res = row.Run(t)
-		res.Clock = "real"
-	} else {
-		synctest.Test(t, func(t *testing.T) { res = row.Run(t) })
-		res.Clock = "model"
-	}
+	synctest.Test(t, func(t *testing.T) { res = row.Run(t) })
+	res.Clock = "model"
 	if res.CPU == 0 {
 		res.CPU = CPUTime() - cpu
 	}
 	res.Name = row.Name
 	return res
+}
+
+// Bench runs rows as benchmarks (go test -bench), in real time: the same
+// command, simulator and paced link as Suite's rows, on the wall clock.
+// Each row is a sub-benchmark named after it plus "/realtime"; each
+// iteration runs the whole command once, and the row reports, besides
+// ns/op (the command's mean wall time, link-up included, without the
+// simulator's setup), the suite's metrics: %limit (the share of the
+// physical limit), limit-s, linkup-s, kB/s, cpu-ms/MiB, data-B, wire-B,
+// baud and busy-s — the lines internal/benchtable reads.
+//
+// A row takes as long as the command does (a 2 MiB backup at 921600 about
+// 30 s), so Bench runs the CI rows unless -bench names rows (a pattern
+// with a "/"), -perf.run selects some, or -perf.all asks for every row.
+func Bench(b *testing.B, rows []Row) {
+	var sel *regexp.Regexp
+	if *flagRun != "" {
+		var err error
+		if sel, err = regexp.Compile(*flagRun); err != nil {
+			b.Fatalf("-perf.run: %v", err)
+		}
+	}
+	named := false
+	if f := flag.Lookup("test.bench"); f != nil {
+		named = strings.Contains(f.Value.String(), "/")
+	}
+	for _, row := range rows {
+		switch {
+		case sel != nil:
+			if !sel.MatchString(row.Name) {
+				continue
+			}
+		case !*flagAll && !named && !row.CI:
+			continue
+		}
+		b.Run(row.Name+"/realtime", func(b *testing.B) {
+			var sum Result
+			n := 0
+			for b.Loop() {
+				cpu := CPUTime()
+				res := row.Run(b)
+				if res.CPU == 0 {
+					res.CPU = CPUTime() - cpu
+				}
+				n++
+				sum.Wall += res.Wall
+				sum.LinkUp += res.LinkUp
+				sum.CPU += res.CPU
+				sum.Busy, sum.Data, sum.Wire, sum.Baud, sum.LimitWithLinkUp = res.Busy, res.Data, res.Wire, res.Baud, res.LimitWithLinkUp
+			}
+			if n == 0 || b.Failed() {
+				return
+			}
+			mean := sum
+			mean.Wall /= time.Duration(n)
+			mean.LinkUp /= time.Duration(n)
+			mean.CPU /= time.Duration(n)
+			mean.Name, mean.Clock = row.Name, "real"
+			for _, m := range mean.metrics() {
+				b.ReportMetric(m.v, m.unit)
+			}
+		})
+	}
 }
 
 // ReadRecorded reads a file of benchmark lines into results by row name
