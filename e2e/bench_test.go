@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,13 +39,37 @@ import (
 // port: 8N1 at baud, short read timeouts.
 func rawPort(t *testing.T, tty string, baud int) serial.Port {
 	t.Helper()
+	// go.bug.st/serial opens without O_CLOEXEC: the tests running beside
+	// this one would pass the port on to every tuyaflash they start.
+	syscall.ForkLock.RLock()
 	p, err := serial.Open(tty, &serial.Mode{BaudRate: baud})
+	if err == nil {
+		keepFromChildren(tty)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.SetReadTimeout(20 * time.Millisecond)
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// keepFromChildren sets FD_CLOEXEC on this process's descriptors of the
+// device behind path.
+func keepFromChildren(path string) {
+	var want syscall.Stat_t
+	if syscall.Stat(path, &want) != nil {
+		return
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		var st syscall.Stat_t
+		if err == nil && syscall.Fstat(fd, &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // readUntil reads from p until want has arrived (returns the bytes read)

@@ -2,7 +2,11 @@
 
 package transport
 
-import "os"
+import (
+	"os"
+
+	"go.bug.st/serial"
+)
 
 // osHold is empty where there is nothing to lock: Windows opens serial
 // ports exclusively by themselves.
@@ -25,4 +29,9 @@ func LockFile(path, name string) (unlock func(), err error) {
 		return nil, &OpenError{Name: name, Err: err}
 	}
 	return func() { f.Close() }, nil
+}
+
+// openPort opens the port with go.bug.st/serial.
+func (h *osHold) openPort(name string, mode *serial.Mode) (serial.Port, error) {
+	return serial.Open(name, mode)
 }

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
 )
 
@@ -166,13 +168,20 @@ func (h *osHold) release() {
 	}
 }
 
-// busy is the error for a port held by someone: the lock file's process,
-// else a process with the device open (Linux /proc), else unknown.
+// busy is the error for a port held by someone: the flock's holder (the
+// kernel's lock table: another tuyaflash), else the lock file's process if
+// it has the device open, else a process with the device open (Linux
+// /proc), else unknown.
 func busy(name, dev string) error {
-	pid := 0
+	pid := flockHolder(dev)
 	for _, dir := range lockDirs {
-		if pid = lockHolder(filepath.Join(dir, lockName(dev))); pid != 0 {
+		if pid != 0 {
 			break
+		}
+		// A lock left by a killed process may carry a PID the system
+		// has given to another program since.
+		if p := lockHolder(filepath.Join(dir, lockName(dev))); p != 0 && !lacksDevice(p, dev) {
+			pid = p
 		}
 	}
 	if pid == 0 {
@@ -225,4 +234,46 @@ func LockFile(path, name string) (unlock func(), err error) {
 		_ = unix.Ftruncate(fd, 0)
 		unix.Close(fd)
 	}, nil
+}
+
+// openPort opens the port with go.bug.st/serial and makes its descriptor
+// close-on-exec: go.bug.st/serial opens without O_CLOEXEC, and a program
+// started meanwhile or later (a browser opened by tuyaflash serve) would
+// keep the adapter open for as long as it runs. syscall.ForkLock keeps
+// every fork of this process out until the flag is set.
+func (h *osHold) openPort(name string, mode *serial.Mode) (serial.Port, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	p, err := serial.Open(name, mode)
+	if err == nil {
+		closeOnExec(h.dev)
+	}
+	return p, err
+}
+
+// closeOnExec sets FD_CLOEXEC on every descriptor of this process that is
+// the device dev (the same device number and inode).
+func closeOnExec(dev string) {
+	var want unix.Stat_t
+	if err := unix.Stat(dev, &want); err != nil {
+		return
+	}
+	dir := "/proc/self/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		dir = "/dev/fd"
+		if ents, err = os.ReadDir(dir); err != nil {
+			return
+		}
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
+			unix.CloseOnExec(fd)
+		}
+	}
 }

@@ -97,7 +97,10 @@ func pollable(f *os.File) (*os.File, error) {
 	}
 	var nfd int
 	var derr error
-	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.Dup(int(fd)) }); err != nil {
+	// F_DUPFD_CLOEXEC: the copy is close-on-exec from the start. (A dup
+	// followed by FD_CLOEXEC leaves a moment in which a process started
+	// by another goroutine inherits the master and keeps the pty alive.)
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return nil, err
 	}
 	if derr != nil {
@@ -107,7 +110,6 @@ func pollable(f *os.File) (*os.File, error) {
 		unix.Close(nfd)
 		return nil, err
 	}
-	unix.CloseOnExec(nfd)
 	return os.NewFile(uintptr(nfd), "/dev/ptmx"), nil
 }
 

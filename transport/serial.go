@@ -59,7 +59,7 @@ func Open(name string, baud int) (Port, error) {
 	if err != nil {
 		return nil, openError(name, err)
 	}
-	p, err := serial.Open(name, &serial.Mode{BaudRate: baud})
+	p, err := h.openPort(name, &serial.Mode{BaudRate: baud})
 	if err != nil {
 		h.release()
 		return nil, openError(name, err)

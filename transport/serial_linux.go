@@ -162,6 +162,33 @@ func procHolder(dev string) int {
 	return 0
 }
 
+// flockHolder returns the process that holds a flock on dev, as the
+// kernel lists it in /proc/locks (its superblock's major:minor in hex and
+// the inode), or 0 when none is listed.
+func flockHolder(dev string) int {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return 0
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	b, err := os.ReadFile(filepath.Join(procRoot, "locks"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// "1: FLOCK  ADVISORY  WRITE 4242 00:1a:6 0 EOF"; a waiter's
+		// line has "->" after the number and is skipped.
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || f[5] != want {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil && pid > 0 {
+			return pid
+		}
+	}
+	return 0
+}
+
 // lacksDevice reports whether process pid, which holds dev's lock file,
 // is known not to have dev open: a tuyaflash whose adapter was unplugged
 // or whose pseudo-terminal closed keeps running a moment with its lock

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,6 +154,70 @@ func TestStaleLock(t *testing.T) {
 			}
 			p.Close()
 		})
+	}
+}
+
+// TestBusyNamesTheHolder: the process named for a busy port is the one
+// that holds it — the kernel's flock table says who — even when the lock
+// file names a live process that has nothing to do with the port (a lock
+// left by a killed tuyaflash whose PID the system gave to another program:
+// the name was wrong in CI).
+func TestBusyNamesTheHolder(t *testing.T) {
+	dir := testLockDir(t)
+	dev := newPTY(t)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHelper(t, bin, dev.SlavePath(), dir, "hold", -1)
+	if got := h.line(t); got != "held" {
+		t.Fatalf("holder: %s", got)
+	}
+	defer func() { h.stdin.Close(); h.cmd.Wait() }()
+	lock := filepath.Join(dir, lockName(dev.SlavePath()))
+	if err := os.WriteFile(lock, []byte(fmt.Sprintf("%10d\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dev.SlavePath(), 115200)
+	wantBusy(t, err, fmt.Sprintf("in use by PID %d (", h.cmd.Process.Pid))
+}
+
+// TestPortNotInherited: no descriptor of an open port passes to a program
+// this process starts (go.bug.st/serial opens without O_CLOEXEC; a browser
+// started by tuyaflash serve kept the adapter open for good).
+func TestPortNotInherited(t *testing.T) {
+	testLockDir(t)
+	dev := newPTY(t)
+	p, err := Open(dev.SlavePath(), 115200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var want unix.Stat_t
+	if err := unix.Stat(dev.SlavePath(), &want); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	n := 0
+	for _, e := range ents {
+		fd, _ := strconv.Atoi(e.Name())
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || st.Dev != want.Dev || st.Ino != want.Ino {
+			continue
+		}
+		n++
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC == 0 {
+			t.Errorf("descriptor %d of the port is passed on to programs this process starts (flags %#x, %v)", fd, flags, err)
+		}
+	}
+	// The test's pty keeps one descriptor of the device; Open adds its
+	// lock's and go.bug.st/serial's.
+	if n < 3 {
+		t.Errorf("%d descriptors of the device, want the port's two and the test's", n)
 	}
 }
 
