@@ -547,10 +547,3 @@ func TestSerialStructLayout(t *testing.T) {
 		t.Errorf("ttyS0 reads as line %d baud_base %d: struct serial_struct layout is off", ss.line, baudBase)
 	}
 }
-
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
