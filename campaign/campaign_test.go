@@ -166,7 +166,16 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-var chips = []string{"bk7231t", "bk7231n", "esp8266"}
+// chips are the simulators the targets run on (Targets, one each).
+var chips = func() []string {
+	var out []string
+	for _, t := range Targets {
+		if !slices.Contains(out, t.Chip) {
+			out = append(out, t.Chip)
+		}
+	}
+	return out
+}()
 
 func TestCampaign(t *testing.T) {
 	start := time.Now()
@@ -315,10 +324,19 @@ func (b *bench) setupChip(chip string, bl *baseline) error {
 	}
 	var img []byte
 	name := "OpenBK7231_UA_1.17.999.bin"
-	if chip == "esp8266" {
+	switch chip {
+	case "esp8266", "esp8285":
 		img, name = fwtest.ESPImage(3, 0x00, 200*1024), "tasmota-demo-like.bin"
-	} else {
+	case "bk7231t", "bk7231n":
 		img = fwtest.App(fwtest.SigTuya, 256*1024, 7)
+	default:
+		// The other Beken chips take the demo build made for them (an
+		// image made for a T/N is refused there, rightly).
+		var err error
+		if img, err = demo.For(chip); err != nil {
+			return err
+		}
+		name = "openbeken-demo-" + chip + ".bin"
 	}
 	bl.image = filepath.Join(dir, name)
 	if err := os.WriteFile(bl.image, img, 0o644); err != nil {
@@ -330,7 +348,7 @@ func (b *bench) setupChip(chip string, bl *baseline) error {
 	if err != nil {
 		return err
 	}
-	o := b.tuyaflash(env, []string{"backup", "--port", s.tty, "--timeout", "10s"}, nil, 0, nil)
+	o := b.tuyaflash(env, append([]string{"backup", "--port", s.tty, "--timeout", "10s"}, named(chip)...), nil, 0, nil)
 	s.stop()
 	if o.code != 0 {
 		return fmt.Errorf("%s: the fault-free backup of the baseline failed: %s", chip, o)
@@ -352,7 +370,7 @@ func (b *bench) setupChip(chip string, bl *baseline) error {
 	if err != nil {
 		return err
 	}
-	o = b.tuyaflash(storeEnv(filepath.Join(dir, "scratch")), []string{"write", "--port", s.tty, "--timeout", "10s", "--yes", bl.image}, nil, 0, nil)
+	o = b.tuyaflash(storeEnv(filepath.Join(dir, "scratch")), append([]string{"write", "--port", s.tty, "--timeout", "10s", "--yes", bl.image}, named(chip)...), nil, 0, nil)
 	s.stop()
 	if o.code != 0 {
 		return fmt.Errorf("%s: the baseline write failed: %s", chip, o)
@@ -725,9 +743,19 @@ func files(dir string) map[string]string {
 	return m
 }
 
+// named is --chip for the chips a user must name: the BK7231U and the
+// BK7252 answer with one bootloader that tuyaflash cannot tell apart (it
+// says so and asks for --chip).
+func named(chip string) []string {
+	if chip == "bk7231u" || chip == "bk7252" {
+		return []string{"--chip", chip}
+	}
+	return nil
+}
+
 // args is the command of plan p on port tty.
 func (b *bench) args(p Plan, r *runDir, tty string, jsonMode bool) []string {
-	a := []string{string(p.Op), "--port", tty, "--timeout", "10s"}
+	a := append([]string{string(p.Op), "--port", tty, "--timeout", "10s"}, named(p.Target.Chip)...)
 	if jsonMode {
 		a = append(a, "--json")
 	}
@@ -761,15 +789,15 @@ func (b *bench) startFlash(p Plan) (string, []byte) {
 }
 
 // planSectors are the sectors the command of p is asked to write: the
-// image's, or for a restore the whole flash (above a BK7231T's
-// bootloader). An interrupted write may leave any of them erased or half
+// image's, or for a restore the whole flash (above the bootloader of a
+// chip that keeps it). An interrupted write may leave any of them erased or half
 // programmed; the re-run must then finish them.
 func (b *bench) planSectors(p Plan, size int) map[int]bool {
 	from, end := 0, 0
 	switch p.Op {
 	case Restore:
 		end = size
-		if p.Target.Chip == "bk7231t" {
+		if KeepsBootloader(p.Target.Chip) {
 			from = BootloaderEnd
 		}
 	case Write, Migrate:

@@ -12,9 +12,18 @@ import (
 // SectorSize is the flash erase unit of every campaign chip.
 const SectorSize = 4096
 
-// BootloaderEnd is where the BK7231T's bootloader ends: nothing below it may
-// ever change.
+// BootloaderEnd is where a Beken bootloader ends: on the chips whose
+// download mode is that bootloader nothing below it may ever change.
 const BootloaderEnd = 0x11000
+
+// KeepsBootloader reports whether the chip's download mode is its flash
+// bootloader, which refuses writes below BootloaderEnd: BK7231T, BK7231U
+// and BK7252 (BK7231GUIFlashTool isSectorModificationAllowed; reference
+// more-chips.md). Elsewhere the area may be written (a QIO image on
+// BK7238 and BK7252N).
+func KeepsBootloader(chip string) bool {
+	return chip == "bk7231t" || chip == "bk7231u" || chip == "bk7252"
+}
 
 // ChangedSectors lists the sectors where a and b differ (flashes of one
 // size; a size change counts every sector of the longer one).
@@ -74,15 +83,15 @@ func appSettings(sec []byte) (map[string]any, bool) {
 }
 
 // OutsidePlan checks that flash differs from start only in the sectors
-// allowed (those a fault-free run changes), and on a BK7231T never below
-// its bootloader's end. It returns one line per problem.
+// allowed (those a fault-free run changes), and never below the
+// bootloader's end of a chip that keeps it (KeepsBootloader). It returns one line per problem.
 func OutsidePlan(chip string, start, flash []byte, allowed map[int]bool) []string {
 	var out []string
 	if len(flash) != len(start) {
 		return []string{fmt.Sprintf("flash size changed: %d bytes, was %d", len(flash), len(start))}
 	}
-	if chip == "bk7231t" && !bytes.Equal(flash[:BootloaderEnd], start[:BootloaderEnd]) {
-		out = append(out, fmt.Sprintf("the BK7231T bootloader (0x0-0x%X) changed", BootloaderEnd-1))
+	if KeepsBootloader(chip) && !bytes.Equal(flash[:BootloaderEnd], start[:BootloaderEnd]) {
+		out = append(out, fmt.Sprintf("the %s bootloader (0x0-0x%X) changed", strings.ToUpper(chip), BootloaderEnd-1))
 	}
 	var bad []string
 	for s := range ChangedSectors(start, flash) {

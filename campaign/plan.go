@@ -61,8 +61,12 @@ func (t Target) String() string {
 // ESP reports whether the target is an ESP8266.
 func (t Target) ESP() bool { return strings.HasPrefix(t.Chip, "esp") }
 
-// Targets lists every target in summary order.
-var Targets = []Target{{Chip: "bk7231t"}, {Chip: "bk7231n"}, {Chip: "esp8266"}, {Chip: "esp8266", ROM: true}}
+// Targets lists every target in summary order: the Beken chips the
+// simulator models (BK7231M left out: it is a BK7231N with another eFuse
+// key, reported as one) and the ESP8266 with its stub and with the ROM
+// loader alone, and the ESP8285 with the stub.
+var Targets = []Target{{Chip: "bk7231t"}, {Chip: "bk7231n"}, {Chip: "bk7231u"}, {Chip: "bk7252"}, {Chip: "bk7238"}, {Chip: "bk7252n"},
+	{Chip: "esp8266"}, {Chip: "esp8266", ROM: true}, {Chip: "esp8285"}}
 
 // Supports reports whether the operation exists on the target: the ESP8266
 // ROM loader cannot read flash, so it has no backup (and no migrate, whose

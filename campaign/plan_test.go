@@ -99,7 +99,10 @@ func TestOutsidePlan(t *testing.T) {
 		want       string
 	}{
 		{"inside the plan", "bk7231t", changed(0x11800), ""},
-		{"T bootloader", "bk7231t", changed(0x100), "bootloader"},
+		{"T bootloader", "bk7231t", changed(0x100), "BK7231T bootloader"},
+		{"U bootloader", "bk7231u", changed(0x100), "BK7231U bootloader"},
+		{"BK7252 bootloader", "bk7252", changed(0x10FFF), "BK7252 bootloader"},
+		{"BK7238 below 0x11000: no bootloader to keep, but outside the plan", "bk7238", changed(0x100), "outside the plan"},
 		{"N below 0x11000 but outside the plan", "bk7231n", changed(0x100), "outside the plan"},
 		{"after the image", "bk7231n", changed(0x12000), "0x012000"},
 		{"size", "esp8266", start[:0x1000], "size changed"},
