@@ -489,6 +489,35 @@ func TestMigrateKilledOnVirtualDevice(t *testing.T) {
 	}
 }
 
+// TestMigrateAgainOnVirtualESP: on a virtual ESP8266 a migration run in two
+// parts (up to the reboot, then the rest) and then once more reaches a
+// verified device each time, although the second and third runs find the
+// image in place and write nothing: the simulated user follows the reboot
+// step's instruction (before, only a flash write made them release GPIO0,
+// and the second run waited 3 minutes for a console that never came).
+func TestMigrateAgainOnVirtualESP(t *testing.T) {
+	t.Parallel()
+	store := t.TempDir()
+	for i, args := range [][]string{
+		{"--port", "sim:esp8266#again", "--until", "reboot"},
+		{"--port", "sim:esp8266#again"},
+		{"--port", "sim:esp8266#again"},
+	} {
+		start := time.Now()
+		rep, r := migrateJSON(t, store, args...)
+		want := "migrated"
+		if i == 0 {
+			want = "stopped"
+		}
+		if r.code != 0 || len(rep.Ports) != 1 || rep.Ports[0].Result != want {
+			t.Fatalf("run %d (%v): want %s:\n%s", i+1, args, want, r)
+		}
+		if took := time.Since(start); took > time.Minute {
+			t.Errorf("run %d took %v", i+1, took)
+		}
+	}
+}
+
 // TestMigrateWrongWiFiPassword: a device given the wrong password never
 // comes online; the port fails saying what to do.
 func TestMigrateWrongWiFiPassword(t *testing.T) {

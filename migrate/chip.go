@@ -596,6 +596,9 @@ func (r *runner) reboot(ctx context.Context) (Status, string, error) {
 		return StatusDone, msg, nil
 	case manual != "":
 		r.note(KindAction, "%s", manual)
+		if f, ok := r.link.(RebootFollower); ok {
+			f.FollowReboot()
+		}
 		return StatusDone, manual, nil
 	}
 	return StatusDone, "rebooted by command", nil

@@ -46,6 +46,14 @@ type Link interface {
 	Close() error
 }
 
+// RebootFollower is implemented by a Link whose device has a simulated
+// user (a virtual device served in the same process): FollowReboot
+// carries out the reboot step's manual instruction (release GPIO0,
+// power-cycle) the moment it is given.
+type RebootFollower interface {
+	FollowReboot()
+}
+
 // The virtual home network of the virtual bench (brief C3): the simulated
 // firmware joins Wi-Fi only with these credentials.
 const (

@@ -69,6 +69,19 @@ func (l *link) Virtual() *migrate.Virtual { return l.s.Virtual.migrate() }
 func (l *link) Console() transport.Port   { return l.s.Port }
 func (l *link) Close() error              { return l.s.Close() }
 
+// FollowReboot is the simulated user of an ESP8266 or ESP8285 served in
+// this process doing what the reboot step told them: GPIO0 released, a
+// power cycle, the firmware starts. (On its own the simulated user
+// releases GPIO0 only after a flash write, so a migration that found its
+// image in place — a re-run — left the chip in download mode and waited
+// for a console or a network answer that never came.) A real device's
+// user reads the instruction; nothing is done for them.
+func (l *link) FollowReboot() {
+	if v := l.s.vdev; v != nil && v.Spec.ESP() {
+		_ = l.s.BootApp()
+	}
+}
+
 // consolePort is a console session's port; Close ends the session.
 type consolePort struct {
 	transport.Port
