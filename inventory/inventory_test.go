@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -523,5 +524,62 @@ func TestDetectWithoutFlashIsNotRecorded(t *testing.T) {
 	}
 	if n := len(inv.Devices()); n != 1 {
 		t.Errorf("%d devices, want 1", n)
+	}
+}
+
+// TestFlashIDMissedOnce: a chip identified once without its flash id (a
+// reset or a lost reply in the middle of the identification; the fault
+// campaign found it on an ESP8285, whose eFuses still give the size) stays
+// one device, whichever of its two identifications came first and whether
+// or not the session is saved between them — but a chip of another family
+// on the same MAC stays apart.
+func TestFlashIDMissedOnce(t *testing.T) {
+	const mac = "DC:4F:22:6B:21:9E"
+	withID := chip(mac, [3]byte{0xC8, 0x40, 0x14})
+	withID.Family = flasher.ESP8285
+	noID := withID
+	noID.FlashID = [3]byte{}
+	other := chip(mac, [3]byte{}) // a BK7231N without id on the same MAC
+	for _, tc := range []struct {
+		name  string
+		order []flasher.Info
+		save  bool
+		want  []string
+	}{
+		{"id, then none", []flasher.Info{withID, noID}, false, []string{"dc4f226b219e/c84014"}},
+		{"none, then id", []flasher.Info{noID, withID}, false, []string{"dc4f226b219e/c84014"}},
+		{"none, saved, then id", []flasher.Info{noID, withID}, true, []string{"dc4f226b219e/c84014"}},
+		{"id, saved, then none", []flasher.Info{withID, noID}, true, []string{"dc4f226b219e/c84014"}},
+		{"another family stays apart", []flasher.Info{withID, other}, false, []string{"dc4f226b219e/c84014", "dc4f226b219e/noid"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "inventory.json")
+			inv := open(t, path)
+			for i, info := range tc.order {
+				sha := strings.Repeat(fmt.Sprint(i+1), 64)
+				if _, err := inv.RecordBackup(info, fmt.Sprintf("/b/%d.bin", i), backup.Sidecar{SHA256: sha, Size: 1 << 20}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.save {
+					if err := inv.Save(); err != nil {
+						t.Fatal(err)
+					}
+					inv = open(t, path)
+				}
+			}
+			if err := inv.Save(); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			backups := 0
+			for _, d := range open(t, path).Devices() {
+				keys = append(keys, d.Key)
+				backups += len(d.Backups)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tc.want) || backups != len(tc.order) {
+				t.Errorf("devices %v with %d backups, want %v with %d", keys, backups, tc.want, len(tc.order))
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ func flashKey(info flasher.Info) string {
 	if id := info.FlashIDString(); id != "" {
 		return strings.ToLower(id)
 	}
-	return "noid"
+	return strings.TrimPrefix(noID, "/")
 }
 
 // macKey is the key of a device whose MAC identifies it.
@@ -51,10 +51,52 @@ func chipIdentity(info flasher.Info) string {
 // the same chip at its backup.
 func (inv *Inventory) keyFor(info flasher.Info) (string, bool) {
 	if k, ok := macKey(info); ok {
+		if known := withFlashID(inv.devices, k, info.Family); known != "" {
+			return known, true
+		}
 		return k, true
 	}
 	k, ok := inv.session[chipIdentity(info)]
 	return k, ok
+}
+
+// noID ends the key of a device whose flash id was not read.
+const noID = "/noid"
+
+// withFlashID returns, for a key without flash id (MAC/noid), the key of
+// the one device of that MAC and family on record with one: the same chip,
+// whose flash id did not come through this time (a reset or a lost reply
+// in the middle of its identification). "" when there is none, or more
+// than one.
+func withFlashID(devs []*Device, key string, family flasher.Family) string {
+	mac, ok := strings.CutSuffix(key, noID)
+	if !ok {
+		return ""
+	}
+	found := ""
+	for _, d := range devs {
+		if strings.HasPrefix(d.Key, mac+"/") && d.Key != key && d.FlashID != "" && d.Family == string(family) {
+			if found != "" {
+				return ""
+			}
+			found = d.Key
+		}
+	}
+	return found
+}
+
+// getChip is get for a chip's key: a key with a flash id takes over the
+// record of the same MAC and family kept without one (MAC/noid) when it
+// has none of its own yet, so that one device identified once without its
+// flash id stays one device.
+func getChip(devs *[]*Device, key string, family flasher.Family, now time.Time) *Device {
+	if mac, _, ok := strings.Cut(key, "/"); ok && !strings.HasSuffix(key, noID) && find(*devs, key) == nil {
+		if d := find(*devs, mac+noID); d != nil && d.FlashID == "" && d.Family == string(family) {
+			d.Key = key
+			return d
+		}
+	}
+	return get(devs, key, now)
 }
 
 func (inv *Inventory) stamp() time.Time { return inv.now().UTC().Truncate(time.Second) }
@@ -105,7 +147,7 @@ func (inv *Inventory) RecordDetect(info flasher.Info) (d Device, ok bool) {
 		return Device{}, false
 	}
 	now := inv.stamp()
-	inv.apply(func(devs *[]*Device) { fillChip(get(devs, key, now), info, now) })
+	inv.apply(func(devs *[]*Device) { fillChip(getChip(devs, key, info.Family, now), info, now) })
 	return clone(find(inv.devices, key)), true
 }
 
@@ -162,7 +204,7 @@ func (inv *Inventory) RecordBackup(info flasher.Info, path string, s backup.Side
 	}
 	ref := BackupRef{Path: path, SHA256: s.SHA256, Size: s.Size, Offset: s.Offset, Date: date}
 	inv.apply(func(devs *[]*Device) {
-		d := get(devs, key, now)
+		d := getChip(devs, key, info.Family, now)
 		fillChip(d, info, now)
 		for _, b := range d.Backups {
 			if b.SHA256 == ref.SHA256 && b.Path == ref.Path {
@@ -236,7 +278,7 @@ func (inv *Inventory) RecordWrite(info flasher.Info, firmware, version string, w
 	now := inv.stamp()
 	w := Write{Date: now, Firmware: firmware, Version: version, Addr: wr.Addr, Size: wr.Size, Verified: wr.Verified, VerifyMethod: wr.VerifyMethod}
 	inv.apply(func(devs *[]*Device) {
-		d := get(devs, key, now)
+		d := getChip(devs, key, info.Family, now)
 		fillChip(d, info, now)
 		d.Writes = append(d.Writes, w)
 		d.Firmware, d.FirmwareVersion = firmware, version
