@@ -167,6 +167,21 @@ func short(b []byte) []byte {
 	return b
 }
 
+// readToTheEnd reads the host's end after the chip's side of the line went
+// away: what the chip had sent before may still be on its way (a boot
+// message, a late reply); after it, a read fails. It returns that error
+// (nil: a read timed out, 1 s, with the line still open).
+func readToTheEnd(host *transport.PipePort) error {
+	host.SetReadTimeout(time.Second)
+	for range 64 {
+		n, err := host.Read(make([]byte, 4096))
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
 func allFF(b []byte) bool { return bytes.Count(b, []byte{0xFF}) == len(b) }
 
 // sharedDir finds ../shared/testdata/bk7231 next to the repository root;
