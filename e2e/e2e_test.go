@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,6 +95,8 @@ func startPacedSim(t *testing.T, args ...string) *sim {
 	}
 	s := &sim{cmd: cmd, tty: tty, out: out, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
+	sims.Store(s, true)
+	t.Cleanup(func() { sims.Delete(s) })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Lstat(tty); err == nil {
@@ -195,9 +198,42 @@ func mustRun(t *testing.T, store string, args ...string) result {
 	t.Helper()
 	r := run(t, store, args...)
 	if r.code != 0 {
-		t.Fatalf("tuyaflash %s failed:\n%s", strings.Join(args, " "), r)
+		t.Fatalf("tuyaflash %s failed:\n%s%s", strings.Join(args, " "), r, simsReport(r.stderr))
 	}
 	return r
+}
+
+// sims are the simulators running for the tests (for simsReport).
+var sims sync.Map
+
+// simsReport, for a command that found its port busy, lists the running
+// simulators: their link, the device it points to, whether the process
+// still runs, and the end of their output (two tests' links on one
+// device have been seen once in CI; this says which).
+func simsReport(stderr string) string {
+	if !strings.Contains(stderr, "port busy") {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n--- simulators running now:\n")
+	sims.Range(func(k, _ any) bool {
+		s := k.(*sim)
+		dst, err := os.Readlink(s.tty)
+		if err != nil {
+			dst = err.Error()
+		}
+		alive := "running"
+		if s.cmd.Process.Signal(syscall.Signal(0)) != nil {
+			alive = "ended"
+		}
+		out := s.out.String()
+		if len(out) > 600 {
+			out = "…" + out[len(out)-600:]
+		}
+		fmt.Fprintf(&b, "%s -> %s (pid %d, %s)\n%s\n", s.tty, dst, s.cmd.Process.Pid, alive, out)
+		return true
+	})
+	return b.String()
 }
 
 func sha(b []byte) string {

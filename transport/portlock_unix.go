@@ -61,7 +61,7 @@ func acquire(name string) (*osHold, error) {
 	h := &osHold{fd: fd, dev: dev}
 	if pid := h.lockFile(); pid != 0 {
 		unix.Close(fd)
-		return nil, busyBy(name, pid)
+		return nil, busyBy(name, dev, pid)
 	}
 	return h, nil
 }
@@ -187,11 +187,12 @@ func busy(name, dev string) error {
 	if pid == 0 {
 		pid = procHolder(dev)
 	}
-	return busyBy(name, pid)
+	return busyBy(name, dev, pid)
 }
 
-// busyBy is the error for a port held by pid (0: unknown).
-func busyBy(name string, pid int) error {
+// busyBy is the error for a port held by pid (0: unknown); dev is the
+// device behind name ("" when not known).
+func busyBy(name, dev string, pid int) error {
 	oe := &OpenError{Name: name, Err: ErrBusy, Hint: hintBusy}
 	if pid != 0 {
 		who := fmt.Sprintf("PID %d", pid)
@@ -202,6 +203,11 @@ func busyBy(name string, pid int) error {
 			who += ", this process"
 		}
 		oe.Hint = "in use by " + who + "; wait for it to finish or stop it"
+		if dev != "" && dev != name {
+			// The device behind a symbolic link (a /dev/serial/by-id
+			// name, a simulator's --link), as the holder has it.
+			oe.Hint = dev + " is " + oe.Hint
+		}
 	}
 	return oe
 }
@@ -222,7 +228,7 @@ func LockFile(path, name string) (unlock func(), err error) {
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, busyBy(name, lockHolder(path))
+			return nil, busyBy(name, "", lockHolder(path))
 		}
 		return nil, &OpenError{Name: name, Err: err}
 	}
