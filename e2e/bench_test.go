@@ -174,6 +174,7 @@ func TestBekenRawTransferWireTime(t *testing.T) {
 	req = binary.LittleEndian.AppendUint32(req, 921600)
 	req = append(req, 20)
 	p.Write(req)
+	p.Drain() // all of it on the wire at 115200 before the port switches
 	time.Sleep(5 * time.Millisecond)
 	p.SetMode(&serial.Mode{BaudRate: 921600})
 	// The whole answer, header and echo (baud, delay), before the next
@@ -322,6 +323,7 @@ func TestFTDISlowerThanCH340(t *testing.T) {
 		req = binary.LittleEndian.AppendUint32(req, 921600)
 		req = append(req, 20)
 		p.Write(req)
+		p.Drain() // all of it on the wire at 115200 before the port switches
 		time.Sleep(5 * time.Millisecond)
 		p.SetMode(&serial.Mode{BaudRate: 921600})
 		// The whole answer (header, baud, delay) before the first read.
