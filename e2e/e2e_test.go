@@ -64,6 +64,7 @@ type sim struct {
 	tty    string
 	out    *testbin.Buffer
 	done   chan error
+	linked chan string // the pseudo-terminal the link first pointed to
 	exited bool
 }
 
@@ -93,13 +94,28 @@ func startPacedSim(t *testing.T, args ...string) *sim {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &sim{cmd: cmd, tty: tty, out: out, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
+	s := &sim{cmd: cmd, tty: tty, out: out, done: make(chan error, 1), linked: make(chan string, 1)}
+	go func() {
+		err := cmd.Wait()
+		// A simulator that dies (killed, crashed) leaves its link to a
+		// pseudo-terminal number the kernel gives to the next one: another
+		// test's device. Remove it, so that a command of this test finds
+		// no device instead.
+		select {
+		case dst := <-s.linked:
+			if now, lerr := os.Readlink(tty); lerr == nil && now == dst {
+				os.Remove(tty)
+			}
+		default:
+		}
+		s.done <- err
+	}()
 	sims.Store(s, true)
 	t.Cleanup(func() { sims.Delete(s) })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Lstat(tty); err == nil {
+		if dst, err := os.Readlink(tty); err == nil {
+			s.linked <- dst
 			break
 		}
 		select {
@@ -118,9 +134,20 @@ func startPacedSim(t *testing.T, args ...string) *sim {
 }
 
 // stop interrupts the simulator and waits for it (it saves --save then).
+// A simulator that crashed (a panic, a fatal runtime error, a data race in
+// a -race build) fails the test: it would leave its link to a
+// pseudo-terminal the kernel then gives to the next simulator.
 func (s *sim) stop(t *testing.T) {
 	if s.exited {
 		return
+	}
+	select {
+	case err := <-s.done:
+		// Tests whose simulator ends by itself (a fault) call wait.
+		s.exited = true
+		t.Errorf("the simulator ended before the test stopped it (%v):\n%s", err, s.out)
+		return
+	default:
 	}
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -131,6 +158,19 @@ func (s *sim) stop(t *testing.T) {
 		t.Errorf("simulator did not stop on SIGINT:\n%s", s.out)
 	}
 	s.exited = true
+	if out := s.out.String(); crashed(out) {
+		t.Errorf("the simulator crashed:\n%s", out)
+	}
+}
+
+// crashed reports whether a process's output shows a Go crash or a race.
+func crashed(out string) bool {
+	for _, sign := range []string{"panic: ", "fatal error: ", "WARNING: DATA RACE", "race: limit", "ThreadSanitizer"} {
+		if strings.Contains(out, sign) {
+			return true
+		}
+	}
+	return false
 }
 
 // wait waits for a simulator that ends by itself (disconnect fault).
@@ -158,10 +198,11 @@ func pacedEnv(store string) []string {
 type result struct {
 	stdout, stderr string
 	code           int
+	sims           string // simsReport taken when the command ended
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s%s", r.code, r.stdout, r.stderr, r.sims)
 }
 
 // run runs tuyaflash with the backup store in store.
@@ -191,14 +232,14 @@ func run(t *testing.T, store string, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return result{o.String(), e.String(), code}
+	return result{o.String(), e.String(), code, simsReport(o.String() + e.String())}
 }
 
 func mustRun(t *testing.T, store string, args ...string) result {
 	t.Helper()
 	r := run(t, store, args...)
 	if r.code != 0 {
-		t.Fatalf("tuyaflash %s failed:\n%s%s", strings.Join(args, " "), r, simsReport(r.stderr))
+		t.Fatalf("tuyaflash %s failed:\n%s", strings.Join(args, " "), r)
 	}
 	return r
 }
@@ -206,7 +247,7 @@ func mustRun(t *testing.T, store string, args ...string) result {
 // sims are the simulators running for the tests (for simsReport).
 var sims sync.Map
 
-// simsReport, for a command that found its port busy, lists the running
+// simsReport, for a command whose output says its port was busy, lists the running
 // simulators: their link, the device it points to, whether the process
 // still runs, and the end of their output (two tests' links on one
 // device have been seen once in CI; this says which).
