@@ -268,8 +268,10 @@ func simsReport(stderr string) string {
 			alive = "ended"
 		}
 		out := s.out.String()
-		if len(out) > 600 {
-			out = "…" + out[len(out)-600:]
+		if len(out) > 900 {
+			// The first line names its pseudo-terminal.
+			first, _, _ := strings.Cut(out, "\n")
+			out = first + "\n…" + out[len(out)-600:]
 		}
 		fmt.Fprintf(&b, "%s -> %s (pid %d, %s)\n%s\n", s.tty, dst, s.cmd.Process.Pid, alive, out)
 		return true
