@@ -101,7 +101,11 @@ func (h *osHold) lockFile() int {
 // created.
 func takeLock(path, dev string) (int, error) {
 	me := os.Getpid()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tuyaflash-lock-")
+	sweepLockTemps(filepath.Dir(path))
+	// The temporary file's name carries our PID, so that one left by a
+	// killed tuyaflash (kill -9 between here and the removal below) is
+	// swept by the next.
+	tmp, err := os.CreateTemp(filepath.Dir(path), fmt.Sprintf("%s%d-", lockTempPrefix, me))
 	if err != nil {
 		return 0, err
 	}
@@ -132,6 +136,30 @@ func takeLock(path, dev string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("lock file %s keeps reappearing", path)
+}
+
+// lockTempPrefix starts the name of the temporary file a lock file is made
+// from: .tuyaflash-lock-PID-RANDOM.
+const lockTempPrefix = ".tuyaflash-lock-"
+
+// sweepLockTemps removes the temporary lock files in dir whose process is
+// gone. Files of live processes, and names it did not make, stay.
+func sweepLockTemps(dir string) {
+	names, err := filepath.Glob(filepath.Join(dir, lockTempPrefix+"*"))
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		rest := strings.TrimPrefix(filepath.Base(name), lockTempPrefix)
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			os.Remove(name)
+		}
+	}
 }
 
 // lockHolder returns the PID in a lock file if that process is alive, else 0.

@@ -547,3 +547,37 @@ func TestSerialStructLayout(t *testing.T) {
 		t.Errorf("ttyS0 reads as line %d baud_base %d: struct serial_struct layout is off", ss.line, baudBase)
 	}
 }
+
+// TestLockTempsSwept: a temporary lock file left by a killed tuyaflash (its
+// PID in the name, the process gone) is removed by the next Open; one of a
+// live process, and names tuyaflash did not make, stay.
+func TestLockTempsSwept(t *testing.T) {
+	dir := testLockDir(t)
+	dev := newPTY(t)
+	files := map[string]bool{ // name: wanted after Open
+		lockTempPrefix + "99999999-123": false,
+		lockTempPrefix + "1-456":        true,
+		lockTempPrefix + "789":          true, // an old-style name: no PID
+		"LCK..ttyS0":                    true,
+	}
+	for name := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := Open(dev.SlavePath(), 115200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	for name, want := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s: there %v after Open, want %v", name, got, want)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, lockTempPrefix+"*"))
+	if len(left) != 2 {
+		t.Errorf("temporary lock files after Open: %v", left)
+	}
+}
