@@ -5,6 +5,7 @@ package transport
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,6 +140,10 @@ var procRoot = "/proc"
 // procHolder returns a process that has dev open (readable /proc entries
 // only: all of them for root, one's own otherwise), else 0.
 func procHolder(dev string) int {
+	want, err := os.Stat(dev)
+	if err != nil {
+		return 0
+	}
 	ents, err := os.ReadDir(procRoot)
 	if err != nil {
 		return 0
@@ -148,18 +153,30 @@ func procHolder(dev string) int {
 		if err != nil {
 			continue
 		}
-		fdDir := filepath.Join(procRoot, e.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
-			continue
-		}
-		for _, f := range fds {
-			if l, err := os.Readlink(filepath.Join(fdDir, f.Name())); err == nil && l == dev {
-				return pid
-			}
+		if hasOpen(pid, want) {
+			return pid
 		}
 	}
 	return 0
+}
+
+// hasOpen reports whether process pid has the file want open. It compares
+// what each descriptor is (device and inode), not the name /proc shows:
+// a name is only the holder's view — another mount namespace (a container
+// given the adapter under another name), another devpts instance whose
+// /dev/pts/0 is not this one — and two different files may share it.
+func hasOpen(pid int, want fs.FileInfo) bool {
+	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	for _, f := range fds {
+		if st, err := os.Stat(filepath.Join(fdDir, f.Name())); err == nil && os.SameFile(st, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // flockHolder returns the process that holds a flock on dev, as the
@@ -192,21 +209,19 @@ func flockHolder(dev string) int {
 // lacksDevice reports whether process pid, which holds dev's lock file,
 // is known not to have dev open: a tuyaflash whose adapter was unplugged
 // or whose pseudo-terminal closed keeps running a moment with its lock
-// file, and the kernel may give the name to the next device at once. The
-// lock guards nothing then. False when pid's descriptors cannot be read
-// (another user's process, without root): its lock holds.
+// file, and the kernel may give the name to the next device at once; a
+// killed tuyaflash's PID may be given to another program. The lock guards
+// nothing then. False when pid's descriptors cannot be read (another
+// user's process, without root): its lock holds.
 func lacksDevice(pid int, dev string) bool {
-	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
-	fds, err := os.ReadDir(fdDir)
+	if _, err := os.ReadDir(filepath.Join(procRoot, strconv.Itoa(pid), "fd")); err != nil {
+		return false
+	}
+	want, err := os.Stat(dev)
 	if err != nil {
 		return false
 	}
-	for _, f := range fds {
-		if l, err := os.Readlink(filepath.Join(fdDir, f.Name())); err == nil && l == dev {
-			return false
-		}
-	}
-	return true
+	return !hasOpen(pid, want)
 }
 
 // cmdline returns a process's command line, space-separated and shortened,

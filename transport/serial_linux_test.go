@@ -581,3 +581,63 @@ func TestLockTempsSwept(t *testing.T) {
 		t.Errorf("temporary lock files after Open: %v", left)
 	}
 }
+
+// TestLockHolderSeenByIdentity: a lock file's live process that has the
+// device open under another name — its own view of it: a container given
+// the adapter as /dev/ttyUSB0 — keeps the port (the name /proc showed was
+// compared before: the port was taken over); one that has another file of
+// the same base name open does not. Here a fake /proc whose PID 1 holds
+// one descriptor.
+func TestLockHolderSeenByIdentity(t *testing.T) {
+	tests := []struct {
+		name     string
+		fd       func(dev string) string // what PID 1's descriptor 3 leads to
+		wantBusy bool
+	}{
+		{"the device under another name", func(dev string) string {
+			alias := filepath.Join(t.TempDir(), "ttyUSB0")
+			if err := os.Symlink(dev, alias); err != nil {
+				t.Fatal(err)
+			}
+			return alias
+		}, true},
+		{"another file of the same base name", func(dev string) string {
+			other := filepath.Join(t.TempDir(), "dev", "pts", filepath.Base(dev))
+			os.MkdirAll(filepath.Dir(other), 0o755)
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return other
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := testLockDir(t)
+			dev := newPTY(t)
+			proc := t.TempDir()
+			fdDir := filepath.Join(proc, "1", "fd")
+			if err := os.MkdirAll(fdDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tc.fd(dev.SlavePath()), filepath.Join(fdDir, "3")); err != nil {
+				t.Fatal(err)
+			}
+			old := procRoot
+			procRoot = proc
+			defer func() { procRoot = old }()
+			lock := filepath.Join(dir, lockName(dev.SlavePath()))
+			if err := os.WriteFile(lock, []byte(fmt.Sprintf("%10d\n", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := Open(dev.SlavePath(), 115200)
+			if tc.wantBusy {
+				wantBusy(t, err, "PID 1")
+				return
+			}
+			if err != nil {
+				t.Fatalf("a lock file whose process has another file open kept the port: %v", err)
+			}
+			p.Close()
+		})
+	}
+}
