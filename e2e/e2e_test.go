@@ -273,10 +273,40 @@ func simsReport(stderr string) string {
 			first, _, _ := strings.Cut(out, "\n")
 			out = first + "\n…" + out[len(out)-600:]
 		}
-		fmt.Fprintf(&b, "%s -> %s (pid %d, %s)\n%s\n", s.tty, dst, s.cmd.Process.Pid, alive, out)
+		fmt.Fprintf(&b, "%s -> %s %s (pid %d, %s; its terminals: %s)\n%s\n", s.tty, dst, fileID(s.tty), s.cmd.Process.Pid, alive, heldTerminals(s.cmd.Process.Pid), out)
 		return true
 	})
 	return b.String()
+}
+
+// fileID is a file's identity, [device inode], or why it has none.
+func fileID(path string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return "[" + err.Error() + "]"
+	}
+	return fmt.Sprintf("[dev %#x ino %d]", st.Dev, st.Ino)
+}
+
+// heldTerminals lists the pseudo-terminals process pid has open, each with
+// its identity: a link leads to its simulator's only if they match.
+func heldTerminals(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var held []string
+	for _, e := range ents {
+		fd := filepath.Join(dir, e.Name())
+		if l, err := os.Readlink(fd); err == nil && (strings.HasPrefix(l, "/dev/pts/") || strings.HasPrefix(l, "/dev/ptmx")) {
+			held = append(held, l+" "+fileID(fd))
+		}
+	}
+	if len(held) == 0 {
+		return "none"
+	}
+	return strings.Join(held, ", ")
 }
 
 func sha(b []byte) string {
