@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -161,10 +162,14 @@ func procHolder(dev string) int {
 }
 
 // hasOpen reports whether process pid has the file want open. It compares
-// what each descriptor is (device and inode), not the name /proc shows:
-// a name is only the holder's view — another mount namespace (a container
-// given the adapter under another name), another devpts instance whose
-// /dev/pts/0 is not this one — and two different files may share it.
+// what each descriptor is, not the name /proc shows, which is only the
+// holder's view: a device node bind-mounted into a container under another
+// name is the same file, and a /dev/pts/0 of another devpts instance is
+// another. A terminal device is the same device under any node (a
+// container's own node, made for it, of the same adapter); only
+// pseudo-terminals, whose numbers each devpts instance hands out again,
+// must be the same file. Only descriptors below /dev are looked at (a
+// stat of a file on a hung network mount would hang).
 func hasOpen(pid int, want fs.FileInfo) bool {
 	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
 	fds, err := os.ReadDir(fdDir)
@@ -172,11 +177,35 @@ func hasOpen(pid int, want fs.FileInfo) bool {
 		return false
 	}
 	for _, f := range fds {
-		if st, err := os.Stat(filepath.Join(fdDir, f.Name())); err == nil && os.SameFile(st, want) {
+		fd := filepath.Join(fdDir, f.Name())
+		if l, err := os.Readlink(fd); err != nil || !strings.HasPrefix(l, "/dev/") {
+			continue
+		}
+		if st, err := os.Stat(fd); err == nil && sameDevice(st, want) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameDevice reports whether a and b are the same file, or nodes of the
+// same terminal device other than a pseudo-terminal.
+func sameDevice(a, b fs.FileInfo) bool {
+	sa, okA := a.Sys().(*syscall.Stat_t)
+	sb, okB := b.Sys().(*syscall.Stat_t)
+	if !okA || !okB {
+		return false
+	}
+	if sa.Dev == sb.Dev && sa.Ino == sb.Ino {
+		return true
+	}
+	if a.Mode()&fs.ModeCharDevice == 0 || b.Mode()&fs.ModeCharDevice == 0 || sa.Rdev != sb.Rdev {
+		return false
+	}
+	// Unix98 pseudo-terminal slaves: majors 136-143 (the kernel's
+	// Documentation/admin-guide/devices.txt).
+	major := unix.Major(uint64(sa.Rdev))
+	return major < 136 || major > 143
 }
 
 // flockHolder returns the process that holds a flock on dev, as the
@@ -187,7 +216,7 @@ func flockHolder(dev string) int {
 	if err := unix.Stat(dev, &st); err != nil {
 		return 0
 	}
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
 	b, err := os.ReadFile(filepath.Join(procRoot, "locks"))
 	if err != nil {
 		return 0

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -583,11 +585,11 @@ func TestLockTempsSwept(t *testing.T) {
 }
 
 // TestLockHolderSeenByIdentity: a lock file's live process that has the
-// device open under another name — its own view of it: a container given
-// the adapter as /dev/ttyUSB0 — keeps the port (the name /proc showed was
-// compared before: the port was taken over); one that has another file of
-// the same base name open does not. Here a fake /proc whose PID 1 holds
-// one descriptor.
+// device open under another name — its own view of it: the node
+// bind-mounted into a container as /dev/ttyUSB0 — keeps the port (the name
+// /proc showed was compared before: the port was taken over); one that has
+// another file open below /dev does not. Here a fake /proc whose PID 1
+// holds one descriptor.
 func TestLockHolderSeenByIdentity(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -619,7 +621,9 @@ func TestLockHolderSeenByIdentity(t *testing.T) {
 			if err := os.MkdirAll(fdDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink(tc.fd(dev.SlavePath()), filepath.Join(fdDir, "3")); err != nil {
+			// /proc shows names below /dev for devices; "/dev/.." leads
+			// from there to the test's file.
+			if err := os.Symlink("/dev/.."+tc.fd(dev.SlavePath()), filepath.Join(fdDir, "3")); err != nil {
 				t.Fatal(err)
 			}
 			old := procRoot
@@ -638,6 +642,51 @@ func TestLockHolderSeenByIdentity(t *testing.T) {
 				t.Fatalf("a lock file whose process has another file open kept the port: %v", err)
 			}
 			p.Close()
+		})
+	}
+}
+
+// fakeInfo is a file's stat for sameDevice.
+type fakeInfo struct {
+	fs.FileInfo
+	mode fs.FileMode
+	st   syscall.Stat_t
+}
+
+func (f fakeInfo) Mode() fs.FileMode { return f.mode }
+func (f fakeInfo) Sys() any          { return &f.st }
+
+// TestSameDevice: two nodes of one terminal device are one device (a
+// container's own /dev/ttyUSB0 made for the host's ttyUSB3); two
+// pseudo-terminals of one number in two devpts instances are not.
+func TestSameDevice(t *testing.T) {
+	node := func(dev, ino uint64, major, minor uint32, mode fs.FileMode) fakeInfo {
+		f := fakeInfo{mode: mode}
+		// The fields' types differ between architectures.
+		st := reflect.ValueOf(&f.st).Elem()
+		st.FieldByName("Dev").SetUint(dev)
+		st.FieldByName("Ino").SetUint(ino)
+		st.FieldByName("Rdev").SetUint(unix.Mkdev(major, minor))
+		return f
+	}
+	chr := fs.ModeDevice | fs.ModeCharDevice
+	tests := []struct {
+		name string
+		a, b fakeInfo
+		want bool
+	}{
+		{"the same node", node(6, 100, 188, 3, chr), node(6, 100, 188, 3, chr), true},
+		{"another node of the adapter", node(6, 100, 188, 3, chr), node(99, 7, 188, 3, chr), true},
+		{"another adapter", node(6, 100, 188, 3, chr), node(6, 101, 188, 4, chr), false},
+		{"pts/0 of another devpts instance", node(0x1a, 3, 136, 0, chr), node(0x18, 3, 136, 0, chr), false},
+		{"pts/0 of the same instance", node(0x1a, 3, 136, 0, chr), node(0x1a, 3, 136, 0, chr), true},
+		{"regular files", node(1, 5, 0, 0, 0), node(2, 5, 0, 0, 0), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sameDevice(tc.a, tc.b); got != tc.want {
+				t.Errorf("sameDevice = %v, want %v", got, tc.want)
+			}
 		})
 	}
 }
