@@ -194,6 +194,43 @@ func TestPartialResume(t *testing.T) {
 	p.Close()
 }
 
+// TestPartialCommitFails: a commit whose journal cannot be written (a full
+// disk) returns the error and leaves Journal saying what the journal on
+// disk records, and what a resume finds; the data file is cut to the
+// committed length either way.
+func TestPartialCommitFails(t *testing.T) {
+	root := t.TempDir()
+	p, err := OpenPartial(root, "dev", "id", 0, 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte{7}, 4096)
+	p.File.Write(chunk)
+	if err := p.Commit(4096); err != nil {
+		t.Fatal(err)
+	}
+	p.File.Write(chunk)
+	p.File.Write(chunk[:100]) // a write cut short mid-sector
+	// The journal's replacement cannot be put in place.
+	journal := p.Path() + ".json"
+	if err := os.Remove(journal); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(journal, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(8192); err == nil {
+		t.Fatal("a commit whose journal could not be written succeeded")
+	}
+	if p.Journal.Done != 4096 {
+		t.Errorf("Journal.Done = %d after a failed commit, want the 4096 last recorded", p.Journal.Done)
+	}
+	if st, _ := p.File.Stat(); st.Size() != 8192 {
+		t.Errorf("data file is %d bytes, want cut to 8192", st.Size())
+	}
+	p.Close()
+}
+
 // TestSidecarFormats: a sidecar is written with "0x…" ids and addresses
 // and a structured verification; first-format sidecars are read too.
 func TestSidecarFormats(t *testing.T) {

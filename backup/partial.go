@@ -69,7 +69,7 @@ func OpenPartial(root, key, identity string, offset uint32, size int64) (*Partia
 		// The data file must hold the journal's prefix with its CRC;
 		// otherwise start over.
 		st, err := f.Stat()
-		if err != nil || st.Size() < p.Journal.Done || p.prefixCRC() != p.Journal.CRC32 {
+		if err != nil || st.Size() < p.Journal.Done || p.prefixCRC(p.Journal.Done) != p.Journal.CRC32 {
 			p.Journal.Done, p.Journal.CRC32 = 0, ""
 		}
 	}
@@ -84,14 +84,14 @@ func OpenPartial(root, key, identity string, offset uint32, size int64) (*Partia
 	return p, nil
 }
 
-// prefixCRC returns the CRC-32 of the first Journal.Done bytes, reading
-// only what was added since the last call.
-func (p *Partial) prefixCRC() string {
-	if p.Journal.Done < p.crcLen {
+// prefixCRC returns the CRC-32 of the first n bytes, reading only what
+// was added since the last call.
+func (p *Partial) prefixCRC(n int64) string {
+	if n < p.crcLen {
 		p.crc, p.crcLen = 0, 0
 	}
 	buf := make([]byte, 64*1024)
-	r := io.NewSectionReader(p.File, p.crcLen, p.Journal.Done-p.crcLen)
+	r := io.NewSectionReader(p.File, p.crcLen, n-p.crcLen)
 	for {
 		n, err := r.Read(buf)
 		p.crc = crc32.Update(p.crc, crc32.IEEETable, buf[:n])
@@ -125,20 +125,31 @@ func (p *Partial) Restart() error {
 	return err
 }
 
-// Commit records that the file now holds done verified bytes: data is
-// synced first, then the journal replaced atomically.
+// Commit records that the first done bytes of the file are verified: the
+// file is cut to them (a write the disk cut short may have left part of a
+// sector after them; on a full disk that also makes room for the journal),
+// synced, then the journal replaced atomically. When it fails, Journal
+// still says what the journal on disk records: what a resume will find.
 func (p *Partial) Commit(done int64) error {
+	if err := p.File.Truncate(done); err != nil {
+		return err
+	}
 	if err := p.File.Sync(); err != nil {
 		return err
 	}
-	p.Journal.Done = done
-	p.Journal.CRC32 = p.prefixCRC()
-	p.Journal.Updated = time.Now().UTC().Format(time.RFC3339)
-	raw, err := json.MarshalIndent(p.Journal, "", "  ")
+	j := p.Journal
+	j.Done = done
+	j.CRC32 = p.prefixCRC(done)
+	j.Updated = time.Now().UTC().Format(time.RFC3339)
+	raw, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
 	}
-	return safefile.Replace(p.path+".json", raw, 0o600)
+	if err := safefile.Replace(p.path+".json", raw, 0o600); err != nil {
+		return err
+	}
+	p.Journal = j
+	return nil
 }
 
 // Finish removes the journal once the dump has been saved.

@@ -166,6 +166,11 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 		// cut short (full, a file size limit) may end inside a sector,
 		// where no read can resume: keep whole sectors only.
 		done := w.done &^ (resumeAlign - 1)
+		if done > 0 && part.Commit(done) != nil {
+			// A full disk took the data but not the journal: a resume
+			// starts where the journal last said.
+			done = part.Journal.Done
+		}
 		if done == 0 {
 			keep = false
 			part.Finish()
@@ -177,7 +182,6 @@ func Backup(ctx context.Context, dev flasher.Device, o BackupOptions) (*BackupRe
 			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
-		part.Commit(done)
 		return nil, &flasher.HintError{
 			Err:  fmt.Errorf("backup stopped at 0x%06X: %w", done, err),
 			Hint: resumeHint(ctx, err, part.Path(), done),
