@@ -116,6 +116,9 @@ func startPacedSim(t *testing.T, args ...string) *sim {
 	for {
 		if dst, err := os.Readlink(tty); err == nil {
 			s.linked <- dst
+			if err := s.ownLink(); err != nil {
+				t.Fatalf("%v\n%s", err, simsList())
+			}
 			break
 		}
 		select {
@@ -149,9 +152,18 @@ func (s *sim) stop(t *testing.T) {
 		return
 	default:
 	}
+	if _, err := os.Lstat(s.tty); err == nil {
+		if err := s.ownLink(); err != nil {
+			t.Errorf("%v\n%s", err, simsList())
+		}
+	}
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-s.done:
+	case err := <-s.done:
+		// Ctrl-C is how a simulator is stopped: it ends with 0.
+		if err != nil {
+			t.Errorf("the simulator ended with %v on SIGINT:\n%s", err, s.out)
+		}
 	case <-time.After(10 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.done
@@ -255,6 +267,11 @@ func simsReport(stderr string) string {
 	if !strings.Contains(stderr, "port busy") {
 		return ""
 	}
+	return simsList()
+}
+
+// simsList lists the running simulators (see simsReport).
+func simsList() string {
 	var b strings.Builder
 	b.WriteString("\n--- simulators running now:\n")
 	sims.Range(func(k, _ any) bool {
@@ -277,6 +294,27 @@ func simsReport(stderr string) string {
 		return true
 	})
 	return b.String()
+}
+
+// ownLink checks that the simulator's link leads to a terminal the
+// simulator holds (a link to another simulator's terminal has been seen in
+// CI as "port busy" and as a line that never answered and then hung up).
+func (s *sim) ownLink() error {
+	link, err := os.Stat(s.tty)
+	if err != nil {
+		return fmt.Errorf("the simulator's link %s: %v", s.tty, err)
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // not Linux's /proc, or the process is gone: nothing to tell
+	}
+	for _, e := range ents {
+		if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && os.SameFile(st, link) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the simulator's link %s leads to a terminal the simulator does not hold", s.tty)
 }
 
 // fileID is a file's identity, [device inode], or why it has none.
