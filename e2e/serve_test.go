@@ -397,7 +397,12 @@ func TestServeExposedInBrowser(t *testing.T) {
 	t.Parallel()
 	store := t.TempDir()
 	p := start(t, store, "serve", "--addr", "0.0.0.0:0", "--no-open")
-	p.waitUntil(t, "the address", func() bool { return urlLine.MatchString(p.stdout.String()) })
+	// The warning goes to stderr before the address goes to stdout, then
+	// the scripts' line: two pipes, read apart, so wait for that line
+	// (after the warning on stderr) as well as the address.
+	p.waitUntil(t, "the address", func() bool {
+		return urlLine.MatchString(p.stdout.String()) && tokenLine.MatchString(p.stderr.String())
+	})
 	url := urlLine.FindStringSubmatch(p.stdout.String())[1]
 	if !strings.Contains(p.stderr.String(), "warning: 0.0.0.0:0 is reachable from the network") || !strings.Contains(url, "?token=") {
 		t.Fatalf("no warning or no token:\n%s\n%s", url, p.stderr)
