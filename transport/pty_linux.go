@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -54,7 +55,7 @@ func OpenPTYLink(opts LinkOptions) (*PTY, error) {
 	if opts.Baud <= 0 {
 		opts.Baud = 115200
 	}
-	m0, s, err := pty.Open()
+	m0, s, err := openPair()
 	if err != nil {
 		return nil, fmt.Errorf("open pseudo-terminal: %w", err)
 	}
@@ -82,6 +83,106 @@ func OpenPTYLink(opts LinkOptions) (*PTY, error) {
 	go p.pump(p.bridge, p.master)
 	go p.pump(p.master, p.bridge)
 	return p, nil
+}
+
+// openPair opens a pseudo-terminal whose slave, opened by its name, is the
+// master's own peer. /dev/ptmx allocates in the devpts instance mounted at
+// /dev/pts — but where several are stacked there (containers, some VMs) a
+// master was seen to come from another instance than the one the name
+// /dev/pts/N leads to: the "slave" was then another program's terminal,
+// /dev/pts/0 of the instance in use, and two simulators served one
+// terminal. Each pair is checked through TIOCGPTPEER, which opens the peer
+// without a path; a pair that fails the check is closed and another
+// allocated, from /dev/pts/ptmx (the instance the names lead to) at the
+// end.
+func openPair() (master, slave *os.File, err error) {
+	for attempt := 0; attempt < 4; attempt++ {
+		m, s, err := pty.Open()
+		if err != nil {
+			return nil, nil, err
+		}
+		same, err := isPeer(m, s)
+		if err == nil && same {
+			return m, s, nil
+		}
+		m.Close()
+		s.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	m, err := os.OpenFile("/dev/pts/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("/dev/ptmx allocates terminals /dev/pts does not show, and /dev/pts/ptmx cannot be opened: %w", err)
+	}
+	s, err := openSlave(m)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	if same, err := isPeer(m, s); err != nil || !same {
+		m.Close()
+		s.Close()
+		return nil, nil, fmt.Errorf("the name %s does not lead to the terminal allocated for it", s.Name())
+	}
+	return m, s, nil
+}
+
+// openSlave unlocks master's slave and opens it by its name.
+func openSlave(m *os.File) (*os.File, error) {
+	rc, err := m.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	n := -1
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		if n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN); ierr == nil {
+			ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if ierr != nil {
+		return nil, ierr
+	}
+	return os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+}
+
+// isPeer reports whether slave is master's peer (the same device and
+// inode as TIOCGPTPEER's descriptor). Where TIOCGPTPEER is missing (Linux
+// before 4.13) it cannot tell and reports true.
+func isPeer(master, slave *os.File) (bool, error) {
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	peer := -1
+	if err := rc.Control(func(fd uintptr) {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.TIOCGPTPEER, uintptr(unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC))
+		if errno == 0 {
+			peer = int(r)
+		}
+	}); err != nil {
+		return false, err
+	}
+	if peer < 0 {
+		return true, nil
+	}
+	defer unix.Close(peer)
+	var want unix.Stat_t
+	if err := unix.Fstat(peer, &want); err != nil {
+		return false, err
+	}
+	got, err := slave.Stat()
+	if err != nil {
+		return false, err
+	}
+	st, ok := got.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true, nil
+	}
+	return uint64(st.Dev) == uint64(want.Dev) && st.Ino == want.Ino, nil
 }
 
 func (p *PTY) pump(dst io.Writer, src io.Reader) {

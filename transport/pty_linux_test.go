@@ -228,3 +228,37 @@ func TestPTYCloseWakesDeviceRead(t *testing.T) {
 		t.Fatal("device Read still blocked after Close")
 	}
 }
+
+// TestIsPeer: a slave opened by name is told apart from the master's own
+// peer (a master from one devpts instance and the name /dev/pts/N of
+// another gave two simulators one terminal in CI); OpenPTY's pairs pass.
+func TestIsPeer(t *testing.T) {
+	m1, s1, err := openPair()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer m1.Close()
+	defer s1.Close()
+	m2, s2, err := openPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	defer s2.Close()
+	for _, tc := range []struct {
+		name          string
+		master, slave *os.File
+		want          bool
+	}{
+		{"its own slave", m1, s1, true},
+		{"another terminal's slave", m1, s2, false},
+		{"the other pair", m2, s2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := isPeer(tc.master, tc.slave)
+			if err != nil || got != tc.want {
+				t.Errorf("isPeer = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
