@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -169,20 +168,17 @@ func isPeer(master, slave *os.File) (bool, error) {
 	if peer < 0 {
 		return true, nil
 	}
-	defer unix.Close(peer)
-	var want unix.Stat_t
-	if err := unix.Fstat(peer, &want); err != nil {
+	pf := os.NewFile(uintptr(peer), "peer")
+	defer pf.Close()
+	want, err := pf.Stat()
+	if err != nil {
 		return false, err
 	}
 	got, err := slave.Stat()
 	if err != nil {
 		return false, err
 	}
-	st, ok := got.Sys().(*syscall.Stat_t)
-	if !ok {
-		return true, nil
-	}
-	return uint64(st.Dev) == uint64(want.Dev) && st.Ino == want.Ino, nil
+	return os.SameFile(got, want), nil
 }
 
 func (p *PTY) pump(dst io.Writer, src io.Reader) {

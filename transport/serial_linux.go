@@ -154,14 +154,15 @@ func procHolder(dev string) int {
 		if err != nil {
 			continue
 		}
-		if hasOpen(pid, want) {
+		if has, _ := hasOpen(pid, want); has {
 			return pid
 		}
 	}
 	return 0
 }
 
-// hasOpen reports whether process pid has the file want open. It compares
+// hasOpen reports whether process pid has the file want open (an error:
+// its descriptors cannot be read). It compares
 // what each descriptor is, not the name /proc shows, which is only the
 // holder's view: a device node bind-mounted into a container under another
 // name is the same file, and a /dev/pts/0 of another devpts instance is
@@ -170,11 +171,11 @@ func procHolder(dev string) int {
 // pseudo-terminals, whose numbers each devpts instance hands out again,
 // must be the same file. Only descriptors below /dev are looked at (a
 // stat of a file on a hung network mount would hang).
-func hasOpen(pid int, want fs.FileInfo) bool {
+func hasOpen(pid int, want fs.FileInfo) (bool, error) {
 	fdDir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")
 	fds, err := os.ReadDir(fdDir)
 	if err != nil {
-		return false
+		return false, err
 	}
 	for _, f := range fds {
 		fd := filepath.Join(fdDir, f.Name())
@@ -182,10 +183,10 @@ func hasOpen(pid int, want fs.FileInfo) bool {
 			continue
 		}
 		if st, err := os.Stat(fd); err == nil && sameDevice(st, want) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // sameDevice reports whether a and b are the same file, or nodes of the
@@ -243,14 +244,12 @@ func flockHolder(dev string) int {
 // nothing then. False when pid's descriptors cannot be read (another
 // user's process, without root): its lock holds.
 func lacksDevice(pid int, dev string) bool {
-	if _, err := os.ReadDir(filepath.Join(procRoot, strconv.Itoa(pid), "fd")); err != nil {
-		return false
-	}
 	want, err := os.Stat(dev)
 	if err != nil {
 		return false
 	}
-	return !hasOpen(pid, want)
+	has, err := hasOpen(pid, want)
+	return err == nil && !has
 }
 
 // cmdline returns a process's command line, space-separated and shortened,
